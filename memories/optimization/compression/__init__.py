@@ -1,0 +1,25 @@
+"""Compression: lossless chunked LZ4/zstd containers and lossy JPEG 2000 images.
+
+Public names: :class:`MemoryCompressor`, its lossless result :class:`CompressedData` (with
+:class:`CompressionMetadata` and :class:`ChunkInfo`), its image result :class:`CompressedImages`,
+and :class:`CompressionStats`. The container format is documented in docs/container-format.md.
+"""
+
+from __future__ import annotations
+
+from memories.optimization.compression.compressor import MemoryCompressor
+from memories.optimization.compression.container import ChunkInfo
+from memories.optimization.compression.data import CompressedData, CompressionMetadata
+from memories.optimization.compression.frames import decode_frame
+from memories.optimization.compression.images import CompressedImages
+from memories.optimization.compression.stats import CompressionStats
+
+__all__ = [
+    "ChunkInfo",
+    "CompressedData",
+    "CompressedImages",
+    "CompressionMetadata",
+    "CompressionStats",
+    "MemoryCompressor",
+    "decode_frame",
+]
