@@ -1,0 +1,160 @@
+"""Where an input is cut into blocks: fixed-size blocks or FastCDC content-defined chunks.
+
+Both functions return the *end offsets* of the chunks (a strictly increasing ``numpy.int64``
+array whose last element is the input length; empty for an empty input).
+
+Content-defined chunking follows FastCDC (Xia et al., USENIX ATC 2016 / IEEE TPDS 2020):
+
+* the gear rolling hash ``h = (h << 1) + GEAR[byte]``, here on 32-bit words, so ``h`` at a
+  position depends only on the previous 32 bytes;
+* normalized chunking, level 2: between ``min_size`` and ``average_size`` a cut needs
+  ``log2(average) + 2`` hash bits to be zero (hard), after ``average_size`` only
+  ``log2(average) - 2`` (easy), and ``max_size`` forces a cut;
+* ``min_size = average / 4`` and ``max_size = average * 8``.
+
+The mask bits are the *top* bits of the 32-bit hash, which see the most context (bit ``k``
+depends on the last ``k + 1`` bytes). The easy mask is a subset of the hard one, so every
+hard candidate is also an easy candidate.
+
+Speed: a byte-at-a-time Python loop would run at a few MB/s. Because a 32-bit gear hash
+is the windowed sum ``h[i] = sum(GEAR[b[i - j]] << j for j in 0..31) mod 2**32``, it is
+computed for every position at once with numpy by *doubling*: a window of 2w is a window
+of w plus the window of w ending w bytes earlier shifted left by w (5 shift-and-add passes).
+The candidate cut positions are then selected by a short Python loop over chunks (bisect
+over the sorted candidates), about one iteration per chunk. The original FastCDC resets
+the hash at each chunk start; since ``min_size >= 64 > 32`` bytes, the windowed hash equals
+the reset hash at every position where a cut is allowed, so the cut points are identical.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
+
+import numpy as np
+import numpy.typing as npt
+import xxhash
+
+from memories.errors import ConfigError
+
+GEAR_WINDOW_BYTES = 32
+MINIMUM_CDC_AVERAGE_BYTES = 256
+NORMALIZATION_LEVEL = 2
+# Input processed per numpy pass; sized so the uint32 work arrays stay in the CPU cache.
+SEGMENT_BYTES = 64 * 1024
+# Inputs are split across threads only in ranges at least this large.
+PARALLEL_RANGE_BYTES = 4 * 1024 * 1024
+
+
+def _gear_table() -> npt.NDArray[np.uint32]:
+    """Return the 256 gear values, derived from XXH3 so they never change between versions."""
+    values = [xxhash.xxh3_64_intdigest(bytes([byte]), seed=0x6765617220) & 0xFFFFFFFF for byte in range(256)]
+    return np.array(values, dtype=np.uint32)
+
+
+GEAR = _gear_table()
+
+
+def fixed_boundaries(size: int, block_size: int) -> npt.NDArray[np.int64]:
+    """Return the end offsets of consecutive ``block_size``-byte blocks (the last may be shorter)."""
+    ends = np.arange(block_size, size, block_size, dtype=np.int64)
+    return np.append(ends, np.int64(size)) if size else ends
+
+
+def _top_bits_mask(bits: int) -> int:
+    return ((1 << bits) - 1) << (32 - bits)
+
+
+def cdc_masks(average_size: int) -> tuple[int, int]:
+    """Return (hard mask, easy mask) for normalized chunking around ``average_size`` bytes."""
+    bits = round(np.log2(average_size))
+    return _top_bits_mask(bits + NORMALIZATION_LEVEL), _top_bits_mask(bits - NORMALIZATION_LEVEL)
+
+
+def gear_hashes(window: npt.NDArray[np.uint8], history_length: int) -> npt.NDArray[np.uint32]:
+    """Return the 32-bit gear hash at every byte of ``window`` after its first ``history_length`` bytes.
+
+    The first ``history_length`` bytes (at most 32) are the input that precedes the part of
+    interest; they only feed the hash. ``mode="clip"`` makes ``take`` skip bounds checks,
+    which roughly halves its cost (uint8 indexes cannot exceed the 256-entry table anyway).
+    """
+    hashes = np.take(GEAR, window, mode="clip")
+    width = 1
+    while width < GEAR_WINDOW_BYTES:
+        hashes[width:] += hashes[:-width] << np.uint32(width)
+        width *= 2
+    return hashes[history_length:]
+
+
+def _candidates_in_range(
+    buffer: npt.NDArray[np.uint8], masks: tuple[int, int], first: int, stop: int
+) -> tuple[list[int], list[int]]:
+    """Return sorted cut positions in ``[first, stop)`` meeting the hard and easy masks.
+
+    A position is the offset of the byte *after* a possible cut.
+    """
+    hard_mask, easy_mask = np.uint32(masks[0]), np.uint32(masks[1])
+    hard: list[int] = []
+    easy: list[int] = []
+    for start in range(first, stop, SEGMENT_BYTES):
+        history_start = max(0, start - GEAR_WINDOW_BYTES)
+        hashes = gear_hashes(buffer[history_start : min(start + SEGMENT_BYTES, stop)], start - history_start)
+        easy_positions = np.flatnonzero((hashes & easy_mask) == 0)
+        hard_positions = easy_positions[(hashes[easy_positions] & hard_mask) == 0]
+        easy.extend((easy_positions + (start + 1)).tolist())
+        hard.extend((hard_positions + (start + 1)).tolist())
+    return hard, easy
+
+
+def _candidates(buffer: npt.NDArray[np.uint8], masks: tuple[int, int]) -> tuple[list[int], list[int]]:
+    """Return all candidate cut positions, computed in parallel over ranges of the input.
+
+    numpy releases the GIL in ``take``, shifts and adds, so ranges hashed in threads run
+    on all cores; each range reads up to 32 bytes before its start, so the result is the
+    same as one sequential pass.
+    """
+    size = len(buffer)
+    workers = min(os.cpu_count() or 1, max(1, size // PARALLEL_RANGE_BYTES))
+    step = -(-size // workers // SEGMENT_BYTES) * SEGMENT_BYTES or SEGMENT_BYTES
+    ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
+    if len(ranges) <= 1:
+        return _candidates_in_range(buffer, masks, 0, size)
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        results = list(pool.map(lambda bounds: _candidates_in_range(buffer, masks, *bounds), ranges))
+    return list(chain.from_iterable(hard for hard, _ in results)), list(
+        chain.from_iterable(easy for _, easy in results)
+    )
+
+
+def cdc_boundaries(buffer: npt.NDArray[np.uint8], average_size: int) -> npt.NDArray[np.int64]:
+    """Return FastCDC chunk end offsets for ``buffer`` (a 1-D uint8 array).
+
+    Chunks are ``average_size // 4`` to ``average_size * 8`` bytes long, except the last one,
+    which may be shorter. Raises ConfigError if ``average_size`` is below 256 bytes.
+    """
+    if average_size < MINIMUM_CDC_AVERAGE_BYTES:
+        raise ConfigError(
+            f"block_size: content-defined chunking needs an average of at least "
+            f"{MINIMUM_CDC_AVERAGE_BYTES} bytes, got {average_size}"
+        )
+    size = len(buffer)
+    minimum, maximum = average_size // 4, average_size * 8
+    hard, easy = _candidates(buffer, cdc_masks(average_size))
+    ends: list[int] = []
+    start = 0
+    while size - start > minimum:
+        normal_end = min(start + average_size, size)
+        limit = min(start + maximum, size)
+        index = bisect.bisect_left(hard, start + minimum)
+        if index < len(hard) and hard[index] < normal_end:
+            end = hard[index]
+        else:
+            index = bisect.bisect_left(easy, normal_end)
+            end = easy[index] if index < len(easy) and easy[index] < limit else limit
+        ends.append(end)
+        start = end
+    if start < size:
+        ends.append(size)
+    return np.array(ends, dtype=np.int64)

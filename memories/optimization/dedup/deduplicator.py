@@ -1,0 +1,237 @@
+"""Deduplicator: split inputs into blocks, store each distinct block once, rebuild on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from memories.errors import ConfigError, CorruptDataError, MemoriesError
+from memories.optimization.dedup.block_store import BlockStore, NewBlocks
+from memories.optimization.dedup.chunking import MINIMUM_CDC_AVERAGE_BYTES, cdc_boundaries
+from memories.optimization.dedup.directory_store import DirectoryBlockStore
+from memories.optimization.dedup.hashing import BlockData, hasher_named, input_id_of
+from memories.optimization.dedup.memory_store import MemoryBlockStore
+from memories.optimization.dedup.metrics import DedupMetrics
+from memories.optimization.dedup.recipe import CHUNKING_CODES, DedupRecipe
+from memories.units import Size, parse_size
+
+MINIMUM_BLOCK_BYTES = 64
+MAXIMUM_BLOCK_BYTES = 16 * 1024**2
+# A 128-bit hash colliding this many times in a row for one block means it is broken.
+MAXIMUM_COLLISION_SEEDS = 64
+
+
+class _Readable(Protocol):
+    def read(self) -> bytes: ...
+
+
+DedupInput = bytes | bytearray | memoryview | np.ndarray | str | os.PathLike[str] | _Readable
+
+
+def as_byte_view(data: DedupInput) -> memoryview:
+    """Return the bytes of ``data`` as a flat unsigned-byte memoryview (no copy when possible).
+
+    Accepts bytes-like objects, numpy arrays (their raw bytes in C order), file paths
+    (``str`` or ``os.PathLike``; the file is read) and binary file objects (read to the end).
+    Raises TypeError for anything else and FileNotFoundError for a missing file.
+    """
+    if isinstance(data, str | os.PathLike):
+        return memoryview(Path(data).read_bytes())
+    if isinstance(data, np.ndarray):
+        if data.dtype.hasobject:
+            raise TypeError("data: numpy arrays of Python objects have no fixed bytes to deduplicate")
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8).data
+    if hasattr(data, "read"):
+        return as_byte_view(data.read())
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(
+            f"data: expected bytes-like, a numpy array, a file path or a binary file, got {type(data).__name__}"
+        ) from None
+    return view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+
+
+class Deduplicator:
+    """Content-addressed deduplication of inputs into a persistent block store.
+
+    ``block_size`` (bytes or a size like ``"4KB"``, 64 B to 16 MiB) is the fixed block size,
+    or the average chunk size for ``chunking="cdc"`` (FastCDC; at least 256 B; chunks range
+    from a quarter to eight times the average). ``hash_algorithm`` names block ids:
+    ``"xxhash"`` (XXH3-128, fast), ``"blake2b"`` or ``"sha256"`` (cryptographic); see
+    ``hashing.py`` for why ids are 128-bit. ``verify=True`` compares bytes on every id match
+    and stores a colliding block under a different id instead of trusting the hash.
+    ``store_path`` keeps the store in that directory (created if needed, crash-safe,
+    reopened with everything in it); None keeps it in memory.
+
+    Raises ConfigError for invalid settings, or when ``store_path`` holds ids of another
+    hash algorithm. Heavy work runs in a worker thread; operations on one instance are
+    serialized, except hashing, which runs concurrently.
+    """
+
+    def __init__(
+        self,
+        block_size: Size = "4KB",
+        hash_algorithm: str = "xxhash",
+        *,
+        chunking: str = "fixed",
+        verify: bool = False,
+        store_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.block_size = parse_size(block_size, field="block_size", allow_zero=False)
+        if not MINIMUM_BLOCK_BYTES <= self.block_size <= MAXIMUM_BLOCK_BYTES:
+            raise ConfigError(
+                f"block_size: expected {MINIMUM_BLOCK_BYTES} bytes to 16MB, got {block_size!r} ({self.block_size} bytes)"
+            )
+        if chunking not in CHUNKING_CODES:
+            raise ConfigError(f"chunking: expected one of {sorted(CHUNKING_CODES)}, got {chunking!r}")
+        if chunking == "cdc" and self.block_size < MINIMUM_CDC_AVERAGE_BYTES:
+            raise ConfigError(
+                f"block_size: chunking='cdc' needs an average of at least {MINIMUM_CDC_AVERAGE_BYTES} bytes, "
+                f"got {block_size!r}"
+            )
+        if not isinstance(verify, bool):
+            raise ConfigError(f"verify: expected True or False, got {verify!r}")
+        self.chunking = chunking
+        self.verify = verify
+        self.hasher = hasher_named(hash_algorithm)
+        self.store_path = None if store_path is None else Path(store_path)
+        self._store: BlockStore = (
+            MemoryBlockStore() if store_path is None else DirectoryBlockStore(store_path, self.hasher)
+        )
+        self._lock = asyncio.Lock()
+
+    # -- public API --------------------------------------------------------------------
+
+    async def process(self, data: DedupInput, track_savings: bool = True, *, name: str | None = None) -> DedupRecipe:
+        """Deduplicate ``data`` into the store and return its recipe.
+
+        The recipe is registered under ``name`` if given, else under the XXH3-128 hex digest
+        of the whole input; processing under an existing id replaces that input. With
+        ``track_savings`` the recipe's ``new_bytes``/``new_blocks`` and the metrics'
+        ``processed_bytes``/``duplicate_bytes`` are updated. Raises TypeError for
+        unsupported data, ConfigError for an empty ``name``.
+        """
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigError(f"name: expected a non-empty string, got {name!r}")
+        view = await asyncio.to_thread(as_byte_view, data)
+        blocks, block_ids = await asyncio.to_thread(self._split_and_hash, view)
+        input_id = name if name is not None else await asyncio.to_thread(input_id_of, view)
+        async with self._lock:
+            return await asyncio.to_thread(self._commit, input_id, len(view), blocks, block_ids, track_savings)
+
+    async def restore(self, recipe_or_input_id: DedupRecipe | str) -> bytes:
+        """Return the exact bytes of an input, given its recipe or its input id.
+
+        Raises KeyError for an unknown input id or a block missing from the store,
+        CorruptDataError when a stored block is damaged (the message names the block).
+        """
+        async with self._lock:
+            return await asyncio.to_thread(self._restore, recipe_or_input_id)
+
+    async def delete(self, input_id: str) -> None:
+        """Forget an input and free the blocks no other input uses; KeyError if unknown."""
+        async with self._lock:
+            if not await asyncio.to_thread(self._store.remove, input_id):
+                raise KeyError(f"no input {input_id!r} in the dedup store")
+
+    def get_metrics(self) -> DedupMetrics:
+        """Return a snapshot of the store's sizes, block counts and savings."""
+        return DedupMetrics.from_totals(self._store.totals)
+
+    def stats(self) -> DedupMetrics:
+        """Same as ``get_metrics`` (the name every part's collector reads)."""
+        return self.get_metrics()
+
+    def input_ids(self) -> list[str]:
+        """Return the ids of the registered inputs."""
+        return self._store.input_ids()
+
+    def close(self) -> None:
+        """Close the on-disk store's index (nothing to do for an in-memory store)."""
+        self._store.close()
+
+    # -- worker-thread steps -----------------------------------------------------------
+
+    def _split_and_hash(self, view: memoryview) -> tuple[list[memoryview], list[bytes]]:
+        size, block_size = len(view), self.block_size
+        if self.chunking == "fixed":
+            blocks = [view[start : start + block_size] for start in range(0, size, block_size)]
+        else:
+            ends = cdc_boundaries(np.frombuffer(view, dtype=np.uint8), block_size)
+            starts = np.concatenate(([0], ends[:-1])) if len(ends) else ends
+            blocks = [view[start:end] for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+        return blocks, list(map(self.hasher.plain, blocks))
+
+    def _commit(
+        self, input_id: str, size: int, blocks: list[memoryview], block_ids: list[bytes], track_savings: bool
+    ) -> DedupRecipe:
+        if self.verify:
+            block_ids, new_blocks = self._resolve_with_verification(blocks, block_ids)
+        else:
+            first_blocks = dict(zip(reversed(block_ids), reversed(blocks), strict=True))
+            new_blocks = NewBlocks({block_id: first_blocks[block_id] for block_id in self._store.missing(first_blocks)})
+        new_bytes = new_blocks.total_bytes
+        recipe = DedupRecipe(
+            input_id,
+            size,
+            self.hasher.name,
+            self.chunking,
+            self.block_size,
+            tuple(block_ids),
+            new_bytes=new_bytes if track_savings else None,
+            new_blocks=len(new_blocks.contents) if track_savings else None,
+        )
+        self._store.commit(recipe, new_blocks)
+        return recipe
+
+    def _resolve_with_verification(
+        self, blocks: list[memoryview], block_ids: list[bytes]
+    ) -> tuple[list[bytes], NewBlocks]:
+        """Byte-compare every id match; give a colliding block the id of the next free seed."""
+        known: dict[bytes, BlockData | None] = {}
+        new_blocks = NewBlocks()
+        resolved: list[bytes] = []
+        for block, block_id in zip(blocks, block_ids, strict=True):
+            for seed in range(MAXIMUM_COLLISION_SEEDS):
+                if seed:
+                    block_id = self.hasher.digest(block, seed)
+                if block_id not in known:
+                    known[block_id] = self._store.read(block_id)
+                existing = known[block_id]
+                if existing is None:
+                    known[block_id] = block
+                    new_blocks.contents[block_id] = block
+                    if seed:
+                        new_blocks.seeds[block_id] = seed
+                    break
+                if existing == block:
+                    break
+            else:
+                raise MemoriesError(f"{self.hasher.name}: {MAXIMUM_COLLISION_SEEDS} colliding ids for one block")
+            resolved.append(block_id)
+        return resolved, new_blocks
+
+    def _restore(self, recipe_or_input_id: DedupRecipe | str) -> bytes:
+        if isinstance(recipe_or_input_id, DedupRecipe):
+            recipe = recipe_or_input_id
+        else:
+            found = self._store.recipe(recipe_or_input_id)
+            if found is None:
+                raise KeyError(f"no input {recipe_or_input_id!r} in the dedup store")
+            recipe = found
+        if recipe.hash_algorithm != self.hasher.name:
+            raise ConfigError(
+                f"hash_algorithm: recipe {recipe.input_id!r} uses {recipe.hash_algorithm!r}, "
+                f"this store uses {self.hasher.name!r}"
+            )
+        restored = self._store.assemble(recipe)
+        if len(restored) != recipe.size:
+            raise CorruptDataError(
+                f"restored {len(restored)} bytes, the recipe says {recipe.size}", location=f"input {recipe.input_id}"
+            )
+        return restored

@@ -1,0 +1,44 @@
+"""The ``memories dedup`` subcommands, run through their argparse parser."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memories.optimization.dedup import cli
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="memories")
+    cli.register(parser.add_subparsers(dest="command"))
+    arguments = parser.parse_args(["dedup", *argv])
+    return int(arguments.handler(arguments))
+
+
+def test_add_list_stats_restore_and_delete_work_on_one_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, content = str(tmp_path / "store"), np.random.default_rng(0).bytes(64 * 1024)
+    (tmp_path / "a.bin").write_bytes(content)
+    (tmp_path / "b.bin").write_bytes(content + content)
+    assert run("add", "--store", store, str(tmp_path / "a.bin"), str(tmp_path / "b.bin")) == 0
+    input_ids = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert run("list", "--store", store) == 0
+    assert sorted(capsys.readouterr().out.split()) == sorted(input_ids)
+    assert run("stats", "--store", store) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["logical_bytes"], stats["physical_bytes"]) == (3 * len(content), len(content))
+    assert run("restore", "--store", store, input_ids[1], "--output", str(tmp_path / "out.bin")) == 0
+    assert (tmp_path / "out.bin").read_bytes() == content + content
+    assert run("delete", "--store", store, *input_ids) == 0
+    assert run("list", "--store", store) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_restore_of_an_unknown_input_exits_with_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("restore", "--store", str(tmp_path), "missing", "--output", str(tmp_path / "out")) == 1
+    assert "missing" in capsys.readouterr().err
