@@ -1,0 +1,7 @@
+"""``python -m memories`` is the same as the ``memories`` console script."""
+
+import sys
+
+from memories.cli import main
+
+sys.exit(main())

@@ -1,0 +1,242 @@
+"""The kopf handlers. Thin on purpose: they gather inputs from kopf's indexes, call the pure
+functions in ``policy_status``/``injection`` and apply the outcome through ``kube_api``.
+
+Importing this module registers the handlers with kopf's default registry.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+
+from memories.operator import constants, kube_api
+from memories.operator.conditions import merge_conditions
+from memories.operator.injection import apply_injection
+from memories.operator.options import OperatorOptions
+from memories.operator.policy_status import PodSummary, PolicyOutcome, decide_policy
+from memories.operator.render import CONFIG_HASH_ANNOTATION, config_document
+from memories.operator.selectors import selector_matches
+
+logger = logging.getLogger(__name__)
+POLICIES = (constants.GROUP, constants.VERSION, constants.CACHE_POLICY_PLURAL)
+PROFILES = (constants.GROUP, constants.VERSION, constants.COMPRESSION_PROFILE_PLURAL)
+POOLS = (constants.GROUP, constants.VERSION, constants.MEMORY_POOL_PLURAL)
+OPTED_IN = {constants.INJECT_LABEL: constants.INJECT_ENABLED}
+#: Seconds between periodic resyncs of every policy (kopf timers are declared at import time).
+RESYNC_SECONDS = float(os.environ.get("MEMORIES_RESYNC_SECONDS", "30"))
+#: Seconds before a failed handler is retried (kopf's default of 60 s leaves a policy stale too long).
+RETRY_BACKOFF_SECONDS = min(5.0, RESYNC_SECONDS)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Apply our settings: own finalizer, watch timeouts, webhook server, and learn the server version."""
+    options: OperatorOptions = memo.options
+    settings.persistence.finalizer = constants.FINALIZER
+    settings.watching.server_timeout = int(options.watch_server_timeout_seconds)  # the API wants whole seconds
+    settings.watching.client_timeout = options.watch_server_timeout_seconds + 30
+    settings.watching.connect_timeout = 10
+    settings.posting.level = logging.WARNING
+    if options.webhook is not None:
+        settings.admission.server = kopf.WebhookServer(
+            addr=options.webhook.host,
+            port=options.webhook.port,
+            host=options.webhook.public_host,
+            certfile=str(options.webhook.cert_file),
+            pkeyfile=str(options.webhook.key_file),
+        )
+        settings.admission.managed = None  # the chart (or the test fixture) owns the webhook configuration
+    memo.server_minor = kube_api.server_minor_version()
+
+
+# --- indexes: what the handlers and the webhook read instead of calling the API ---------------------
+
+
+@kopf.index(*POLICIES)
+def policy_index(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
+    """CachePolicies by namespace (full bodies: the webhook and dependents' reconciles need them)."""
+    return {namespace: copy.deepcopy(dict(body))}
+
+
+@kopf.index(*PROFILES)
+def profile_index(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[str | None, tuple[str, dict[str, Any]]]:
+    """CompressionProfile specs by namespace."""
+    return {namespace: (name, copy.deepcopy(dict(spec)))}
+
+
+@kopf.index(*POOLS)
+def pool_index(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[str | None, tuple[str, dict[str, Any]]]:
+    """MemoryPool specs by namespace."""
+    return {namespace: (name, copy.deepcopy(dict(spec)))}
+
+
+@kopf.index("pods", labels=OPTED_IN)
+def pod_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[str | None, PodSummary]:
+    """Opted-in pods by namespace, with what the webhook stamped on them."""
+    annotations = body.metadata.annotations
+    return {
+        namespace: PodSummary(
+            name=name,
+            labels=dict(body.metadata.labels),
+            injected_by=annotations.get(constants.INJECTED_ANNOTATION),
+            pod_spec_hash=annotations.get(constants.POD_SPEC_HASH_ANNOTATION),
+            host_network=bool(body.spec.get("hostNetwork", False)),
+        )
+    }
+
+
+@kopf.index("namespaces")
+def namespace_index(name: str, labels: kopf.Labels, **_: Any) -> dict[str, dict[str, str]]:
+    """Namespace labels, for the opt-out check in the webhook."""
+    return {name: dict(labels)}
+
+
+def _named_specs(index: kopf.Index[str, tuple[str, dict[str, Any]]], namespace: str) -> dict[str, dict[str, Any]]:
+    return dict(index.get(namespace, []))
+
+
+# --- CachePolicy reconciliation -------------------------------------------------------------------
+
+
+def reconcile_policy(
+    policy: Mapping[str, Any],
+    memo: kopf.Memo,
+    profile_index: kopf.Index[str, tuple[str, dict[str, Any]]],
+    pool_index: kopf.Index[str, tuple[str, dict[str, Any]]],
+    pod_index: kopf.Index[str, PodSummary],
+) -> PolicyOutcome:
+    """Level-triggered: render the ConfigMap, roll or flag outdated pods, and write the status."""
+    metadata = policy["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    options: OperatorOptions = memo.options
+    outcome = decide_policy(
+        name,
+        policy.get("spec") or {},
+        _named_specs(profile_index, namespace),
+        _named_specs(pool_index, namespace),
+        list(pod_index.get(namespace, [])),
+        server_minor_version=memo.server_minor,
+        default_image=options.image,
+    )
+    previous_status = policy.get("status") or {}
+    if outcome.config is not None and outcome.config_hash is not None:
+        kube_api.apply_config_map(
+            namespace,
+            constants.config_map_name(name),
+            {constants.CONFIG_FILE_NAME: config_document(outcome.config)},
+            policy,
+            {CONFIG_HASH_ANNOTATION: outcome.config_hash},
+        )
+    if outcome.stale_pods and (policy.get("spec") or {}).get("rollout") == "Automatic":
+        kube_api.restart_workloads(namespace, policy["spec"].get("selector") or {}, "pod spec of the agent changed")
+    previous_reasons = {
+        condition.get("type"): condition.get("reason") for condition in previous_status.get("conditions", [])
+    }
+    for reason, message in outcome.warnings:
+        if previous_reasons.get("Ready") != reason:
+            kopf.warn(kopf.Body(cast(kopf.RawBody, dict(policy))), reason=reason, message=message)
+    generation = int(metadata.get("generation", 0))
+    status = {
+        "observedGeneration": generation,
+        "matchedPods": outcome.matched_pods,
+        "injectedPods": outcome.injected_pods,
+        "missedPods": len(outcome.missed_pods),
+        "configMap": constants.config_map_name(name) if outcome.config is not None else None,
+        "configHash": outcome.config_hash,
+        "conditions": merge_conditions(previous_status.get("conditions", []), outcome.conditions, generation),
+    }
+    if any(previous_status.get(key) != value for key, value in status.items()):
+        kube_api.patch_policy_status(namespace, name, status)
+    return outcome
+
+
+@kopf.on.resume(*POLICIES, backoff=RETRY_BACKOFF_SECONDS)
+@kopf.on.create(*POLICIES, backoff=RETRY_BACKOFF_SECONDS)
+@kopf.on.update(*POLICIES, field="spec", backoff=RETRY_BACKOFF_SECONDS)
+def policy_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A policy appeared or its spec changed: reconcile it now."""
+    reconcile_policy(body, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
+
+
+@kopf.timer(*POLICIES, interval=RESYNC_SECONDS, initial_delay=1.0, id="resync")
+def policy_resync(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Periodic resync: pod counts, missed injections, and recovery of missing references."""
+    reconcile_policy(body, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
+
+
+@kopf.on.event(*PROFILES)
+@kopf.on.event(*POOLS)
+def dependency_changed(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """A CompressionProfile or MemoryPool changed (or appeared, or went): re-render every policy naming it."""
+    field = "compressionProfileRef" if body.get("kind") == "CompressionProfile" else "memoryPoolRef"
+    for policy in kwargs["policy_index"].get(namespace, []):
+        if ((policy.get("spec") or {}).get(field) or {}).get("name") == name:
+            reconcile_policy(policy, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
+
+
+@kopf.on.delete(*POLICIES, backoff=RETRY_BACKOFF_SECONDS)
+def policy_deleted(namespace: str | None, name: str, **_: Any) -> None:
+    """Remove what the policy owns. Running pods keep their mounted config until they are replaced."""
+    if namespace is not None:
+        kube_api.delete_config_map(namespace, constants.config_map_name(name))
+
+
+# --- the mutating admission webhook ---------------------------------------------------------------
+
+
+def _choose_policy(
+    policies: list[dict[str, Any]], labels: Mapping[str, str], warnings: list[str]
+) -> dict[str, Any] | None:
+    matching = sorted(
+        (policy for policy in policies if selector_matches((policy.get("spec") or {}).get("selector") or {}, labels)),
+        key=lambda policy: str(policy["metadata"]["name"]),
+    )
+    if len(matching) > 1:
+        names = ", ".join(policy["metadata"]["name"] for policy in matching)
+        warnings.append(f"several CachePolicies select this pod ({names}); using {matching[0]['metadata']['name']}")
+    return matching[0] if matching else None
+
+
+@kopf.on.mutate("pods", id="inject-sidecar", operations=["CREATE"], labels=OPTED_IN, ignore_failures=True)
+def inject_sidecar(body: kopf.Body, patch: kopf.Patch, warnings: list[str], memo: kopf.Memo, **kwargs: Any) -> None:
+    """Add the agent to an opted-in pod that a CachePolicy of its namespace selects."""
+    options: OperatorOptions = memo.options
+    namespace = body.metadata.namespace or ""
+    namespace_labels: dict[str, str] = next(iter(kwargs["namespace_index"].get(namespace, [])), {})
+    if (
+        namespace in constants.PROTECTED_NAMESPACES
+        or namespace == options.operator_namespace
+        or namespace_labels.get(constants.NAMESPACE_OPT_OUT_LABEL) == "disabled"
+        or body.spec.get("hostNetwork", False)
+    ):
+        return
+    policy = _choose_policy(list(kwargs["policy_index"].get(namespace, [])), dict(body.metadata.labels), warnings)
+    if policy is None:
+        return
+    outcome = decide_policy(
+        policy["metadata"]["name"],
+        policy.get("spec") or {},
+        _named_specs(kwargs["profile_index"], namespace),
+        _named_specs(kwargs["pool_index"], namespace),
+        [],
+        server_minor_version=memo.server_minor,
+        default_image=options.image,
+    )
+    if outcome.plan is None:
+        warnings.append(f"CachePolicy {policy['metadata']['name']} is not ready; the agent was not injected")
+        return
+    plan = outcome.plan
+
+    def inject(pod: kopf.RawBody) -> None:
+        apply_injection(pod, plan)  # type: ignore[arg-type]  # a RawBody is the pod's plain dict
+
+    patch.fns.append(inject)

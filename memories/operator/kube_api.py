@@ -1,0 +1,134 @@
+"""The few Kubernetes API calls the operator makes itself (kopf patches the handled object).
+
+Synchronous, on the official client: kopf runs sync handlers in its thread pool.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from memories.operator import constants
+from memories.operator.selectors import selector_matches
+
+logger = logging.getLogger(__name__)
+
+
+@cache
+def _api_client() -> Any:
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    return kubernetes.client.ApiClient()
+
+
+def core() -> Any:
+    """The CoreV1 API on the operator's credentials (in-cluster, else the kubeconfig)."""
+    return kubernetes.client.CoreV1Api(_api_client())
+
+
+def server_minor_version() -> int:
+    """The API server's minor version (e.g. 35 for v1.35.4)."""
+    info = kubernetes.client.VersionApi(_api_client()).get_code()
+    return int("".join(character for character in info.minor if character.isdigit()))
+
+
+def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An ownerReference to a custom resource, so owned objects are garbage-collected with it."""
+    metadata = body["metadata"]
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def apply_config_map(
+    namespace: str, name: str, data: Mapping[str, str], owner: Mapping[str, Any], annotations: Mapping[str, str]
+) -> bool:
+    """Create or update a ConfigMap owned by ``owner``; returns True when anything changed."""
+    api = core()
+    labels = {constants.MANAGED_BY_LABEL: constants.MANAGED_BY_VALUE, constants.POLICY_LABEL: owner["metadata"]["name"]}
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": dict(annotations),
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "data": dict(data),
+    }
+    try:
+        existing = api.read_namespaced_config_map(name, namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        try:
+            api.create_namespaced_config_map(namespace, manifest)
+            return True
+        except ApiException as conflict:
+            if conflict.status != 409:  # created meanwhile by a concurrent reconcile: update it instead
+                raise
+            existing = api.read_namespaced_config_map(name, namespace)
+    if existing.data == dict(data) and (existing.metadata.annotations or {}) == dict(annotations):
+        return False
+    api.patch_namespaced_config_map(name, namespace, manifest)
+    return True
+
+
+def delete_config_map(namespace: str, name: str) -> None:
+    """Delete a ConfigMap; absent is fine."""
+    try:
+        core().delete_namespaced_config_map(name, namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def patch_policy_status(namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """Merge-patch a CachePolicy's status subresource; a policy deleted meanwhile is ignored."""
+    api = kubernetes.client.CustomObjectsApi(_api_client())
+    try:
+        api.patch_namespaced_custom_object_status(
+            constants.GROUP,
+            constants.VERSION,
+            namespace,
+            constants.CACHE_POLICY_PLURAL,
+            name,
+            {"status": dict(status)},
+        )
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def restart_workloads(namespace: str, selector: Mapping[str, Any], reason: str) -> list[str]:
+    """Roll Deployments and StatefulSets whose pod template the selector matches; returns their names."""
+    apps = kubernetes.client.AppsV1Api(_api_client())
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {"spec": {"template": {"metadata": {"annotations": {"memories.dev/restarted-at": stamp}}}}}
+    restarted = []
+    for kind, lister, patcher in (
+        ("Deployment", apps.list_namespaced_deployment, apps.patch_namespaced_deployment),
+        ("StatefulSet", apps.list_namespaced_stateful_set, apps.patch_namespaced_stateful_set),
+    ):
+        for workload in lister(namespace).to_dict()["items"]:
+            name = workload["metadata"]["name"]
+            if selector_matches(selector, workload["spec"]["template"]["metadata"].get("labels") or {}):
+                patcher(name, namespace, patch)
+                restarted.append(f"{kind}/{name}")
+                logger.info("rolled %s %s/%s: %s", kind, namespace, name, reason)
+    return restarted

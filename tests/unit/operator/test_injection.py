@@ -1,0 +1,109 @@
+"""The pod patch: native or plain sidecar, volumes, resources, security, idempotency."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from memories.operator import constants
+from memories.operator.injection import AGENT_OVERHEAD_BYTES, apply_injection, plan_for
+from memories.operator.specs import parse_cache_policy, parse_memory_pool
+
+POLICY = parse_cache_policy(
+    {"selector": {"matchLabels": {"app": "web"}}, "tiers": {"l1Size": "128Mi", "l2Size": "1Gi"}}
+)
+POOL = parse_memory_pool({"blockSizes": [4096, 65536], "totalSize": "256Mi", "shared": True})
+
+
+def pod() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web-1", "labels": {"app": "web", constants.INJECT_LABEL: "enabled"}},
+        "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+    }
+
+
+def test_native_sidecar_on_new_servers() -> None:
+    target = pod()
+    assert apply_injection(target, plan_for("web", POLICY, POOL, server_minor_version=35))
+    agent = target["spec"]["initContainers"][0]
+    assert agent["name"] == constants.SIDECAR_CONTAINER_NAME
+    assert agent["restartPolicy"] == "Always"
+    assert agent["startupProbe"]["httpGet"]["path"] == "/readyz"
+    assert [container["name"] for container in target["spec"]["containers"]] == ["app"]
+
+
+def test_plain_sidecar_with_prestop_on_old_servers() -> None:
+    target = pod()
+    apply_injection(target, plan_for("web", POLICY, POOL, server_minor_version=28))
+    agent = target["spec"]["containers"][-1]
+    assert "restartPolicy" not in agent
+    assert agent["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+    assert "initContainers" not in target["spec"]
+
+
+def test_memory_limit_covers_l1_plus_overhead() -> None:
+    target = pod()
+    apply_injection(target, plan_for("web", POLICY, None, server_minor_version=35))
+    limit = target["spec"]["initContainers"][0]["resources"]["limits"]["memory"]
+    assert int(limit.removesuffix("Mi")) * 1024**2 >= POLICY.l1_size_bytes + AGENT_OVERHEAD_BYTES
+
+
+def test_shared_memory_volume_is_memory_backed_and_sized() -> None:
+    target = pod()
+    apply_injection(target, plan_for("web", POLICY, POOL, server_minor_version=35))
+    volumes = {volume["name"]: volume for volume in target["spec"]["volumes"]}
+    assert volumes[constants.SHM_VOLUME]["emptyDir"] == {"medium": "Memory", "sizeLimit": "256Mi"}
+    assert volumes[constants.CONFIG_VOLUME]["configMap"]["name"] == "memories-web-config"
+    app_mounts = target["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": constants.SHM_VOLUME, "mountPath": constants.SHM_MOUNT_PATH} in app_mounts
+
+
+def test_security_context_is_restricted() -> None:
+    target = pod()
+    apply_injection(target, plan_for("web", POLICY, POOL, server_minor_version=35))
+    context = target["spec"]["initContainers"][0]["securityContext"]
+    assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"]
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert context["allowPrivilegeEscalation"] is False
+
+
+def test_second_injection_changes_nothing() -> None:
+    target = pod()
+    plan = plan_for("web", POLICY, POOL, server_minor_version=35)
+    apply_injection(target, plan)
+    once = copy.deepcopy(target)
+    assert not apply_injection(target, plan)
+    assert target == once
+
+
+def test_pod_with_agent_as_plain_container_is_not_injected_again() -> None:
+    target = pod()
+    target["spec"]["containers"].append({"name": constants.SIDECAR_CONTAINER_NAME, "image": "x"})
+    assert not apply_injection(target, plan_for("web", POLICY, POOL, server_minor_version=35))
+    assert "initContainers" not in target["spec"]
+
+
+def test_l3_url_comes_from_the_secret() -> None:
+    policy = parse_cache_policy(
+        {"selector": {"matchLabels": {"a": "b"}}, "tiers": {"l3": {"secretRef": {"name": "redis", "key": "url"}}}}
+    )
+    target = pod()
+    apply_injection(target, plan_for("web", policy, None, server_minor_version=35))
+    env = target["spec"]["initContainers"][0]["env"]
+    assert env == [{"name": "MEMORIES_L3_URL", "valueFrom": {"secretKeyRef": {"name": "redis", "key": "url"}}}]
+
+
+def test_policy_resources_cannot_lower_the_memory_limit_below_l1() -> None:
+    policy = parse_cache_policy(
+        {
+            "selector": {"matchLabels": {"a": "b"}},
+            "tiers": {"l1Size": "512Mi"},
+            "sidecar": {"resources": {"requests": {"cpu": "100m"}, "limits": {"memory": "128Mi"}}},
+        }
+    )
+    target = pod()
+    apply_injection(target, plan_for("web", policy, None, server_minor_version=35))
+    resources = target["spec"]["initContainers"][0]["resources"]
+    assert resources["requests"]["cpu"] == "100m"
+    assert resources["limits"]["memory"] == "608Mi"
