@@ -58,3 +58,10 @@ class ValueTooLarge(CacheError, ValueError):
 
 class ModelError(MemoriesError):
     """A predictive model file is missing, malformed or incompatible."""
+
+
+class ControlPlaneError(MemoriesError):
+    """The local Kubernetes control plane (etcd, kube-apiserver) is missing, failed to start or to answer.
+
+    The message says which binary or process failed and where its log is.
+    """
