@@ -15,16 +15,25 @@ from collections.abc import Sequence
 from memories import __version__
 from memories.errors import MemoriesError
 
-#: Modules that add subcommands, in the order they appear in ``memories --help``.
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "memories.demo.cli",
-    "memories.operator.cli",
-    "memories.optimization.dedup.cli",
-)
+#: Every subcommand: the module whose ``register(subparsers)`` defines it, and its one-line help.
+#: Only the module of the command being run is imported, so ``memories sidecar`` never pays for numpy or kopf.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "dev": ("memories.dev.cli", "run the whole system locally: control plane, operator, a sidecar and the examples"),
+    "operator": ("memories.operator.cli", "run the Kubernetes operator (reconcilers + admission webhook)"),
+    "sidecar": ("memories.sidecar.cli", "run the sidecar agent (RESP, HTTP API, metrics) beside a workload"),
+    "demo": ("memories.demo.cli", "run every engine part once on an embedded dataset"),
+    "dedup": ("memories.optimization.dedup.cli", "deduplicate files into an on-disk block store"),
+    "train-predictor": ("memories.optimization.predictive.cli", "train a prefetch model on an access trace"),
+    "eval-predictor": ("memories.optimization.predictive.cli", "compare prefetch models on an access trace"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every part's subcommands registered."""
+def _requested_command(argv: Sequence[str]) -> str | None:
+    return next((argument for argument in argv if argument in SUBCOMMANDS), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser; the full options of ``command`` (if known) are registered."""
     parser = argparse.ArgumentParser(
         prog="memories",
         description="memories optimizer: cache, pools, compression, dedup and prefetch beside your workloads.",
@@ -32,14 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"memories {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in SUBCOMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    if command in SUBCOMMANDS:
+        importlib.import_module(SUBCOMMANDS[command][0]).register(subparsers)
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        if name not in subparsers.choices:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_requested_command(argv))
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = getattr(arguments, "handler", None)

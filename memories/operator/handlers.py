@@ -59,8 +59,17 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.index(*POLICIES)
 def policy_index(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str | None, dict[str, Any]]:
-    """CachePolicies by namespace (full bodies: the webhook and dependents' reconciles need them)."""
-    return {namespace: copy.deepcopy(dict(body))}
+    """CachePolicies by namespace: what the webhook and dependents' reconciles need, no managedFields."""
+    metadata = body.metadata
+    return {
+        namespace: {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "metadata": {key: metadata.get(key) for key in ("name", "namespace", "uid", "generation")},
+            "spec": copy.deepcopy(dict(body.spec)),
+            "status": copy.deepcopy(dict(body.status)),
+        }
+    }
 
 
 @kopf.index(*PROFILES)

@@ -27,7 +27,7 @@ Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 REPOSITORY_DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -93,7 +93,7 @@ class LocalOperator:
         cert_file = write_pem(self.workdir / "tls.crt", serving.certificate_pem)
         key_file = write_pem(self.workdir / "tls.key", serving.private_key_pem, private=True)
         self.install_cluster_objects()
-        self.webhook_port, self.liveness_port = _free_port(), _free_port()
+        self.webhook_port, self.liveness_port = free_port(), free_port()
         environment = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),

@@ -26,7 +26,8 @@ def _cache_section(policy: CachePolicySpec) -> dict[str, Any]:
         cache["l2Size"] = policy.l2_size_bytes
         cache["l2Path"] = f"{constants.L2_MOUNT_PATH}/l2"
     if policy.l3_secret is not None:
-        cache["l3"] = {"size": policy.l3_size_bytes, "urlEnv": "MEMORIES_L3_URL"}
+        # No URL here: the sidecar reads MEMORIES_L3_URL, which the pod gets from the Secret.
+        cache["l3"] = {"size": policy.l3_size_bytes} if policy.l3_size_bytes else {}
     if policy.default_ttl_seconds is not None:
         cache["defaultTtl"] = policy.default_ttl_seconds
     return cache
