@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1.7
+# One image for the operator and the sidecar agent: `memories operator`, `memories sidecar`.
+# Build stage: compile wheels for the pinned dependencies (requirements.lock) and the project.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/memories \
+    && /opt/memories/bin/pip install --upgrade pip==25.3
+COPY requirements.lock ./
+RUN /opt/memories/bin/pip install --no-deps -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY memories ./memories
+RUN /opt/memories/bin/pip install --no-deps . \
+    && find /opt/memories -name '__pycache__' -prune -exec rm -rf {} +
+
+# Final stage: the virtualenv only; no compilers, no pip caches, a non-root user.
+FROM ${PYTHON_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="memories-optimizer" \
+      org.opencontainers.image.description="Kubernetes operator and sidecar agent: caching, pools, compression, dedup, prefetch" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/memories-dev/memories-optimizer"
+RUN groupadd --system --gid 65532 memories \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin memories
+COPY --from=build /opt/memories /opt/memories
+ENV PATH=/opt/memories/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 65532:65532
+EXPOSE 6380 8750 9750 9443
+ENTRYPOINT ["memories"]
+CMD ["operator"]
