@@ -14,13 +14,15 @@ from typing import Any, cast
 
 import kopf
 
+from memories.errors import ConfigError
 from memories.operator import constants, kube_api
-from memories.operator.conditions import merge_conditions
+from memories.operator.conditions import Condition, merge_conditions
 from memories.operator.injection import apply_injection
 from memories.operator.options import OperatorOptions
 from memories.operator.policy_status import PodSummary, PolicyOutcome, decide_policy
 from memories.operator.render import CONFIG_HASH_ANNOTATION, config_document
 from memories.operator.selectors import selector_matches
+from memories.operator.specs import parse_compression_profile, parse_memory_pool
 
 logger = logging.getLogger(__name__)
 POLICIES = (constants.GROUP, constants.VERSION, constants.CACHE_POLICY_PLURAL)
@@ -164,7 +166,7 @@ def reconcile_policy(
         "conditions": merge_conditions(previous_status.get("conditions", []), outcome.conditions, generation),
     }
     if any(previous_status.get(key) != value for key, value in status.items()):
-        kube_api.patch_policy_status(namespace, name, status)
+        kube_api.patch_status(constants.CACHE_POLICY_PLURAL, namespace, name, status)
     return outcome
 
 
@@ -182,14 +184,58 @@ def policy_resync(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     reconcile_policy(body, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
 
 
+def _dependents(
+    kind: str, namespace: str | None, name: str, policy_index: kopf.Index[Any, Any]
+) -> list[dict[str, Any]]:
+    field = "compressionProfileRef" if kind == "CompressionProfile" else "memoryPoolRef"
+    return [
+        policy
+        for policy in policy_index.get(namespace, [])
+        if ((policy.get("spec") or {}).get(field) or {}).get("name") == name
+    ]
+
+
+def report_dependency_status(body: kopf.Body, namespace: str, dependents: int) -> None:
+    """Write a profile's or pool's status: valid or not, and how many policies use it."""
+    is_profile = body.get("kind") == "CompressionProfile"
+    parse = parse_compression_profile if is_profile else parse_memory_pool
+    try:
+        parse(body.spec)
+        conditions = [Condition("Ready", True, "Valid", f"used by {dependents} CachePolicies")]
+    except ConfigError as error:
+        conditions = [Condition("Ready", False, "InvalidSpec", str(error))]
+    generation = int(body.metadata.get("generation", 0))
+    status = {
+        "observedGeneration": generation,
+        "policies": dependents,
+        "conditions": merge_conditions(body.status.get("conditions", []), conditions, generation),
+    }
+    if any(body.status.get(key) != value for key, value in status.items()):
+        plural = constants.COMPRESSION_PROFILE_PLURAL if is_profile else constants.MEMORY_POOL_PLURAL
+        kube_api.patch_status(plural, namespace, body.metadata.name or "", status)
+
+
 @kopf.on.event(*PROFILES)
 @kopf.on.event(*POOLS)
-def dependency_changed(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+def dependency_changed(
+    type: str, namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
     """A CompressionProfile or MemoryPool changed (or appeared, or went): re-render every policy naming it."""
-    field = "compressionProfileRef" if body.get("kind") == "CompressionProfile" else "memoryPoolRef"
-    for policy in kwargs["policy_index"].get(namespace, []):
-        if ((policy.get("spec") or {}).get(field) or {}).get("name") == name:
-            reconcile_policy(policy, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
+    dependents = _dependents(str(body.get("kind")), namespace, name, kwargs["policy_index"])
+    for policy in dependents:
+        reconcile_policy(policy, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
+    if type != "DELETED" and namespace is not None:
+        report_dependency_status(body, namespace, len(dependents))
+
+
+@kopf.timer(*PROFILES, interval=RESYNC_SECONDS, initial_delay=1.0, id="resync")
+@kopf.timer(*POOLS, interval=RESYNC_SECONDS, initial_delay=1.0, id="resync")
+def dependency_resync(namespace: str | None, name: str, body: kopf.Body, **kwargs: Any) -> None:
+    """Periodic resync of a profile's or pool's status (policies referencing it come and go)."""
+    if namespace is not None:
+        report_dependency_status(
+            body, namespace, len(_dependents(str(body.get("kind")), namespace, name, kwargs["policy_index"]))
+        )
 
 
 @kopf.on.delete(*POLICIES, backoff=RETRY_BACKOFF_SECONDS)

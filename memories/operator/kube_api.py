@@ -98,17 +98,12 @@ def delete_config_map(namespace: str, name: str) -> None:
             raise
 
 
-def patch_policy_status(namespace: str, name: str, status: Mapping[str, Any]) -> None:
-    """Merge-patch a CachePolicy's status subresource; a policy deleted meanwhile is ignored."""
+def patch_status(plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """Merge-patch the status subresource of one of our objects; one deleted meanwhile is ignored."""
     api = kubernetes.client.CustomObjectsApi(_api_client())
     try:
         api.patch_namespaced_custom_object_status(
-            constants.GROUP,
-            constants.VERSION,
-            namespace,
-            constants.CACHE_POLICY_PLURAL,
-            name,
-            {"status": dict(status)},
+            constants.GROUP, constants.VERSION, namespace, plural, name, {"status": dict(status)}
         )
     except ApiException as error:
         if error.status != 404:

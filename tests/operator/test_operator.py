@@ -210,3 +210,18 @@ def test_restarted_operator_converges_and_reports_missed_pods(
     config_map = get(control_plane, "configmap", "memories-web-config", workspace)
     assert config_map is not None
     assert yaml.safe_load(config_map["data"][constants.CONFIG_FILE_NAME])["cache"]["l1Size"] == 32 * 1024**2
+
+
+def test_profiles_and_pools_report_their_users_and_validity(
+    control_plane: LocalControlPlane, operator: LocalOperator, workspace: str
+) -> None:
+    apply(control_plane, custom("MemoryPool", "arena", workspace, {"blockSizes": [4096], "totalSize": "16Mi"}))
+    apply(control_plane, policy(workspace, memoryPoolRef={"name": "arena"}))
+
+    def counted() -> dict[str, Any] | None:
+        body = get(control_plane, "memorypool", "arena", workspace)
+        ready = condition(body, "Ready")
+        return body if ready and ready["status"] == "True" and body["status"].get("policies") == 1 else None  # type: ignore[index]
+
+    wait_for(counted, what="MemoryPool status.policies == 1",
+             describe=lambda: get(control_plane, "memorypool", "arena", workspace))  # fmt: skip
