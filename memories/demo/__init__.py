@@ -1,0 +1,1 @@
+"""``memories demo``: a tour of the engine on an embedded, generated dataset."""
