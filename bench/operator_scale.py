@@ -27,10 +27,8 @@ import psutil
 
 from memories.controlplane import LocalControlPlane
 from memories.operator import constants
-from memories.operator.local import LocalOperator
+from memories.operator.local import LocalOperator, install_crds
 from memories.operator.webhook_config import WEBHOOK_PATH
-
-REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def kubectl_apply(control_plane: LocalControlPlane, items: list[dict[str, object]]) -> None:
@@ -148,8 +146,7 @@ def main() -> int:
     parser.add_argument("--direct-samples", type=int, default=500)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir, LocalControlPlane(workdir=Path(workdir)) as control_plane:
-        control_plane.kubectl("apply", "-f", str(REPOSITORY / "crds"))
-        control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPOSITORY / "crds"))
+        install_crds(control_plane.kubectl)
         kubectl_apply(control_plane, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"scale-{n}"}}
                                       for n in range(arguments.namespaces)])  # fmt: skip
         operator = LocalOperator(control_plane.kubeconfig, control_plane.kubectl, Path(workdir) / "operator",

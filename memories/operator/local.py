@@ -24,7 +24,9 @@ from memories.errors import MemoriesError
 from memories.operator.webhook_config import mutating_webhook_configuration
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
-REPOSITORY_DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY_DEPLOY = REPOSITORY / "deploy"
+REPOSITORY_CRDS = REPOSITORY / "crds"
 
 
 def free_port() -> int:
@@ -35,6 +37,15 @@ def free_port() -> int:
 
 class OperatorProcessError(MemoriesError):
     """The local operator process exited or did not become live; the message holds its log tail."""
+
+
+def install_crds(kubectl: Kubectl, directory: Path = REPOSITORY_CRDS) -> None:
+    """Apply every CRD file of ``directory`` (not its examples/) and wait until each is Established."""
+    files = [argument for path in sorted(directory.glob("*.yaml")) for argument in ("-f", str(path))]
+    for args in (("apply", *files), ("wait", "--for=condition=Established", "--timeout=60s", *files)):
+        result = kubectl(*args)
+        if result.returncode != 0:
+            raise OperatorProcessError(f"kubectl {args[0]} of the CRDs failed: {result.stderr.strip()}")
 
 
 class LocalOperator:
