@@ -147,8 +147,9 @@ def reconcile_policy(
             policy,
             {CONFIG_HASH_ANNOTATION: outcome.config_hash},
         )
-    if outcome.stale_pods and (policy.get("spec") or {}).get("rollout") == "Automatic":
-        kube_api.restart_workloads(namespace, policy["spec"].get("selector") or {}, "pod spec of the agent changed")
+    if (outcome.stale_pods or outcome.missed_pods) and (policy.get("spec") or {}).get("rollout") == "Automatic":
+        # Pods created before a change that needs a new pod, or while the webhook was unreachable.
+        kube_api.restart_workloads(namespace, policy["spec"].get("selector") or {}, "pods without the current agent")
     previous_reasons = {
         condition.get("type"): condition.get("reason") for condition in previous_status.get("conditions", [])
     }

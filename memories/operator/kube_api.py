@@ -110,11 +110,35 @@ def patch_status(plural: str, namespace: str, name: str, status: Mapping[str, An
             raise
 
 
-def restart_workloads(namespace: str, selector: Mapping[str, Any], reason: str) -> list[str]:
-    """Roll Deployments and StatefulSets whose pod template the selector matches; returns their names."""
+#: Annotation on a workload's pod template, set when the operator rolls it.
+RESTARTED_AT_ANNOTATION = "memories.dev/restarted-at"
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _rolled_recently(template_annotations: Mapping[str, str], now: datetime.datetime, cooldown_seconds: float) -> bool:
+    stamp = template_annotations.get(RESTARTED_AT_ANNOTATION)
+    if stamp is None:
+        return False
+    try:
+        rolled = datetime.datetime.strptime(stamp, _TIMESTAMP_FORMAT).replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return False
+    return (now - rolled).total_seconds() < cooldown_seconds
+
+
+def restart_workloads(
+    namespace: str, selector: Mapping[str, Any], reason: str, *, cooldown_seconds: float = 300.0
+) -> list[str]:
+    """Roll Deployments and StatefulSets whose pod template the selector matches; returns their names.
+
+    A workload rolled less than ``cooldown_seconds`` ago is left alone, so a rollout in progress is
+    never restarted again by the next resync.
+    """
     apps = kubernetes.client.AppsV1Api(_api_client())
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    patch = {"spec": {"template": {"metadata": {"annotations": {"memories.dev/restarted-at": stamp}}}}}
+    now = datetime.datetime.now(datetime.UTC)
+    patch = {
+        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: now.strftime(_TIMESTAMP_FORMAT)}}}}
+    }
     restarted = []
     for kind, lister, patcher in (
         ("Deployment", apps.list_namespaced_deployment, apps.patch_namespaced_deployment),
@@ -122,8 +146,12 @@ def restart_workloads(namespace: str, selector: Mapping[str, Any], reason: str) 
     ):
         for workload in lister(namespace).to_dict()["items"]:
             name = workload["metadata"]["name"]
-            if selector_matches(selector, workload["spec"]["template"]["metadata"].get("labels") or {}):
-                patcher(name, namespace, patch)
-                restarted.append(f"{kind}/{name}")
-                logger.info("rolled %s %s/%s: %s", kind, namespace, name, reason)
+            template = workload["spec"]["template"]["metadata"]
+            if not selector_matches(selector, template.get("labels") or {}):
+                continue
+            if _rolled_recently(template.get("annotations") or {}, now, cooldown_seconds):
+                continue
+            patcher(name, namespace, patch)
+            restarted.append(f"{kind}/{name}")
+            logger.info("rolled %s %s/%s: %s", kind, namespace, name, reason)
     return restarted

@@ -11,7 +11,12 @@ import pytest
 import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-SCRIPTS = sorted(path for path in (REPOSITORY / "scripts").iterdir() if path.is_file())
+#: Shell scripts only (by shebang): scripts/crd-reference is Python and is covered by ruff instead.
+SCRIPTS = sorted(
+    path
+    for path in (REPOSITORY / "scripts").iterdir()
+    if path.is_file() and path.read_text(encoding="utf-8").split("\n", 1)[0] in {"#!/usr/bin/env bash", "#!/bin/sh"}
+)
 KIND = REPOSITORY / "deploy" / "kind"
 
 

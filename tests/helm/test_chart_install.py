@@ -66,11 +66,12 @@ def test_install_creates_crds_rbac_and_webhook(control_plane: LocalControlPlane,
     for name in ("cachepolicies", "memorypools", "compressionprofiles"):
         assert f"customresourcedefinition.apiextensions.k8s.io/{name}.optimization.memories.dev" in crds.stdout
     assert "clusterkopfpeerings.kopf.dev" in crds.stdout
-    allowed = control_plane.kubectl(
-        "auth", "can-i", "patch", "cachepolicies.optimization.memories.dev/status",
-        f"--as=system:serviceaccount:{NAMESPACE}:{release}-memories-optimizer",
-    )  # fmt: skip
-    assert allowed.stdout.strip() == "yes", allowed.stderr
+    for plural in ("cachepolicies", "memorypools", "compressionprofiles"):
+        allowed = control_plane.kubectl(
+            "auth", "can-i", "patch", f"{plural}.optimization.memories.dev", "--subresource=status",
+            f"--as=system:serviceaccount:{NAMESPACE}:{release}-memories-optimizer",
+        )  # fmt: skip
+        assert allowed.stdout.strip() == "yes", (plural, allowed.stderr)
     assert _ca_bundle(control_plane) == _secret_data(control_plane)["ca.crt"]
 
 

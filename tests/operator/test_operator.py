@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,41 @@ def test_profiles_and_pools_report_their_users_and_validity(
 
     wait_for(counted, what="MemoryPool status.policies == 1",
              describe=lambda: get(control_plane, "memorypool", "arena", workspace))  # fmt: skip
+
+
+def test_automatic_rollout_replaces_pods_that_missed_injection(
+    control_plane: LocalControlPlane, operator: LocalOperator, workspace: str
+) -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": workspace},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": OPTED_IN},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]},
+            },
+        },
+    }
+    apply(control_plane, deployment)  # no policy yet: its pods are created without the agent
+
+    def pods_with_agent() -> int:
+        listed = control_plane.kubectl("get", "pods", "-n", workspace, "-l", "app=web", "-o", "json")
+        items = json.loads(listed.stdout)["items"] if listed.returncode == 0 else []
+        return sum(constants.INJECTED_ANNOTATION in (item["metadata"].get("annotations") or {}) for item in items)
+
+    wait_for(lambda: get(control_plane, "deployment", "web", workspace), what="the Deployment")
+    apply(control_plane, policy(workspace, rollout="Automatic"))
+
+    def converged() -> dict[str, Any] | None:
+        status = ((get(control_plane, "cachepolicy", "web", workspace) or {}).get("status")) or {}
+        done = status.get("injectedPods") == 2 and status.get("missedPods") == 0 and pods_with_agent() == 2
+        return status if done else None
+
+    wait_for(converged, what="a rollout that injects both replicas", timeout_seconds=90,
+             describe=lambda: (get(control_plane, "cachepolicy", "web", workspace) or {}).get("status"))  # fmt: skip
+    template = get(control_plane, "deployment", "web", workspace)
+    assert template is not None
+    assert "memories.dev/restarted-at" in template["spec"]["template"]["metadata"]["annotations"]
