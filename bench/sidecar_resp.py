@@ -1,0 +1,234 @@
+"""Benchmark: the sidecar's RESP port against redis-server, side by side, plus footprint checks.
+
+Runs ``redis-benchmark -t get,set -c 50`` with 100 B and 4 KiB values, without and with
+``-P 16``, alternating redis-server and the sidecar for ``--runs`` rounds, and reports
+medians of throughput and p99 and their ratios. Then measures the sidecar's start-to-ready
+time and idle RSS, and serves a working set 8x larger than a 64 MiB L1 (spilling to L2)
+while sampling RSS.
+
+    .venv/bin/python bench/sidecar_resp.py [--runs 3] [--scale 1.0] [--skip-working-set]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import redis
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: object, timeout: float = 30.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():  # type: ignore[operator]
+            return time.monotonic() - started
+        time.sleep(0.01)
+    raise TimeoutError("condition not met")
+
+
+def is_ready(ops_port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/readyz", timeout=0.5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+class Sidecar:
+    """A ``python -m memories.sidecar`` process on free loopback ports."""
+
+    def __init__(self, workdir: Path, cache: dict[str, object] | None = None) -> None:
+        self.resp_port, self.ops_port = free_port(), free_port()
+        document = {
+            "cache": cache or {},
+            "server": {
+                "resp": {"port": self.resp_port},
+                "http": {"port": free_port()},
+                "ops": {"host": "127.0.0.1", "port": self.ops_port},
+                "limits": {"maxConnections": 10000},
+            },
+        }
+        path = workdir / f"sidecar-{self.resp_port}.yaml"
+        path.write_text(yaml.safe_dump(document))
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "memories.sidecar", "--config", str(path), "--log-level", "WARNING"]
+        )
+        wait_until(lambda: is_ready(self.ops_port))
+        self.start_to_ready = time.monotonic() - started
+
+    def rss_bytes(self) -> int:
+        return int(psutil.Process(self.process.pid).memory_info().rss)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                "--maxclients",
+                "10000",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until(lambda: redis.Redis(port=self.port).ping())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def redis_benchmark(port: int, size: int, pipeline: int, requests: int) -> dict[str, dict[str, float]]:
+    """Run redis-benchmark; returns {"SET": {"rps":..., "p99_latency_ms":...}, "GET": {...}}."""
+    command = ["redis-benchmark", "-p", str(port), "-t", "set,get", "-c", "50", "-d", str(size)]
+    command += ["-n", str(requests), "-r", "100000", "-P", str(pipeline), "--csv"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600).stdout
+    rows = csv.DictReader(io.StringIO(output))
+    return {row["test"]: {key: float(value) for key, value in row.items() if key != "test"} for row in rows}
+
+
+def compare(workdir: Path, runs: int, scale: float) -> list[str]:
+    lines = [
+        "| test | value | pipeline | redis rps | sidecar rps | ratio | redis p99 ms | sidecar p99 ms | p99 ratio |"
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    server, sidecar = RedisServer(workdir), Sidecar(workdir)
+    try:
+        for size in (100, 4096):
+            for pipeline in (1, 16):
+                requests = int((100_000 if pipeline == 1 else 400_000) * scale)
+                results: dict[str, list[dict[str, dict[str, float]]]] = {"redis": [], "sidecar": []}
+                for _ in range(runs):  # alternate so load drift on the shared machine hits both
+                    results["redis"].append(redis_benchmark(server.port, size, pipeline, requests))
+                    results["sidecar"].append(redis_benchmark(sidecar.resp_port, size, pipeline, requests))
+                for test in ("SET", "GET"):
+                    medians = {
+                        name: {
+                            field: statistics.median(run[test][field] for run in runs_)
+                            for field in ("rps", "p99_latency_ms")
+                        }
+                        for name, runs_ in results.items()
+                    }
+                    redis_row, sidecar_row = medians["redis"], medians["sidecar"]
+                    lines.append(
+                        f"| {test} | {size} B | {pipeline} | {redis_row['rps']:.0f} | {sidecar_row['rps']:.0f} | "
+                        f"{sidecar_row['rps'] / redis_row['rps']:.2f} | {redis_row['p99_latency_ms']:.2f} | "
+                        f"{sidecar_row['p99_latency_ms']:.2f} | "
+                        f"{sidecar_row['p99_latency_ms'] / redis_row['p99_latency_ms']:.2f} |"
+                    )
+                    print(lines[-1], flush=True)
+    finally:
+        server.stop()
+        sidecar.stop()
+    return lines
+
+
+def footprint(workdir: Path, runs: int) -> list[str]:
+    readiness, idle = [], []
+    for _ in range(runs):
+        sidecar = Sidecar(workdir)
+        readiness.append(sidecar.start_to_ready)
+        time.sleep(1.0)
+        idle.append(sidecar.rss_bytes())
+        sidecar.stop()
+    return [
+        f"- start to ready (spawn → /readyz 200), median of {runs}: {statistics.median(readiness):.2f} s "
+        f"(runs: {', '.join(f'{value:.2f}' for value in readiness)})",
+        f"- idle RSS after ready, default config, no prefetch model: {statistics.median(idle) / 2**20:.1f} MiB",
+    ]
+
+
+def working_set(workdir: Path) -> list[str]:
+    l1 = 64 * 2**20
+    sidecar = Sidecar(workdir, {"l1Size": "64MB", "l2Size": "1GB", "l2Path": str(workdir / "l2")})
+    client = redis.Redis(port=sidecar.resp_port, socket_timeout=60)
+    value_size, keys = 4096, (8 * l1) // 4096
+    baseline = sidecar.rss_bytes()
+    peak, errors, wrong = baseline, 0, 0
+    started = time.monotonic()
+    for batch in range(0, keys, 512):
+        pipeline = client.pipeline(transaction=False)
+        for index in range(batch, min(keys, batch + 512)):
+            pipeline.set(f"key{index}", index.to_bytes(8, "little") * (value_size // 8))
+        errors += sum(1 for reply in pipeline.execute(raise_on_error=False) if reply is not True)
+        peak = max(peak, sidecar.rss_bytes())
+    write_seconds = time.monotonic() - started
+    sample = random.Random(1).sample(range(keys), 20_000)
+    started = time.monotonic()
+    for batch in range(0, len(sample), 500):
+        chosen = sample[batch : batch + 500]
+        values = client.mget([f"key{index}" for index in chosen])
+        for index, value in zip(chosen, values, strict=True):
+            if value is None:
+                errors += 1
+            elif value != index.to_bytes(8, "little") * (value_size // 8):
+                wrong += 1
+        peak = max(peak, sidecar.rss_bytes())
+    read_seconds = time.monotonic() - started
+    info = client.info()
+    sidecar.stop()
+    return [
+        f"- working set {keys * value_size / 2**20:.0f} MiB ({keys} × 4 KiB) through L1 64 MiB + L2 1 GiB: "
+        f"written in {write_seconds:.1f} s, 20 000 random reads in {read_seconds:.1f} s",
+        f"- errors/misses: {errors}, wrong values: {wrong}; L1 entries {info.get('l1_entries')}, "
+        f"L2 entries {info.get('l2_entries')}",
+        f"- RSS: idle {baseline / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB "
+        f"(= L1 64 MiB + {(peak - l1) / 2**20:.1f} MiB overhead)",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies redis-benchmark -n")
+    parser.add_argument("--skip-working-set", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        workdir = Path(directory)
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
+        lines = [] if arguments.skip_throughput else compare(workdir, arguments.runs, arguments.scale)
+        lines += ["", *footprint(workdir, arguments.runs)]
+        print("\n".join(lines[-2:]), flush=True)
+        if not arguments.skip_working_set:
+            lines += working_set(workdir)
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

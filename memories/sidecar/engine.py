@@ -1,0 +1,144 @@
+"""The engine parts one sidecar serves, built from its config.
+
+Only what the config uses is constructed; heavy dependencies load lazily: the prefetch
+model (onnxruntime) only when ``prefetch.modelPath`` is set, JPEG 2000 (imagecodecs) only
+inside the compression part when an image is actually compressed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.registry import Collector
+
+from memories.sidecar.config import SidecarConfig
+
+if TYPE_CHECKING:
+    from memories.optimization.cache import CacheManager
+    from memories.optimization.compression import MemoryCompressor
+    from memories.optimization.dedup import Deduplicator
+    from memories.optimization.monitor import PerformanceMonitor
+    from memories.optimization.pools import MemoryPool
+
+logger = logging.getLogger(__name__)
+
+#: Streaming endpoints work on bytes; a lossy (image) profile falls back to this codec.
+STREAM_FALLBACK_ALGORITHM = "lz4"
+
+
+@dataclass
+class PrefetchStatus:
+    """What ``/v1/prefetch/status`` reports."""
+
+    enabled: bool
+    model_path: str | None
+    loaded: bool = False
+    error: str | None = None
+    predictor: Any = field(default=None, repr=False)
+
+
+@dataclass
+class Engine:
+    """The parts; ``dedup`` and ``pool`` are None when the config leaves them out."""
+
+    cache: CacheManager
+    compressor: MemoryCompressor
+    dedup: Deduplicator | None
+    pool: MemoryPool | None
+    monitor: PerformanceMonitor
+    prefetch: PrefetchStatus
+
+
+def build_compressor(config: SidecarConfig) -> MemoryCompressor:
+    """The streaming compressor of the ``compression`` profile (lossless codecs only)."""
+    from memories.optimization.compression import MemoryCompressor
+
+    profile = config.compression
+    if profile.algorithm == "jpeg2000":
+        return MemoryCompressor(STREAM_FALLBACK_ALGORITHM, chunk_size=profile.chunk_size)
+    return MemoryCompressor(profile.algorithm, level=profile.level, chunk_size=profile.chunk_size)
+
+
+def build_engine(config: SidecarConfig) -> Engine:
+    """Construct every configured part (nothing is started). Raises ConfigError for bad settings."""
+    from memories.optimization.cache import CacheManager
+    from memories.optimization.monitor import PerformanceMonitor
+
+    cache_config = config.cache
+    cache = CacheManager(
+        l1_size=cache_config.l1_size,
+        l2_size=cache_config.l2_size,
+        l3_size=cache_config.l3.size if cache_config.l3 else None,
+        eviction_policy=cache_config.eviction_policy,
+        l2_path=cache_config.l2_path,
+        l3_url=cache_config.l3.url if cache_config.l3 else None,
+        default_ttl=cache_config.default_ttl,
+        max_value_size=cache_config.max_value_size,
+    )
+    dedup = None
+    if config.dedup.enabled:
+        from memories.optimization.dedup import Deduplicator
+
+        dedup = Deduplicator(
+            block_size=config.dedup.block_size,
+            chunking=config.dedup.chunking,
+            store_path=config.dedup.store_path,
+        )
+    pool = None
+    if config.memory_pool is not None:
+        from memories.optimization.pools import MemoryPool
+
+        pool_config = config.memory_pool
+        pool = MemoryPool(
+            list(pool_config.block_sizes),
+            pool_config.total_size,
+            shm_name=pool_config.shm_name,
+            path=pool_config.path,
+        )
+    monitor = PerformanceMonitor(cache=cache)
+    prefetch = PrefetchStatus(enabled=config.prefetch.model_path is not None, model_path=config.prefetch.model_path)
+    return Engine(cache, build_compressor(config), dedup, pool, monitor, prefetch)
+
+
+def load_prefetch(engine: Engine, config: SidecarConfig) -> None:
+    """Load the prediction model when configured; a failure is reported in the status, not raised."""
+    if config.prefetch.model_path is None:
+        return
+    try:
+        from memories.optimization.predictive import PredictiveCache
+
+        engine.prefetch.predictor = PredictiveCache(
+            model=config.prefetch.model,
+            features=list(config.prefetch.features),
+            cache_size=config.cache.l1_size,
+            cache=engine.cache,
+            model_path=config.prefetch.model_path,
+        )
+        engine.prefetch.loaded = True
+    except Exception as error:  # the sidecar still serves the cache without predictions
+        logger.error("prefetch model %s not loaded: %s", config.prefetch.model_path, error)
+        engine.prefetch.error = str(error)
+
+
+def engine_collectors(engine: Engine) -> list[Collector]:
+    """One Prometheus collector per present part (each part's ``metrics`` module)."""
+    from memories.optimization.cache.metrics import CacheMetricsCollector
+    from memories.optimization.compression.metrics import CompressionCollector
+    from memories.optimization.monitor.metrics import MonitorCollector
+
+    collectors: list[Collector] = [
+        CacheMetricsCollector(engine.cache),
+        CompressionCollector(engine.compressor),
+        MonitorCollector(engine.monitor),
+    ]
+    if engine.dedup is not None:
+        from memories.optimization.dedup.metrics import DedupCollector
+
+        collectors.append(DedupCollector(engine.dedup.get_metrics))
+    if engine.pool is not None:
+        from memories.optimization.pools.metrics import MemoryPoolCollector
+
+        collectors.append(MemoryPoolCollector(engine.pool))
+    return collectors

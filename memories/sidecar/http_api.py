@@ -1,0 +1,327 @@
+"""The HTTP data API (aiohttp), documented in ``memories/sidecar/openapi.yaml``.
+
+Cache entries, streaming compression, the dedup blob store, shared-memory pool blocks and
+prefetch status. Errors are JSON ``{"error": {"code", "message"}}`` with the right status
+(400 bad input, 401 auth, 404 absent, 413 too large, 503 pool exhausted). Compression
+streams request to response chunk by chunk; no endpoint buffers more than its size limit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from memories.errors import ConfigError, CorruptDataError, PoolExhausted, ValueTooLarge
+from memories.sidecar.config import LimitsConfig
+from memories.sidecar.engine import Engine
+from memories.sidecar.metrics import SidecarMetrics
+from memories.units import parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from memories.optimization.dedup import Deduplicator
+    from memories.optimization.pools import MemoryPool
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STREAM_READ_SIZE = 256 * 1024
+TTL_HEADER = "X-Memories-TTL"
+
+
+class ApiError(Exception):
+    """An error answered as JSON with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """The JSON error response every endpoint uses."""
+    body = json.dumps({"error": {"code": code, "message": message}})
+    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
+
+
+class HttpApi:
+    """Builds the aiohttp application over one engine.
+
+    ``limits`` and ``token`` are callables so a config reload applies to the next request.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        limits: Callable[[], LimitsConfig],
+        token: Callable[[], str | None],
+        metrics: SidecarMetrics,
+    ) -> None:
+        self._engine = engine
+        self._limits = limits
+        self._token = token
+        self._metrics = metrics
+        self._blocks: dict[str, Any] = {}
+
+    def application(self) -> web.Application:
+        """A new application with every route and middleware."""
+        app = web.Application(
+            middlewares=[self._measure, self._errors, self._authenticate],
+            client_max_size=self._limits().max_request_size,
+        )
+        app.router.add_get("/v1/cache/{key:.+}", self.get_entry)
+        app.router.add_put("/v1/cache/{key:.+}", self.put_entry)
+        app.router.add_delete("/v1/cache/{key:.+}", self.delete_entry)
+        app.router.add_post("/v1/compress", self.compress)
+        app.router.add_post("/v1/decompress", self.decompress)
+        app.router.add_post("/v1/dedup/blobs", self.put_blob)
+        app.router.add_get("/v1/dedup/blobs/{id}", self.get_blob)
+        app.router.add_delete("/v1/dedup/blobs/{id}", self.delete_blob)
+        app.router.add_get("/v1/dedup/metrics", self.dedup_metrics)
+        app.router.add_post("/v1/pool/blocks", self.allocate_block)
+        app.router.add_delete("/v1/pool/blocks/{id}", self.release_block)
+        app.router.add_get("/v1/prefetch/status", self.prefetch_status)
+        return app
+
+    # --- middleware ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _measure(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "unmatched"
+            self._metrics.http_request_duration.labels(request.method, route, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return json_error(error.status, error.code, error.message)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            return json_error(error.status, error.reason.lower().replace(" ", "_"), error.text or error.reason)
+        except (ValueTooLarge, web.HTTPRequestEntityTooLarge) as error:
+            return json_error(413, "too_large", str(error))
+        except (ConfigError, CorruptDataError) as error:
+            return json_error(400, "invalid", str(error))
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = self._token()
+        if token is not None:
+            header = request.headers.get("Authorization", "")
+            given = header[7:] if header.startswith("Bearer ") else ""
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return json_error(
+                    401,
+                    "unauthorized",
+                    "missing or wrong bearer token (Authorization: Bearer <token>)",
+                    headers={"WWW-Authenticate": 'Bearer realm="memories"'},
+                )
+        return await handler(request)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    async def _read_body(self, request: web.Request, limit: int, what: str) -> bytes:
+        if request.content_length is not None and request.content_length > limit:
+            raise ApiError(413, "too_large", f"{what} of {request.content_length} bytes exceeds the limit of {limit}")
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.content.iter_chunked(STREAM_READ_SIZE):
+            total += len(chunk)
+            if total > limit:
+                raise ApiError(413, "too_large", f"{what} exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _key(self, request: web.Request) -> str:
+        key = request.match_info["key"]
+        limit = self._limits().max_key_length
+        if len(key.encode("utf-8", "surrogateescape")) > limit:
+            raise ApiError(400, "key_too_long", f"key is longer than the limit of {limit} bytes")
+        return key
+
+    @staticmethod
+    def _ttl(request: web.Request) -> float | None:
+        text = request.query.get("ttl") or request.headers.get(TTL_HEADER)
+        return None if text is None else parse_duration(text, field="ttl", allow_zero=False)
+
+    def _dedup(self) -> Deduplicator:
+        if self._engine.dedup is None:
+            raise ApiError(404, "not_configured", "dedup is not enabled in this sidecar's config (dedup.enabled)")
+        return self._engine.dedup
+
+    def _pool(self) -> MemoryPool:
+        if self._engine.pool is None:
+            raise ApiError(404, "not_configured", "the memory pool is not configured (memoryPool)")
+        return self._engine.pool
+
+    # --- cache --------------------------------------------------------------------------------
+
+    async def get_entry(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/cache/{key}: the value bytes, or 404."""
+        key = self._key(request)
+        value = await self._engine.cache.get(key)
+        if value is None:
+            raise ApiError(404, "not_found", f"no cache entry for key {key!r}")
+        if not isinstance(value, bytes):
+            raise ApiError(409, "not_bytes", f"entry {key!r} holds a {type(value).__name__}, not bytes")
+        return web.Response(body=value, content_type="application/octet-stream")
+
+    async def put_entry(self, request: web.Request) -> web.StreamResponse:
+        """PUT /v1/cache/{key}?ttl=30s: store the body (at most maxValueSize bytes)."""
+        key = self._key(request)
+        ttl = self._ttl(request)
+        value = await self._read_body(request, self._limits().max_value_size, "value")
+        await self._engine.cache.set(key, value, ttl=ttl)
+        return web.Response(status=204)
+
+    async def delete_entry(self, request: web.Request) -> web.StreamResponse:
+        """DELETE /v1/cache/{key}: 204, or 404 when absent."""
+        key = self._key(request)
+        if not await self._engine.cache.delete(key):
+            raise ApiError(404, "not_found", f"no cache entry for key {key!r}")
+        return web.Response(status=204)
+
+    # --- compression streams ----------------------------------------------------------------
+
+    async def compress(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/compress: the body, compressed in the container format, streamed back."""
+        return await self._stream(request, self._engine.compressor.compress_stream(_body(request)))
+
+    async def decompress(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/decompress: a container streamed back as original bytes (each chunk verified)."""
+        return await self._stream(request, self._engine.compressor.decompress_stream(_body(request)))
+
+    async def _stream(self, request: web.Request, output: AsyncIterator[bytes]) -> web.StreamResponse:
+        # Errors before the first chunk get a JSON 400; later ones cut the chunked body short,
+        # which every HTTP client reports as a failed transfer (never as a complete one).
+        try:
+            first = await anext(output, b"")
+        except (CorruptDataError, ValueError) as error:
+            raise ApiError(400, "invalid", str(error)) from error
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(first)
+        try:
+            async for chunk in output:
+                await response.write(chunk)
+        except (CorruptDataError, ValueError) as error:
+            # The status is already sent: dropping the connection leaves the chunked body
+            # unterminated, which clients report as a failed transfer.
+            logger.warning("%s %s: stream aborted: %s", request.method, request.path, error)
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    # --- dedup ----------------------------------------------------------------------------------
+
+    async def put_blob(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/dedup/blobs?name=...: store the body deduplicated; 201 {id, size}."""
+        dedup = self._dedup()
+        data = await self._read_body(request, self._limits().max_request_size, "blob")
+        recipe = await dedup.process(data, name=request.query.get("name"))
+        return web.json_response({"id": recipe.input_id, "size": len(data)}, status=201)
+
+    async def get_blob(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/dedup/blobs/{id}: the original bytes."""
+        dedup = self._dedup()
+        try:
+            data = await dedup.restore(request.match_info["id"])
+        except KeyError as error:
+            raise ApiError(404, "not_found", f"no blob {request.match_info['id']!r}") from error
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def delete_blob(self, request: web.Request) -> web.StreamResponse:
+        """DELETE /v1/dedup/blobs/{id}: forget the blob; blocks nobody else uses are freed."""
+        dedup = self._dedup()
+        try:
+            await dedup.delete(request.match_info["id"])
+        except KeyError as error:
+            raise ApiError(404, "not_found", f"no blob {request.match_info['id']!r}") from error
+        return web.Response(status=204)
+
+    async def dedup_metrics(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/dedup/metrics: savings so far."""
+        dedup = self._dedup()
+        metrics = dedup.get_metrics()
+        return web.json_response(
+            {
+                "logicalBytes": metrics.logical_bytes,
+                "physicalBytes": metrics.physical_bytes,
+                "dedupRatio": metrics.dedup_ratio,
+                "spaceSavedGb": metrics.space_saved_gb,
+                "totalBlocks": metrics.total_blocks,
+                "uniqueBlocks": metrics.unique_blocks,
+                "inputs": metrics.inputs,
+            }
+        )
+
+    # --- memory pool ----------------------------------------------------------------------
+
+    async def allocate_block(self, request: web.Request) -> web.StreamResponse:
+        """POST /v1/pool/blocks {"size": 4096 | "4KB"}: 201 {id, offset, size, capacity, path}."""
+        pool = self._pool()
+        body = await self._read_body(request, 4096, "request")
+        try:
+            document = json.loads(body)
+            size = parse_size(document["size"], field="size", allow_zero=False)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ApiError(400, "invalid", f'expected a JSON body like {{"size": 4096}}: {error}') from error
+        try:
+            block = await pool.allocate(size)
+        except PoolExhausted as error:
+            raise ApiError(503, "pool_exhausted", str(error)) from error
+        block_id = str(block.id)
+        self._blocks[block_id] = block
+        path = pool.path
+        document = {
+            "id": block_id,
+            "offset": block.offset,
+            "size": block.size,
+            "capacity": block.capacity,
+            "path": None if path is None else str(path),
+        }
+        return web.json_response(document, status=201)
+
+    async def release_block(self, request: web.Request) -> web.StreamResponse:
+        """DELETE /v1/pool/blocks/{id}: give the block back."""
+        pool = self._pool()
+        block = self._blocks.pop(request.match_info["id"], None)
+        if block is None:
+            raise ApiError(404, "not_found", f"no allocated block {request.match_info['id']!r}")
+        await pool.release(block)
+        return web.Response(status=204)
+
+    # --- prefetch ---------------------------------------------------------------------------
+
+    async def prefetch_status(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/prefetch/status."""
+        status = self._engine.prefetch
+        return web.json_response(
+            {"enabled": status.enabled, "modelPath": status.model_path, "loaded": status.loaded, "error": status.error}
+        )
+
+
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(STREAM_READ_SIZE):
+        yield chunk

@@ -1,0 +1,82 @@
+"""The sidecar's own Prometheus metrics, in a per-agent registry (tests run many agents).
+
+Engine parts contribute their collectors; the sidecar adds HTTP request latency, RESP
+command and connection counters (read from plain counters at scrape time, so the RESP hot
+path never touches a metric object) and config reload outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from memories.sidecar.resp_commands import CommandTable
+
+LATENCY_BUCKETS_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class RespCollector(Collector):
+    """Counts of RESP commands, connections and protocol errors."""
+
+    def __init__(self, commands: CommandTable) -> None:
+        self._commands = commands
+
+    def collect(self) -> Iterator[Metric]:
+        statistics = self._commands.statistics
+        calls = CounterMetricFamily(
+            "memories_sidecar_resp_commands", "RESP commands executed, by command", labels=["command"]
+        )
+        for name, count in sorted(self._commands.call_counts().items()):
+            calls.add_metric([name], count)
+        yield calls
+        yield GaugeMetricFamily(
+            "memories_sidecar_resp_connections", "Open RESP connections", value=statistics.connections_current
+        )
+        yield CounterMetricFamily(
+            "memories_sidecar_resp_connections_accepted",
+            "RESP connections accepted since start",
+            value=statistics.connections_total,
+        )
+        yield CounterMetricFamily(
+            "memories_sidecar_resp_connections_rejected",
+            "RESP connections refused at the connection limit",
+            value=statistics.connections_rejected,
+        )
+        yield CounterMetricFamily(
+            "memories_sidecar_resp_protocol_errors", "Malformed RESP requests", value=statistics.protocol_errors
+        )
+
+
+class SidecarMetrics:
+    """The registry served on ``/metrics`` and the sidecar's own metric objects."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.http_request_duration = Histogram(
+            "memories_sidecar_http_request_duration_seconds",
+            "HTTP API request latency in seconds, by method, route and status",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS_SECONDS,
+            registry=self.registry,
+        )
+        self.config_reloads = Counter(
+            "memories_sidecar_config_reloads", "Config file changes applied", registry=self.registry
+        )
+        self.config_reload_errors = Counter(
+            "memories_sidecar_config_reload_errors",
+            "Config file changes rejected (the previous config stays in effect)",
+            registry=self.registry,
+        )
+
+    def add(self, collectors: Iterable[Collector]) -> None:
+        """Serve these collectors too."""
+        for collector in collectors:
+            self.registry.register(collector)
+
+    def render(self) -> bytes:
+        """The text exposition format of everything registered."""
+        return generate_latest(self.registry)

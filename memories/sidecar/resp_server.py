@@ -1,0 +1,318 @@
+"""The RESP2 server: asyncio Protocol connections on TCP and/or a unix socket.
+
+The hot path stays synchronous: a read is parsed, every command whose reply is ready at
+once (L1 hits via ``cache.get_nowait``, writes that complete without suspending) is answered
+in one ``transport.write``. Only when a command really waits (L1 miss, slow tier) does the
+connection start a task, pausing reads until it is done so replies keep pipeline order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+import types
+from collections import deque
+from collections.abc import Coroutine, Generator
+from typing import Any, cast
+
+from memories.sidecar.resp_commands import CommandTable, RespSession, error_reply
+from memories.sidecar.resp_protocol import RespParser, RespProtocolError, encode_error
+
+logger = logging.getLogger(__name__)
+
+_CLOSE = object()
+_MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
+_READ_TIMEOUT_REPLY = b"-ERR read timeout: incomplete request\r\n"
+QueueItem = list[bytes] | bytes | object
+
+
+@types.coroutine
+def _resume(coroutine: Coroutine[Any, Any, bytes], pending: Any) -> Generator[Any, Any, bytes]:
+    """Continue, inside a Task, a coroutine that was started synchronously and suspended on ``pending``."""
+    try:
+        yield pending
+    except BaseException as error:  # deliver cancellation and errors to the coroutine itself
+        try:
+            pending = coroutine.throw(error)
+        except StopIteration as stop:
+            result: bytes = stop.value
+            return result
+        return (yield from _resume(coroutine, pending))
+    return (yield from coroutine.__await__())
+
+
+class RespConnection(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: RespServer) -> None:
+        self._server = server
+        self._commands: CommandTable = server.commands
+        self._parser = RespParser(
+            max_bulk_length=server.max_bulk_length,
+            max_buffer_length=server.max_request_size,
+        )
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[QueueItem] = deque()
+        self._busy = False
+        self._closed = False
+        self._reading_paused = False
+        self.session = RespSession(client_id=next(server.client_ids))
+        self.last_progress = 0.0
+
+    # --- asyncio callbacks -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement the interface without subclassing asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        if not self._server.admit(self):
+            transport.write(_MAX_CLIENTS_REPLY)
+            transport.close()
+            self._closed = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._server.forget(self)
+
+    def pause_writing(self) -> None:
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        if not self._busy:
+            self._resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        items: list[QueueItem]
+        try:
+            items = self._parser.feed(data)  # type: ignore[assignment]
+        except RespProtocolError as error:
+            items = self._items_after_error(error)
+        if self._parser.pending:
+            self.last_progress = time.monotonic()
+        if self._busy:
+            self._queue.extend(items)
+        else:
+            self._run(items)
+
+    # --- command execution -------------------------------------------------------------------
+
+    def _items_after_error(self, error: RespProtocolError) -> list[QueueItem]:
+        items: list[QueueItem] = list(self._parser.take_parsed())
+        while True:
+            self._server.statistics.protocol_errors += 1
+            items.append(encode_error(f"ERR {error}"))
+            if not error.recoverable:
+                items.append(_CLOSE)
+                return items
+            try:
+                items.extend(self._parser.feed(b""))
+                return items
+            except RespProtocolError as next_error:
+                items.extend(self._parser.take_parsed())
+                error = next_error
+
+    def _run(self, items: list[QueueItem] | deque[QueueItem]) -> None:
+        output: list[bytes] = []
+        dispatch = self._commands.dispatch
+        session = self.session
+        for index, item in enumerate(items):
+            if type(item) is list:
+                try:
+                    reply = dispatch(item, session)
+                except Exception as error:
+                    reply = error_reply(error)
+                if type(reply) is not bytes:
+                    coroutine = cast(Coroutine[Any, Any, bytes], reply)
+                    try:
+                        pending = coroutine.send(None)
+                    except StopIteration as stop:
+                        reply = stop.value
+                    except Exception as error:
+                        reply = error_reply(error)
+                    else:
+                        self._write(output)
+                        self._wait_for(coroutine, pending, list(itertools.islice(items, index + 1, None)))
+                        return
+                output.append(cast(bytes, reply))
+                if session.closing:
+                    item = _CLOSE
+            elif type(item) is bytes:
+                output.append(item)
+            if item is _CLOSE:
+                self._write(output)
+                self.close()
+                return
+        self._write(output)
+
+    def _wait_for(self, coroutine: Coroutine[Any, Any, bytes], pending: Any, rest: list[QueueItem]) -> None:
+        self._busy = True
+        self._queue.extendleft(reversed(rest))
+        self._pause_reading()
+        task = asyncio.get_running_loop().create_task(self._finish(coroutine, pending))
+        self._server.track(task)
+
+    async def _finish(self, coroutine: Coroutine[Any, Any, bytes], pending: Any) -> None:
+        try:
+            reply = await _resume(coroutine, pending)
+        except Exception as error:
+            reply = error_reply(error)
+        self._write([reply])
+        self._busy = False
+        if self.session.closing:
+            self.close()
+            return
+        queued = self._queue
+        self._queue = deque()
+        self._run(queued)
+        if not self._busy and not self._server.stopping:
+            self._resume_reading()
+
+    def _write(self, output: list[bytes]) -> None:
+        if output and not self._closed and self._transport is not None:
+            self._transport.write(output[0] if len(output) == 1 else b"".join(output))
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and not self._closed and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and not self._closed and self._transport is not None:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    # --- used by the server ----------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """True while a command is waiting on the cache."""
+        return self._busy
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of an incomplete request."""
+        return self._parser.pending
+
+    def stop_reading(self) -> None:
+        """Read no further requests (shutdown)."""
+        self._pause_reading()
+
+    def time_out(self) -> None:
+        """Reply with a read-timeout error and close."""
+        self._write([_READ_TIMEOUT_REPLY])
+        self.close()
+
+    def close(self) -> None:
+        """Close after flushing what was written."""
+        if not self._closed and self._transport is not None:
+            self._closed = True
+            self._transport.close()
+
+
+class RespServer:
+    """Listeners plus the connection bookkeeping: limits, read timeouts, graceful stop.
+
+    ``max_bulk_length`` and ``max_request_size`` are bytes, ``read_timeout`` seconds
+    (an incomplete request that makes no progress for that long is answered and closed).
+    """
+
+    def __init__(
+        self,
+        commands: CommandTable,
+        *,
+        max_connections: int,
+        read_timeout: float,
+        max_bulk_length: int,
+        max_request_size: int,
+    ) -> None:
+        self.commands = commands
+        self.statistics = commands.statistics
+        self.max_connections = max_connections
+        self.read_timeout = read_timeout
+        self.max_bulk_length = max_bulk_length
+        self.max_request_size = max_request_size
+        self.client_ids = itertools.count(1)
+        self.stopping = False
+        self._connections: set[RespConnection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self.tcp_address: tuple[str, int] | None = None
+        self.unix_socket: str | None = None
+
+    async def start(self, host: str, port: int | None, unix_socket: str | None) -> None:
+        """Listen on ``host:port`` (None = no TCP) and/or ``unix_socket``. Raises OSError when a bind fails."""
+        loop = asyncio.get_running_loop()
+        if port is not None:
+            server = await loop.create_server(lambda: RespConnection(self), host, port, backlog=1024)
+            self._servers.append(server)
+            address = server.sockets[0].getsockname()
+            self.tcp_address = (str(address[0]), int(address[1]))
+        if unix_socket is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(unix_socket)  # a socket left by a killed predecessor
+            server = await loop.create_unix_server(lambda: RespConnection(self), unix_socket, backlog=1024)
+            self._servers.append(server)
+            self.unix_socket = unix_socket
+        self._sweeper = loop.create_task(self._sweep())
+
+    def admit(self, connection: RespConnection) -> bool:
+        """Register a new connection; False when the limit is reached or the server is stopping."""
+        if self.stopping or len(self._connections) >= self.max_connections:
+            self.statistics.connections_rejected += 1
+            return False
+        self._connections.add(connection)
+        self.statistics.connections_total += 1
+        self.statistics.connections_current = len(self._connections)
+        return True
+
+    def forget(self, connection: RespConnection) -> None:
+        """Unregister a closed connection."""
+        self._connections.discard(connection)
+        self.statistics.connections_current = len(self._connections)
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Keep a reference to an in-flight command until it finishes."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _sweep(self) -> None:
+        interval = max(0.05, min(1.0, self.read_timeout / 4))
+        while True:
+            await asyncio.sleep(interval)
+            deadline = time.monotonic() - self.read_timeout
+            for connection in list(self._connections):
+                if connection.pending_bytes and connection.last_progress < deadline:
+                    connection.time_out()
+
+    def stop_accepting(self) -> None:
+        """Close the listeners and stop reading new requests; in-flight commands continue."""
+        self.stopping = True
+        for server in self._servers:
+            server.close()
+        for connection in self._connections:
+            connection.stop_reading()
+
+    async def close(self, wait_seconds: float) -> None:
+        """Wait up to ``wait_seconds`` for in-flight commands, then close every connection."""
+        self.stop_accepting()
+        deadline = time.monotonic() + wait_seconds
+        # A finished command may start the next queued one, so wait until no task is left.
+        while self._tasks and (remaining := deadline - time.monotonic()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        for connection in list(self._connections):
+            connection.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), timeout=0.5)
+        if self.unix_socket is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.unix_socket)
