@@ -7,12 +7,16 @@ and :class:`CompressionStats`. The container format is documented in docs/contai
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from memories.optimization.compression.compressor import MemoryCompressor
 from memories.optimization.compression.container import ChunkInfo
 from memories.optimization.compression.data import CompressedData, CompressionMetadata
 from memories.optimization.compression.frames import decode_frame
-from memories.optimization.compression.images import CompressedImages
 from memories.optimization.compression.stats import CompressionStats
+
+if TYPE_CHECKING:
+    from memories.optimization.compression.images import CompressedImages
 
 __all__ = [
     "ChunkInfo",
@@ -23,3 +27,13 @@ __all__ = [
     "MemoryCompressor",
     "decode_frame",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The image result type lives with the JPEG 2000 codec, whose imagecodecs import is heavy:
+    # load it only when someone asks for it (a sidecar without lossy settings never does).
+    if name == "CompressedImages":
+        from memories.optimization.compression.images import CompressedImages
+
+        return CompressedImages
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

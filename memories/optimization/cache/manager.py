@@ -1,0 +1,392 @@
+"""CacheManager: L1 in memory, L2 on local disk, L3 in Redis, behind one async API.
+
+Data flow (documented choices):
+
+* ``get`` looks in L1, then L2, then L3, then calls ``compute_fn`` (or the ``loader``). A value
+  found in L2 or L3 is promoted to L1 (L2 keeps its copy, so demoting it later costs nothing).
+  Concurrent misses of one key share one lookup and one computation.
+* ``set`` writes L1 and, when configured, L3 (write-through to the shared tier); any older L2
+  copy is deleted. L2 is fed by L1's evictions (demotion) and by values too large for L1.
+  L2's own evictions drop the entry (L3, when present, still has what was set).
+* Values leave the process only through :mod:`memories.optimization.cache.codec` (bytes, str,
+  JSON types, numpy arrays; never pickle). Other objects are cached in L1 only.
+* A value too large for a tier skips that tier; :class:`ValueTooLarge` is raised only when it fits
+  in no tier, or exceeds ``max_value_size``.
+* A ``None`` result of ``compute_fn`` / ``loader`` is returned but not cached (``get`` returns None
+  for a miss too).
+* Every tier honours TTLs against ``clock`` (default ``time.time``; L3 uses Redis' clock).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from memories.errors import CacheError, CorruptDataError, ValueTooLarge
+from memories.optimization.cache.codec import UnencodableValue, decode, encode, pack, unpack
+from memories.optimization.cache.config import DEFAULT_PREFIX, CacheSettings, parse_settings
+from memories.optimization.cache.disk_format import HEADER, key_bytes
+from memories.optimization.cache.disk_tier import DiskTier
+from memories.optimization.cache.memory_tier import MemoryEntry, MemoryTier
+from memories.optimization.cache.single_flight import SingleFlight
+from memories.optimization.cache.sizing import estimate_size
+from memories.optimization.cache.stats import CacheStats
+from memories.optimization.cache.tier import Presence, StoredValue
+
+if TYPE_CHECKING:
+    from memories.optimization.cache.redis_tier import RedisTier
+from memories.units import Duration, Size, parse_duration
+
+logger = logging.getLogger(__name__)
+
+Key = str | bytes
+Loader = Callable[[str], Awaitable[bytes | None]]
+
+
+class _Missing:
+    """Type of :attr:`CacheManager.MISSING`."""
+
+    def __repr__(self) -> str:
+        return "CacheManager.MISSING"
+
+
+MISSING: Final = _Missing()
+
+
+def normalize_key(key: Key) -> str:
+    """Return ``key`` as str (bytes decoded as UTF-8 with surrogateescape); TypeError otherwise."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "surrogateescape")
+    raise TypeError(f"cache keys are str or bytes, got {type(key).__name__}")
+
+
+class CacheManager:
+    """A multi-level cache; see the module docstring for where values go.
+
+    ``eviction_policy`` is one of "lru", "lfu", "s3fifo", "wtinylfu" (L1 and L2 each use one).
+
+    Sizes are bytes or strings like ``"1GB"``; durations seconds or strings like ``"1h"``.
+    ``l2_size`` without ``l2_path`` uses ``$XDG_CACHE_HOME/memories/cache-l2`` (or
+    ``~/.cache/memories/cache-l2``); ``l3_size`` without ``l3_url`` uses ``$MEMORIES_L3_URL``, and
+    without either L3 is absent (logged once). Raises ConfigError for invalid arguments.
+    """
+
+    MISSING: ClassVar[_Missing] = MISSING
+
+    def __init__(
+        self,
+        l1_size: Size = "256MB",
+        l2_size: Size | None = None,
+        l3_size: Size | None = None,
+        eviction_policy: str = "lru",
+        *,
+        l2_path: str | os.PathLike[str] | None = None,
+        l3_url: str | None = None,
+        default_ttl: Duration | None = None,
+        max_value_size: Size | None = None,
+        loader: Loader | None = None,
+        clock: Callable[[], float] = time.time,
+        l3_prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self.settings: CacheSettings = parse_settings(
+            l1_size, l2_size, l3_size, eviction_policy, l2_path, l3_url, default_ttl, max_value_size
+        )
+        self.loader = loader
+        self._clock = clock
+        self._l1 = MemoryTier(self.settings.l1_bytes, self.settings.policy_factory(), clock)
+        self._l2 = self._l3 = None
+        if self.settings.l2_bytes is not None and self.settings.l2_path is not None:
+            self._l2 = DiskTier(self.settings.l2_path, self.settings.l2_bytes, self.settings.policy_factory(), clock)
+        if self.settings.l3_bytes is not None and self.settings.l3_url is not None:
+            from memories.optimization.cache.redis_tier import RedisTier  # redis loads only when L3 is used
+
+            self._l3 = RedisTier(self.settings.l3_url, self.settings.l3_bytes, clock, prefix=l3_prefix)
+        self._lower_tiers: list[DiskTier | RedisTier] = [tier for tier in (self._l2, self._l3) if tier is not None]
+        self._flights: SingleFlight[tuple[object, bool]] = SingleFlight()
+        self._hits = 0
+        self._misses = 0
+        self._started = False
+        self._closed = False
+
+    async def start(self) -> None:
+        """Recover the L2 index (in a thread) and connect to L3; idempotent.
+
+        Called by the first async operation if not called before. Raises CacheError after close().
+        """
+        if self._closed:
+            raise CacheError("the cache manager is closed")
+        if self._started:
+            return
+        if self._l2 is not None:
+            await self._l2.recover()
+        if self._l3 is not None:
+            await self._l3.connect()
+        self._started = True
+
+    async def close(self) -> None:
+        """Release the Redis connection; further async operations raise CacheError."""
+        self._closed = True
+        if self._l3 is not None:
+            await self._l3.close()
+
+    @property
+    def ready(self) -> bool:
+        """True once the L2 index is recovered (always True without L2)."""
+        return self._l2 is None or self._l2.ready
+
+    def get_nowait(self, key: Key) -> object:
+        """Return the value of ``key`` from L1, or :attr:`MISSING`; counts a hit only on success."""
+        entry = self._l1.lookup(normalize_key(key), count_miss=False)
+        if entry is None:
+            return MISSING
+        self._hits += 1
+        return entry.value
+
+    async def get(self, key: Key, compute_fn: Callable[[], Any] | None = None, ttl: Duration | None = None) -> Any:
+        """Return the cached value of ``key``, computing it on a miss.
+
+        ``compute_fn`` (no arguments, sync or async) or else the manager's ``loader(key)`` is
+        awaited once for all concurrent misses of the key; its exception reaches every waiter and
+        nothing is cached. The computed value is stored with ``ttl`` (default: ``default_ttl``).
+        Returns None on a miss with no source.
+        """
+        name = normalize_key(key)
+        entry = self._l1.lookup(name)
+        if entry is not None:
+            self._hits += 1
+            return entry.value
+        await self.start()
+        value, hit = (await self._flights.run(name, lambda: self._load(name, compute_fn, ttl)))[0]
+        self._hits += hit
+        self._misses += not hit
+        return value
+
+    async def _load(self, key: str, compute_fn: Callable[[], Any] | None, ttl: Duration | None) -> tuple[object, bool]:
+        found = await self._read_lower_tiers(key, count=True)
+        if found is not None:
+            value, expires_at = found
+            await self._admit(key, value, expires_at, low_priority=False)
+            return value, True
+        if compute_fn is not None:
+            value = compute_fn()
+        elif self.loader is not None:
+            value = self.loader(key)
+        else:
+            return None, False
+        if inspect.isawaitable(value):
+            value = await value
+        if value is not None:
+            await self.set(key, value, ttl)
+        return value, False
+
+    async def _read_lower_tiers(self, key: str, *, count: bool) -> tuple[object, float | None] | None:
+        for tier in self._lower_tiers:
+            stored = await tier.get(key, count=count)
+            if stored is not None:
+                value = await self._decode(tier, key, stored)
+                if value is not MISSING:
+                    return value, stored.expires_at
+        return None
+
+    async def _decode(self, tier: DiskTier | RedisTier, key: str, stored: StoredValue) -> object:
+        try:
+            return decode(unpack(stored.payload))
+        except CorruptDataError as error:
+            logger.warning("%s: dropping undecodable value of %r: %s", tier.name, key, error)
+            await tier.delete(key)
+            return MISSING
+
+    async def set(self, key: Key, value: object, ttl: Duration | None = None) -> None:
+        """Store ``value`` (bytes-like values as bytes) with ``ttl`` (default: ``default_ttl``).
+
+        Raises ValueTooLarge when the value exceeds ``max_value_size`` or fits in no tier,
+        ConfigError for a bad ttl.
+        """
+        name = normalize_key(key)
+        if isinstance(value, bytearray | memoryview):
+            value = bytes(value)
+        expires_at = self._expires_at(ttl)
+        await self.start()
+        limit = self.settings.max_value_bytes
+        if limit is not None and estimate_size(value) > limit:
+            raise ValueTooLarge(f"value of {name!r} exceeds max_value_size ({limit} bytes)")
+        packed = self._pack_or_none(value) if self._lower_tiers else None
+        cost = self._l1.cost(name, value)
+        self._check_fits_somewhere(name, cost, packed)
+        in_l1 = await self._admit(name, value, expires_at, low_priority=False, cost=cost)
+        if self._l2 is not None:
+            if in_l1 or packed is None:
+                await self._l2.delete(name)
+            else:
+                await self._l2.put(name, packed, expires_at)
+        if self._l3 is not None:
+            if packed is None:
+                await self._l3.delete(name)
+            else:
+                await self._l3.put(name, packed, expires_at)
+
+    def _check_fits_somewhere(self, key: str, l1_cost: int, packed: bytes | None) -> None:
+        if l1_cost <= self._l1.capacity_bytes:
+            return
+        if packed is not None:
+            if self._l2 is not None and HEADER.size + len(key_bytes(key)) + len(packed) <= self._l2.capacity_bytes:
+                return
+            if self._l3 is not None and len(packed) <= self._l3.capacity_bytes:
+                return
+        raise ValueTooLarge(f"value of {key!r} fits in no cache tier")
+
+    @staticmethod
+    def _pack_or_none(value: object) -> bytes | None:
+        try:
+            return pack(encode(value))
+        except UnencodableValue as error:
+            logger.debug("value kept in L1 only: %s", error)
+            return None
+
+    def _expires_at(self, ttl: Duration | None) -> float | None:
+        seconds = (
+            self.settings.default_ttl_seconds if ttl is None else parse_duration(ttl, field="ttl", allow_zero=False)
+        )
+        return None if seconds is None else self._clock() + seconds
+
+    async def _admit(
+        self, key: str, value: object, expires_at: float | None, *, low_priority: bool, cost: int | None = None
+    ) -> bool:
+        """Put into L1 and demote what it evicts; returns whether L1 took the value."""
+        try:
+            evicted = self._l1.put(key, value, expires_at, low_priority=low_priority, size=cost)
+        except ValueTooLarge:
+            self._l1.delete(key)
+            return False
+        if evicted.entries:
+            await self._demote(evicted.entries)
+        return evicted.admitted
+
+    async def _demote(self, entries: list[tuple[str, MemoryEntry]]) -> None:
+        if self._l2 is None:
+            return
+        now = self._clock()
+        for key, entry in entries:
+            if (entry.expires_at is not None and entry.expires_at <= now) or await self._l2.presence(key):
+                continue
+            packed = self._pack_or_none(entry.value)
+            if packed is not None:
+                await self._l2.put(key, packed, entry.expires_at)
+
+    async def prefetch(self, key: Key, value: object = None, ttl: Duration | None = None) -> bool:
+        """Admit ``key`` into L1 at low priority; return whether it was admitted.
+
+        With ``value`` None the value comes from L2/L3, else from the ``loader``. The policy
+        inserts it where it is evicted first (LRU: cold end; LFU: frequency 0; S3-FIFO: small
+        queue; W-TinyLFU: cold end of probation, not counted by the sketch), and room is made only by evicting entries never read since they entered L1, so a
+        prefetch never displaces anything read more recently or more often. Not counted as a hit
+        or a miss. Returns False when already in L1, not found, or no room.
+        """
+        name = normalize_key(key)
+        await self.start()
+        if self._l1.peek(name) is not None:
+            return False
+        expires_at = self._expires_at(ttl)
+        from_lower_tier = False
+        if value is None:
+            found = await self._read_lower_tiers(name, count=False)
+            if found is not None:
+                (value, expires_at), from_lower_tier = found, True
+            elif self.loader is not None:
+                value = await self.loader(name)
+        if value is None:
+            return False
+        if isinstance(value, bytearray | memoryview):
+            value = bytes(value)
+        admitted = await self._admit(name, value, expires_at, low_priority=True)
+        if admitted and not from_lower_tier and self._l2 is not None:
+            await self._l2.delete(name)  # an older L2 copy must not be served after a demotion
+        return admitted
+
+    async def delete(self, key: Key) -> bool:
+        """Remove ``key`` from every tier; return whether any tier had it."""
+        name = normalize_key(key)
+        await self.start()
+        deleted = self._l1.delete(name)
+        for tier in self._lower_tiers:
+            deleted = await tier.delete(name) or deleted
+        return deleted
+
+    async def exists(self, key: Key) -> bool:
+        """Return whether a live value of ``key`` is in any tier (not counted as a lookup)."""
+        return await self._presence(normalize_key(key)) is not None
+
+    async def _presence(self, key: str) -> Presence | None:
+        await self.start()
+        entry = self._l1.peek(key)
+        if entry is not None:
+            return Presence(entry.expires_at)
+        for tier in self._lower_tiers:
+            presence = await tier.presence(key)
+            if presence is not None:
+                return presence
+        return None
+
+    async def clear(self) -> None:
+        """Remove every entry from every tier (in L3, only keys under this cache's prefix)."""
+        await self.start()
+        self._l1.clear()
+        for tier in self._lower_tiers:
+            await tier.clear()
+
+    async def expire(self, key: Key, ttl: Duration) -> bool:
+        """Make ``key`` expire ``ttl`` from now in every tier (0 deletes it); return whether it exists."""
+        name = normalize_key(key)
+        seconds = parse_duration(ttl, field="ttl")
+        if seconds == 0:
+            return await self.delete(name)
+        return await self._set_expiry(name, self._clock() + seconds)
+
+    async def persist(self, key: Key) -> bool:
+        """Remove ``key``'s expiry; True only if it exists and had one (like Redis PERSIST)."""
+        name = normalize_key(key)
+        presence = await self._presence(name)
+        if presence is None or presence.expires_at is None:
+            return False
+        return await self._set_expiry(name, None)
+
+    async def _set_expiry(self, key: str, expires_at: float | None) -> bool:
+        await self.start()
+        entry = self._l1.peek(key)
+        if entry is not None:
+            entry.expires_at = expires_at
+        found = entry is not None
+        for tier in self._lower_tiers:
+            found = await tier.set_expiry(key, expires_at) or found
+        return found
+
+    async def get_ttl(self, key: Key) -> float | None:
+        """Return the seconds until ``key`` expires (None: never); raises KeyError when absent."""
+        name = normalize_key(key)
+        presence = await self._presence(name)
+        if presence is None:
+            raise KeyError(name)
+        if presence.expires_at is None:
+            return None
+        return max(0.0, presence.expires_at - self._clock())
+
+    def __len__(self) -> int:
+        """Distinct live keys in L1 and L2 (L3 is shared and not counted)."""
+        keys = set(self._l1.keys())
+        if self._l2 is not None:
+            keys |= self._l2.live_keys()
+        return len(keys)
+
+    def stats(self) -> CacheStats:
+        """Return overall and per-tier counters (tiers "l1", "l2", "l3" when present)."""
+        l1 = self._l1
+        tiers = {l1.name: l1.stats()}
+        for tier in self._lower_tiers:
+            tiers[tier.name] = tier.stats()
+        return CacheStats(self._hits, self._misses, tiers)

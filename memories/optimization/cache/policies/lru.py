@@ -1,0 +1,40 @@
+"""Least recently used."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import ClassVar
+
+
+class LruPolicy:
+    """Evicts the key read or written longest ago.
+
+    A low-priority (prefetched) key is inserted at the cold end: unless it is read before the
+    next eviction, it is the first to go.
+    """
+
+    name: ClassVar[str] = "lru"
+    entry_overhead_bytes: ClassVar[int] = 120
+
+    def __init__(self) -> None:
+        self._order: OrderedDict[Hashable, None] = OrderedDict()
+
+    def record_insert(self, key: Hashable, size: int = 1, *, low_priority: bool = False) -> None:
+        self._order[key] = None
+        self._order.move_to_end(key, last=not low_priority)
+
+    def record_access(self, key: Hashable) -> None:
+        self._order.move_to_end(key)
+
+    def remove(self, key: Hashable, *, evicted: bool = False) -> None:
+        self._order.pop(key, None)
+
+    def choose_victim(self) -> Hashable | None:
+        return next(iter(self._order), None)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._order

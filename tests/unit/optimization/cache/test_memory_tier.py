@@ -1,0 +1,81 @@
+"""L1: byte accounting against real memory, expiry, low-priority admission."""
+
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+
+import pytest
+
+from memories.errors import ValueTooLarge
+from memories.optimization.cache.memory_tier import MemoryTier
+from memories.optimization.cache.policies import POLICIES, create_policy
+
+CAPACITY = 128 * 1024
+
+
+@pytest.mark.parametrize("value_size", [32, 1000])
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_real_memory_stays_within_budget_when_filled_8x(name: str, value_size: int) -> None:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tier = MemoryTier(CAPACITY, create_policy(name), time.time)
+        before = tracemalloc.get_traced_memory()[0]
+        index = written = 0
+        while written < 8 * CAPACITY:
+            tier.put(f"key-{index:08d}", bytes(value_size) + index.to_bytes(4, "little"), None)
+            if index % 3 == 0:
+                tier.lookup(f"key-{index - 7:08d}")
+            written += value_size
+            index += 1
+        growth = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert tier.bytes_used <= CAPACITY
+    assert tier.stats().evictions > 0
+    assert growth <= CAPACITY * 1.1 + 64 * 1024
+
+
+def test_entry_larger_than_capacity_raises() -> None:
+    tier = MemoryTier(1000, create_policy("lru"), time.time)
+    with pytest.raises(ValueTooLarge):
+        tier.put("key", bytes(2000), None)
+
+
+def test_expired_entry_is_not_returned() -> None:
+    now = [100.0]
+    tier = MemoryTier(1 << 20, create_policy("lru"), lambda: now[0])
+    tier.put("key", b"v", 110.0)
+    now[0] = 110.0
+    assert tier.lookup("key") is None
+    assert len(tier) == 0 and tier.bytes_used == 0
+
+
+def full_tier(name: str, read: list[int]) -> MemoryTier:
+    """A tier holding exactly key-0..key-3, of which the ``read`` ones were read once."""
+    tier = MemoryTier(1 << 20, create_policy(name), time.time)
+    tier.capacity_bytes = tier.cost("key-0", b"v") * 4
+    for index in range(4):
+        tier.put(f"key-{index}", b"v", None)
+    for index in read:
+        tier.lookup(f"key-{index}")
+    return tier
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_low_priority_admission_never_evicts_read_entries(name: str) -> None:
+    tier = full_tier(name, read=[0, 1, 2, 3])
+    outcome = tier.put("key-9", b"v", None, low_priority=True)
+    assert not outcome.admitted and outcome.entries == []
+    assert tier.peek("key-9") is None and len(tier) == 4
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_low_priority_admission_may_evict_unread_entries(name: str) -> None:
+    tier = full_tier(name, read=[0])
+    outcome = tier.put("key-9", b"v", None, low_priority=True)
+    assert outcome.admitted
+    assert [key for key, _entry in outcome.entries] != ["key-0"]
+    assert tier.peek("key-0") is not None

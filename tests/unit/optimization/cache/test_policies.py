@@ -1,0 +1,187 @@
+"""Eviction order of each policy, the registry, and invariants shared by all policies."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memories.errors import ConfigError
+from memories.optimization.cache.policies import POLICIES, EvictionPolicy, create_policy
+from memories.optimization.cache.policies.frequency_sketch import FrequencySketch
+from memories.optimization.cache.policies.lfu import LfuPolicy
+from memories.optimization.cache.policies.lru import LruPolicy
+from memories.optimization.cache.policies.s3fifo import S3FifoPolicy
+from memories.optimization.cache.policies.wtinylfu import WTinyLfuPolicy
+
+
+def evict(policy: EvictionPolicy) -> object:
+    victim = policy.choose_victim()
+    policy.remove(victim, evicted=True)  # type: ignore[arg-type]
+    return victim
+
+
+def test_lru_evicts_least_recently_used_first() -> None:
+    policy = LruPolicy()
+    for key in "abc":
+        policy.record_insert(key)
+    policy.record_access("a")
+    assert [evict(policy) for _ in range(3)] == ["b", "c", "a"]
+
+
+def test_lru_low_priority_insert_goes_to_the_cold_end() -> None:
+    policy = LruPolicy()
+    policy.record_insert("a")
+    policy.record_insert("prefetched", low_priority=True)
+    assert policy.choose_victim() == "prefetched"
+
+
+def test_lfu_evicts_least_frequently_used_first() -> None:
+    policy = LfuPolicy()
+    for key in "abc":
+        policy.record_insert(key)
+    for _ in range(2):
+        policy.record_access("a")
+    policy.record_access("c")
+    assert [evict(policy) for _ in range(3)] == ["b", "c", "a"]
+
+
+def test_lfu_ties_evict_the_oldest() -> None:
+    policy = LfuPolicy()
+    for key in "xyz":
+        policy.record_insert(key)
+    assert evict(policy) == "x"
+
+
+def test_lfu_aging_halves_frequencies() -> None:
+    policy = LfuPolicy()
+    policy.record_insert("hot")
+    policy.record_insert("other")
+    for _ in range(1023):
+        policy.record_access("hot")
+    assert policy.frequency("hot") == 1024
+    policy.record_access("other")  # the 1024th access triggers aging
+    assert policy.frequency("hot") == 512
+    assert policy.frequency("other") == 1
+
+
+def test_lfu_prefetched_key_is_evicted_before_written_ones() -> None:
+    policy = LfuPolicy()
+    policy.record_insert("written")
+    policy.record_insert("prefetched", low_priority=True)
+    assert policy.choose_victim() == "prefetched"
+
+
+def test_s3fifo_evicts_unread_new_keys_before_read_ones() -> None:
+    policy = S3FifoPolicy()
+    for key in "abcdefghij":
+        policy.record_insert(key)
+    policy.record_access("a")
+    assert evict(policy) == "b"  # "a" was read, so it moved to the main queue
+
+
+def test_s3fifo_is_scan_resistant() -> None:
+    policy = S3FifoPolicy()
+    capacity = 20
+    for key in range(capacity):
+        policy.record_insert(("hot", key))
+    for key in range(capacity):
+        policy.record_access(("hot", key))
+    for key in range(200):  # a one-pass scan much larger than the cache
+        while len(policy) >= capacity:
+            evict(policy)
+        policy.record_insert(("scan", key))
+    hot_left = sum(("hot", key) in policy for key in range(capacity))
+    assert hot_left >= capacity * 0.8
+
+
+def test_s3fifo_ghost_hit_goes_to_main_queue() -> None:
+    policy = S3FifoPolicy()
+    for key in "abcdefghij":
+        policy.record_insert(key)
+    assert evict(policy) == "a"
+    policy.record_insert("a")  # remembered by the ghost queue: straight to main
+    assert [evict(policy) for _ in range(9)] == list("bcdefghij")
+
+
+def test_unknown_policy_names_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="lfu, lru, s3fifo, wtinylfu"):
+        create_policy("fifo")
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_registry_creates_policy_by_name(name: str) -> None:
+    assert create_policy(name).name == name
+
+
+operations = st.lists(
+    st.tuples(st.sampled_from(["insert", "prefetch", "access", "remove", "evict"]), st.integers(0, 12)),
+    max_size=200,
+)
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+@settings(max_examples=60, deadline=None)
+@given(steps=operations)
+def test_policy_tracks_exactly_the_resident_keys(name: str, steps: list[tuple[str, int]]) -> None:
+    policy = create_policy(name)
+    resident: set[int] = set()
+    for operation, key in steps:
+        if operation in ("insert", "prefetch"):
+            policy.record_insert(key, key + 1, low_priority=operation == "prefetch")
+            resident.add(key)
+        elif operation == "access" and key in resident:
+            policy.record_access(key)
+        elif operation == "remove":
+            policy.remove(key)
+            resident.discard(key)
+        elif operation == "evict" and resident:
+            victim = evict(policy)
+            assert victim in resident
+            resident.discard(victim)  # type: ignore[arg-type]
+        assert len(policy) == len(resident)
+        assert all(key in policy for key in resident)
+    assert (policy.choose_victim() is None) == (not resident)
+
+
+def admit(policy: EvictionPolicy, key: object, capacity: int) -> list[object]:
+    """Insert ``key`` into a policy bounded to ``capacity`` keys; return the keys evicted."""
+    evicted = []
+    while len(policy) >= capacity:
+        evicted.append(evict(policy))
+    policy.record_insert(key)
+    return evicted
+
+
+def test_wtinylfu_rejects_a_newcomer_less_frequent_than_main_keys() -> None:
+    policy = WTinyLfuPolicy()
+    for key in range(100):
+        admit(policy, key, 100)
+    for _ in range(3):
+        for key in range(100):
+            policy.record_access(key)
+    for newcomer in ("first", "second", "third"):
+        admit(policy, newcomer, 100)
+    assert "first" not in policy and "second" not in policy
+    assert sum(key in policy for key in range(100)) >= 96
+
+
+def test_wtinylfu_admits_a_newcomer_more_frequent_than_the_main_victim() -> None:
+    policy = WTinyLfuPolicy()
+    for key in range(100):
+        policy.record_insert(key)
+    for _ in range(3):
+        policy.record_insert("newcomer")
+        policy.record_access("newcomer")
+    victim = policy.choose_victim()
+    assert victim != "newcomer" and victim in policy
+
+
+def test_frequency_sketch_counts_repeated_keys_higher() -> None:
+    sketch = FrequencySketch()
+    for _ in range(5):
+        sketch.increment("often")
+    sketch.increment("once")
+    assert sketch.estimate("often") == 5
+    assert sketch.estimate("once") == 1
+    assert sketch.estimate("never") == 0
