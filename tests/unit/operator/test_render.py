@@ -11,7 +11,11 @@ from memories.sidecar.config import parse_config_text
 FULL_POLICY = parse_cache_policy(
     {
         "selector": {"matchLabels": {"app": "tiles"}},
-        "tiers": {"l1Size": "256Mi", "l2Size": "4Gi", "l3": {"secretRef": {"name": "redis", "key": "url"}, "size": "50Gi"}},
+        "tiers": {
+            "l1Size": "256Mi",
+            "l2Size": "4Gi",
+            "l3": {"secretRef": {"name": "redis", "key": "url"}, "size": "50Gi"},
+        },
         "evictionPolicy": "s3fifo",
         "defaultTtl": "30m",
         "prefetch": {"enabled": True, "model": {"configMap": {"name": "model", "key": "model.onnx"}}},
