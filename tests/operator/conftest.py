@@ -7,7 +7,6 @@ set ``MEMORIES_SKIP_CONTROLPLANE=1`` to skip them on purpose instead.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from memories.controlplane import LocalControlPlane, locate_binaries
 from memories.errors import ControlPlaneError
+from memories.operator.local import install_crds
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRD_DIRECTORY = REPOSITORY / "crds"
@@ -42,11 +42,6 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCon
 
 
 @pytest.fixture(scope="session")
-def installed_crds(control_plane: LocalControlPlane) -> subprocess.CompletedProcess[str]:
-    """The repository's CRDs applied and Established; returns the ``kubectl wait`` result."""
-    files = [argument for path in sorted(CRD_DIRECTORY.glob("*.yaml")) for argument in ("-f", str(path))]
-    applied = control_plane.kubectl("apply", *files)
-    assert applied.returncode == 0, applied.stderr
-    established = control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *files)
-    assert established.returncode == 0, established.stderr
-    return established
+def installed_crds(control_plane: LocalControlPlane) -> None:
+    """The repository's CRDs applied and Established (not the examples)."""
+    install_crds(control_plane.kubectl, CRD_DIRECTORY)
