@@ -56,6 +56,7 @@ class LocalOperator:
         kubectl: runs kubectl against that cluster: ``kubectl(*args, input_text=...)``.
         workdir: where certificates and the operator's log go.
         resync_seconds: the policies' periodic resync interval (short in tests).
+        peering_priority: join kopf peering with this priority (None: run standalone).
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class LocalOperator:
         operator_namespace: str = "memories-system",
         resync_seconds: float = 2.0,
         startup_timeout_seconds: float = 60.0,
+        peering_priority: int | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.kubectl = kubectl
@@ -74,6 +76,8 @@ class LocalOperator:
         self.operator_namespace = operator_namespace
         self.resync_seconds = resync_seconds
         self.startup_timeout_seconds = startup_timeout_seconds
+        #: None runs standalone; a number joins kopf peering with that priority (highest one reconciles).
+        self.peering_priority = peering_priority
         self.webhook_port = 0
         self.liveness_port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -110,8 +114,9 @@ class LocalOperator:
             "KUBECONFIG": str(self.kubeconfig),
             "MEMORIES_RESYNC_SECONDS": str(self.resync_seconds),
         }
+        peering = ["--standalone"] if self.peering_priority is None else ["--priority", str(self.peering_priority)]
         command = [
-            sys.executable, "-m", "memories", "operator", "--standalone",
+            sys.executable, "-m", "memories", "operator", *peering,
             "--namespace", self.operator_namespace,
             "--webhook-host", "127.0.0.1", "--webhook-port", str(self.webhook_port),
             "--webhook-cert", str(cert_file), "--webhook-key", str(key_file),
