@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -31,6 +32,8 @@ def _run(arguments: argparse.Namespace) -> int:
 
     if arguments.interval <= 0:
         raise SystemExit("memories dev: --interval must be positive")
+    # SIGTERM (a service manager, `kill`) stops the system as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     with (
         tempfile.TemporaryDirectory(prefix="memories-dev-") as workdir,
         running_system(Path(workdir), arguments.kubeconfig) as system,
@@ -44,3 +47,7 @@ def _run(arguments: argparse.Namespace) -> int:
             print(("\033[2J\033[H" if interactive else "") + table, flush=True)
             if arguments.once:
                 return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

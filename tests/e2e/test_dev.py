@@ -4,9 +4,11 @@ injected pod and a live hit rate, and leaves nothing behind when it stops."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -38,5 +40,34 @@ def test_memories_dev_brings_the_system_up_and_cleans_up() -> None:
         process.info["cmdline"]
         for process in psutil.process_iter(["cmdline"])
         if any("memories-dev-" in part for part in process.info["cmdline"] or [])
+    ]
+    assert not strays, f"processes left running: {strays}"
+
+
+@pytest.mark.controlplane
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_memories_dev_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal: signal.Signals) -> None:
+    if os.environ.get("MEMORIES_SKIP_CONTROLPLANE") == "1":
+        pytest.skip("MEMORIES_SKIP_CONTROLPLANE=1")
+    temp_root = Path(tempfile.gettempdir())
+    before = {path.name for path in temp_root.glob("memories-dev-*")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "memories", "--log-level", "WARNING", "dev", "--interval", "1"],
+        cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    deadline = time.monotonic() + 180
+    for line in process.stderr:
+        if "memories dev is up" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(stop_signal)
+    process.communicate(timeout=90)  # drains the pipes while it cleans up
+    assert process.returncode == 130
+    created = {path.name for path in temp_root.glob("memories-dev-*")} - before
+    assert not created, f"temporary directories left behind: {created}"
+    strays = [
+        process.info["cmdline"]
+        for process in psutil.process_iter(["cmdline"])
+        if any(name in part for part in process.info["cmdline"] or [] for name in created | {"memories-dev-"})
     ]
     assert not strays, f"processes left running: {strays}"
