@@ -15,7 +15,7 @@ from typing import Any, cast
 import kopf
 
 from memories.errors import ConfigError
-from memories.operator import constants, kube_api
+from memories.operator import constants, kube_api, login  # noqa: F401  (login registers its handler)
 from memories.operator.conditions import Condition, merge_conditions
 from memories.operator.injection import apply_injection
 from memories.operator.options import OperatorOptions
