@@ -24,6 +24,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--webhook-host", default="0.0.0.0", help="address the admission webhook listens on")
     parser.add_argument("--webhook-cert", type=Path, default=Path("/etc/memories/webhook/tls.crt"))
     parser.add_argument("--webhook-key", type=Path, default=Path("/etc/memories/webhook/tls.key"))
+    parser.add_argument(
+        "--webhook-cert-check-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often to look for rotated certificate files (they are reloaded on change)",
+    )
     parser.add_argument("--standalone", action="store_true", help="no peering: only for a single replica")
     parser.add_argument(
         "--priority", type=int, default=None, help="peering priority (default: random, so replicas never tie)"
@@ -44,6 +51,7 @@ def _run(arguments: argparse.Namespace) -> int:
             port=arguments.webhook_port,
             cert_file=arguments.webhook_cert,
             key_file=arguments.webhook_key,
+            certificate_check_seconds=arguments.webhook_cert_check_interval,
         )
     priority = arguments.priority if arguments.priority is not None else random.SystemRandom().randint(1, 10**9)
     options = OperatorOptions(

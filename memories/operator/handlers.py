@@ -51,6 +51,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
             host=options.webhook.public_host,
             certfile=str(options.webhook.cert_file),
             pkeyfile=str(options.webhook.key_file),
+            file_check_interval=options.webhook.certificate_check_seconds,
         )
         settings.admission.managed = None  # the chart (or the test fixture) owns the webhook configuration
     memo.server_minor = kube_api.server_minor_version()

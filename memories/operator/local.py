@@ -99,6 +99,14 @@ class LocalOperator:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.operator_namespace}}
         self._check("apply", "-f", "-", input_text=json.dumps(namespace))
 
+    def rotate_certificate(self) -> tuple[Path, Path]:
+        """Issue a fresh serving certificate from the same CA into the files the operator serves."""
+        serving = self.certificate_authority.issue(
+            "memories-webhook", dns_names=("localhost",), ip_addresses=("127.0.0.1",)
+        )
+        key_file = write_pem(self.workdir / "tls.key", serving.private_key_pem, private=True)
+        return write_pem(self.workdir / "tls.crt", serving.certificate_pem), key_file
+
     def start(self) -> LocalOperator:
         """Start the process, wait for its liveness probe, then register the webhook."""
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +127,7 @@ class LocalOperator:
             sys.executable, "-m", "memories", "operator", *peering,
             "--namespace", self.operator_namespace,
             "--webhook-host", "127.0.0.1", "--webhook-port", str(self.webhook_port),
-            "--webhook-cert", str(cert_file), "--webhook-key", str(key_file),
+            "--webhook-cert", str(cert_file), "--webhook-key", str(key_file), "--webhook-cert-check-interval", "1",
             "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
         ]  # fmt: skip
         with self.log_path.open("ab") as log:

@@ -17,6 +17,8 @@ class WebhookOptions:
     cert_file: Path
     key_file: Path
     public_host: str | None = None
+    #: Seconds between checks of the certificate files; a change restarts the listener with the new pair.
+    certificate_check_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

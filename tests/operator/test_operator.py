@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -264,3 +266,38 @@ def test_automatic_rollout_replaces_pods_that_missed_injection(
     template = get(control_plane, "deployment", "web", workspace)
     assert template is not None
     assert "memories.dev/restarted-at" in template["spec"]["template"]["metadata"]["annotations"]
+
+
+def served_certificate(operator: LocalOperator) -> bytes:
+    """The DER certificate the webhook presents right now."""
+    context = ssl.create_default_context(cadata=operator.certificate_authority.certificate_pem.decode())
+    with (
+        socket.create_connection(("127.0.0.1", operator.webhook_port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        certificate = tls.getpeercert(binary_form=True)
+    assert certificate is not None
+    return certificate
+
+
+def test_rotated_webhook_certificate_is_served_without_a_restart(
+    control_plane: LocalControlPlane, operator: LocalOperator, workspace: str
+) -> None:
+    before = served_certificate(operator)
+    cert_file, _ = operator.rotate_certificate()
+    rotated = ssl.PEM_cert_to_DER_cert(cert_file.read_text())
+
+    def serving_rotated() -> bool:
+        try:
+            return served_certificate(operator) == rotated
+        except OSError:  # the listener restarts with the new pair: a connection may be refused meanwhile
+            return False
+
+    wait_for(serving_rotated, what="the rotated certificate to be served", timeout_seconds=30)
+    assert rotated != before
+    apply(control_plane, policy(workspace))
+    wait_for(lambda: ready(control_plane, "web", workspace), what="CachePolicy Ready")
+    apply(control_plane, pod("web-after-rotation", workspace, OPTED_IN))
+    created = get(control_plane, "pod", "web-after-rotation", workspace)
+    assert created is not None
+    assert created["spec"]["initContainers"][0]["name"] == constants.SIDECAR_CONTAINER_NAME
