@@ -1,8 +1,8 @@
 """The sidecar's own Prometheus metrics, in a per-agent registry (tests run many agents).
 
 Engine parts contribute their collectors; the sidecar adds HTTP request latency, RESP
-command and connection counters (read from plain counters at scrape time, so the RESP hot
-path never touches a metric object) and config reload outcomes.
+command and connection counters and RESP batch latency (read from plain counters at scrape
+time, so the RESP hot path never touches a metric object) and config reload outcomes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -20,7 +20,7 @@ LATENCY_BUCKETS_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 
 
 class RespCollector(Collector):
-    """Counts of RESP commands, connections and protocol errors."""
+    """Counts of RESP commands, connections and protocol errors, and the batch latency histogram."""
 
     def __init__(self, commands: CommandTable) -> None:
         self._commands = commands
@@ -48,6 +48,13 @@ class RespCollector(Collector):
         )
         yield CounterMetricFamily(
             "memories_sidecar_resp_protocol_errors", "Malformed RESP requests", value=statistics.protocol_errors
+        )
+        latency = statistics.batch_latency
+        yield HistogramMetricFamily(
+            "memories_sidecar_resp_batch_duration_seconds",
+            "Seconds from reading a batch of (pipelined) RESP commands to writing their last reply",
+            buckets=latency.cumulative(),
+            sum_value=latency.sum,
         )
 
 

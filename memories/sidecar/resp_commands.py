@@ -1,82 +1,51 @@
-"""The Redis commands the sidecar serves, on top of :class:`CacheManager`.
+"""The command table of the RESP server: dispatch, auth, and the connection and server commands.
 
-A handler returns the encoded reply as ``bytes`` when it can answer at once (an L1 hit
-through ``cache.get_nowait``), or a coroutine producing the reply when it must wait for the
-cache (L1 miss, writes). The server runs coroutines in order, so pipelined replies keep
-their order. Errors follow Redis' wording so clients map them to the usual exceptions.
+The key and value commands live in :mod:`memories.sidecar.resp_key_commands`. A handler
+returns the encoded reply as ``bytes`` when it can answer at once, or a coroutine producing
+it when it must wait for the cache; the server runs coroutines in order, so pipelined replies
+keep their order. Errors follow Redis' wording so clients map them to the usual exceptions.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from memories.errors import MemoriesError
-from memories.sidecar.resp_arguments import NOT_INTEGER, SYNTAX_ERROR, SetOptions, parse_integer
+from memories.sidecar.resp_arguments import SYNTAX_ERROR, parse_integer
 from memories.sidecar.resp_info import render_info
+from memories.sidecar.resp_key_commands import WRONG_TYPE, KeyCommands
 from memories.sidecar.resp_protocol import (
     EMPTY_ARRAY,
     NULL_BULK,
     OK,
     PONG,
     RESP3_NULL,
-    encode_array,
     encode_bulk,
     encode_error,
     encode_integer,
     encode_reply_array,
 )
+from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession, RespStatistics
 
 if TYPE_CHECKING:
     from memories.optimization.cache import CacheManager
 
 logger = logging.getLogger(__name__)
 
-Reply = bytes | Coroutine[Any, Any, bytes]
-Handler = Callable[[list[bytes], "RespSession"], Reply]
+__all__ = [
+    "WRONG_TYPE",
+    "CommandTable",
+    "Reply",
+    "RespLimits",
+    "RespSession",
+    "RespStatistics",
+    "error_reply",
+]
 
-WRONG_TYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 NO_AUTH = b"-NOAUTH Authentication required.\r\n"
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _UNAUTHENTICATED_ALLOWED = frozenset({b"AUTH", b"HELLO", b"QUIT"})
-
-
-@dataclass
-class RespSession:
-    """Per-connection state."""
-
-    client_id: int
-    #: Null reply of the negotiated protocol: RESP2 null bulk, or RESP3 ``_`` after ``HELLO 3``.
-    null: bytes = NULL_BULK
-    authenticated: bool = False
-    name: bytes | None = None
-    closing: bool = False
-
-
-@dataclass
-class RespStatistics:
-    """Counters the server updates and INFO and /metrics read."""
-
-    started_at: float = field(default_factory=time.time)
-    connections_current: int = 0
-    connections_total: int = 0
-    connections_rejected: int = 0
-    protocol_errors: int = 0
-    calls: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class RespLimits:
-    """Limits applied to writes (bytes)."""
-
-    max_value_size: int
-    max_key_length: int
 
 
 class _Command:
@@ -100,19 +69,25 @@ class CommandTable:
         token: str | None,
     ) -> None:
         self._cache = cache
-        self._get_nowait = cache.get_nowait
-        self._missing = type(cache).MISSING
-        self.limits = limits
+        self._keys = KeyCommands(cache, limits)
         self.statistics = statistics
         #: The auth token (None = no auth); the agent replaces it on a config reload. A plain
         #: attribute, not a callable: it is read for every command.
         self.token = token
-        self._write_lock = asyncio.Lock()
         self._commands: dict[bytes, _Command] = {}
         for name, arity, handler in self._definitions():
             command = _Command(name, arity, handler)
             self._commands[name.encode()] = command
             self._commands[name.upper().encode()] = command
+
+    @property
+    def limits(self) -> RespLimits:
+        """Limits applied to writes; assign to change them (config reload)."""
+        return self._keys.limits
+
+    @limits.setter
+    def limits(self, limits: RespLimits) -> None:
+        self._keys.limits = limits
 
     def dispatch(self, arguments: list[bytes], session: RespSession) -> Reply:
         """Run one command; returns the reply or a coroutine producing it. Never raises for bad input."""
@@ -148,28 +123,10 @@ class CommandTable:
 
     def _definitions(self) -> list[tuple[str, int, Handler]]:
         return [
-            ("get", 2, self._get),
-            ("set", -3, self._set),
-            ("del", -2, self._delete),
-            ("unlink", -2, self._delete),
-            ("exists", -2, self._exists),
-            ("expire", 3, self._expire),
-            ("pexpire", 3, self._expire),
-            ("persist", 2, self._persist),
-            ("ttl", 2, self._ttl),
-            ("pttl", 2, self._ttl),
-            ("mget", -2, self._mget),
-            ("mset", -3, self._mset),
-            ("incr", 2, self._increment),
-            ("decr", 2, self._increment),
-            ("incrby", 3, self._increment),
-            ("decrby", 3, self._increment),
+            *self._keys.definitions(),
             ("ping", -1, self._ping),
             ("echo", 2, lambda arguments, session: encode_bulk(arguments[1])),
             ("info", -1, self._info),
-            ("dbsize", 1, lambda arguments, session: encode_integer(len(self._cache))),
-            ("flushdb", -1, self._flush),
-            ("flushall", -1, self._flush),
             ("quit", -1, self._quit),
             ("command", -1, self._command),
             ("config", -2, lambda arguments, session: EMPTY_ARRAY),
@@ -178,172 +135,6 @@ class CommandTable:
             ("select", 2, self._select),
             ("auth", -2, self._auth),
         ]
-
-    # --- keys and values -------------------------------------------------------------------
-
-    def _get(self, arguments: list[bytes], session: RespSession) -> Reply:
-        value = self._get_nowait(arguments[1])
-        if value is self._missing:
-            return self._get_from_lower_tiers(arguments[1], session.null)
-        if type(value) is bytes:
-            return b"$%d\r\n%b\r\n" % (len(value), value)
-        return WRONG_TYPE
-
-    async def _get_from_lower_tiers(self, key: bytes, null: bytes) -> bytes:
-        value = await self._cache.get(key)
-        if value is None:
-            return null
-        return encode_bulk(value) if isinstance(value, bytes) else WRONG_TYPE
-
-    def _check_write(self, key: bytes, value: bytes | None = None) -> bytes | None:
-        if len(key) > self.limits.max_key_length:
-            return encode_error(f"ERR key is longer than the limit of {self.limits.max_key_length} bytes")
-        if value is not None and len(value) > self.limits.max_value_size:
-            return encode_error(f"ERR value is larger than the limit of {self.limits.max_value_size} bytes")
-        return None
-
-    def _set(self, arguments: list[bytes], session: RespSession) -> Reply:
-        key, value = arguments[1], arguments[2]
-        refused = self._check_write(key, value)
-        if refused is not None:
-            return refused
-        if len(arguments) == 3:
-            return self._store(key, value, None)
-        options = SetOptions.parse(arguments[3:])
-        if isinstance(options, bytes):
-            return options
-        return self._conditional_set(key, value, options, session.null)
-
-    async def _store(self, key: bytes, value: bytes, ttl: float | None) -> bytes:
-        await self._cache.set(key, value, ttl=ttl)
-        return OK
-
-    async def _conditional_set(self, key: bytes, value: bytes, options: SetOptions, null: bytes) -> bytes:
-        async with self._write_lock:
-            previous = await self._cache.get(key) if options.need_previous else None
-            if options.want_previous and previous is not None and not isinstance(previous, bytes):
-                return WRONG_TYPE
-            exists = previous is not None if options.need_previous else False
-            ttl = options.ttl
-            if options.keep_ttl:
-                ttl = await self._remaining_ttl(key)
-            skip = (options.only_if_absent and exists) or (options.only_if_present and not exists)
-            if not skip:
-                await self._cache.set(key, value, ttl=ttl)
-        if options.want_previous:
-            return null if previous is None else encode_bulk(previous)
-        return null if skip else OK
-
-    async def _remaining_ttl(self, key: bytes) -> float | None:
-        try:
-            return await self._cache.get_ttl(key)
-        except KeyError:
-            return None
-
-    async def _delete(self, arguments: list[bytes], session: RespSession) -> bytes:
-        deleted = 0
-        for key in arguments[1:]:
-            deleted += bool(await self._cache.delete(key))
-        return encode_integer(deleted)
-
-    async def _exists(self, arguments: list[bytes], session: RespSession) -> bytes:
-        found = 0
-        for key in arguments[1:]:
-            found += bool(await self._cache.exists(key))
-        return encode_integer(found)
-
-    def _expire(self, arguments: list[bytes], session: RespSession) -> Reply:
-        amount = parse_integer(arguments[2])
-        if amount is None:
-            return NOT_INTEGER
-        seconds = amount / 1000 if arguments[0].lower() == b"pexpire" else float(amount)
-        return self._apply_expire(arguments[1], seconds)
-
-    async def _apply_expire(self, key: bytes, seconds: float) -> bytes:
-        if seconds <= 0:
-            return encode_integer(int(bool(await self._cache.delete(key))))
-        return encode_integer(int(bool(await self._cache.expire(key, seconds))))
-
-    async def _persist(self, arguments: list[bytes], session: RespSession) -> bytes:
-        return encode_integer(int(bool(await self._cache.persist(arguments[1]))))
-
-    async def _ttl(self, arguments: list[bytes], session: RespSession) -> bytes:
-        try:
-            remaining = await self._cache.get_ttl(arguments[1])
-        except KeyError:
-            return encode_integer(-2)
-        if remaining is None:
-            return encode_integer(-1)
-        if arguments[0].lower() == b"pttl":
-            return encode_integer(round(remaining * 1000))
-        return encode_integer(int(remaining + 0.5))
-
-    def _mget(self, arguments: list[bytes], session: RespSession) -> Reply:
-        values: list[bytes | None] = []
-        for key in arguments[1:]:
-            value = self._get_nowait(key)
-            if value is self._missing:
-                return self._mget_from_lower_tiers(arguments[1:], session.null)
-            values.append(value if isinstance(value, bytes) else None)
-        return encode_array(values, session.null)
-
-    async def _mget_from_lower_tiers(self, keys: list[bytes], null: bytes) -> bytes:
-        values: list[bytes | None] = []
-        for key in keys:
-            value = await self._cache.get(key)
-            values.append(value if isinstance(value, bytes) else None)
-        return encode_array(values, null)
-
-    def _mset(self, arguments: list[bytes], session: RespSession) -> Reply:
-        if len(arguments) % 2 == 0:
-            return encode_error("ERR wrong number of arguments for 'mset' command")
-        pairs = list(zip(arguments[1::2], arguments[2::2], strict=True))
-        for key, value in pairs:
-            refused = self._check_write(key, value)
-            if refused is not None:
-                return refused
-        return self._store_many(pairs)
-
-    async def _store_many(self, pairs: list[tuple[bytes, bytes]]) -> bytes:
-        for key, value in pairs:
-            await self._cache.set(key, value)
-        return OK
-
-    def _increment(self, arguments: list[bytes], session: RespSession) -> Reply:
-        name = arguments[0].lower()
-        step = 1
-        if len(arguments) == 3:
-            parsed = parse_integer(arguments[2])
-            if parsed is None:
-                return NOT_INTEGER
-            step = parsed
-        if name.startswith(b"decr"):
-            step = -step
-        refused = self._check_write(arguments[1])
-        return refused if refused is not None else self._add(arguments[1], step)
-
-    async def _add(self, key: bytes, step: int) -> bytes:
-        async with self._write_lock:
-            current = await self._cache.get(key)
-            if current is None:
-                number = 0
-            elif not isinstance(current, bytes):
-                return WRONG_TYPE
-            else:
-                parsed = parse_integer(current)
-                if parsed is None or not _INT64_MIN <= parsed <= _INT64_MAX:
-                    return NOT_INTEGER
-                number = parsed
-            result = number + step
-            if not _INT64_MIN <= result <= _INT64_MAX:
-                return encode_error("ERR increment or decrement would overflow")
-            ttl = await self._remaining_ttl(key) if current is not None else None
-            await self._cache.set(key, b"%d" % result, ttl=ttl)
-        return encode_integer(result)
-
-    async def _flush(self, arguments: list[bytes], session: RespSession) -> bytes:
-        await self._cache.clear()
-        return OK
 
     # --- connection and server ------------------------------------------------------------
 

@@ -13,6 +13,9 @@ from memories.errors import MemoriesError
 
 #: Redis' own limit for one inline command (bytes).
 MAX_INLINE_LENGTH = 64 * 1024
+#: Reads up to this many bytes first go through the split-based fast path; larger reads carry large values,
+#: which the general parser skips over instead of scanning them for CRLF.
+_SIMPLE_PATH_MAX = 4096
 
 OK = b"+OK\r\n"
 PONG = b"+PONG\r\n"
@@ -87,9 +90,9 @@ class RespParser:
                 return []
             data = bytes(buffer)
             buffer.clear()
-        commands: list[list[bytes]] = []
-        position = 0
         length = len(data)
+        commands: list[list[bytes]] = []
+        position = self._parse_simple(data, commands) if length <= _SIMPLE_PATH_MAX and data[:1] == b"*" else 0
         try:
             while position < length:
                 if data[position] == 42:  # "*"
@@ -111,6 +114,46 @@ class RespParser:
             self._check_buffer_size()
         return commands
 
+    def _parse_simple(self, data: bytes, commands: list[list[bytes]]) -> int:
+        """Parse the leading complete, well-formed arrays of bulk strings in one ``split``; return where it stopped.
+
+        The fast path for the usual pipelined traffic. Anything else (a value containing CRLF,
+        an incomplete or malformed frame, an inline command, a limit exceeded) stops it at the
+        last command boundary, and the general parser takes over from there, so the result is
+        always the same as the general parser's.
+        """
+        tokens = data.split(b"\r\n")
+        last = len(tokens) - 1  # tokens[last] is not followed by CRLF
+        index = position = 0
+        max_bulk_length = self.max_bulk_length
+        while index < last:
+            header = tokens[index]
+            digits = header[1:]
+            if header[:1] != b"*" or not digits.isdigit() or len(digits) > 18:
+                break
+            count = int(digits)
+            if not 0 < count <= self.max_array_length or index + 2 * count >= last:
+                break
+            cursor = index + 1
+            end = position + len(header) + 2
+            arguments: list[bytes] = []
+            append = arguments.append
+            for _ in range(count):
+                header = tokens[cursor]
+                value = tokens[cursor + 1]
+                digits = header[1:]
+                if header[:1] != b"$" or not digits.isdigit() or len(digits) > 18:
+                    return position
+                size = int(digits)
+                if len(value) != size or size > max_bulk_length:
+                    return position
+                append(value)
+                cursor += 2
+                end += len(header) + size + 4
+            commands.append(arguments)
+            index, position = cursor, end
+        return position
+
     def take_parsed(self) -> list[list[bytes]]:
         """Commands that were complete before the last RespProtocolError."""
         commands = self._parsed
@@ -127,45 +170,66 @@ class RespParser:
             )
 
     def _parse_array(self, data: bytes, position: int, length: int, commands: list[list[bytes]]) -> int:
-        newline = data.find(b"\r\n", position)
+        # The hot path: every argument costs one find, two slices and a few comparisons.
+        find = data.find
+        newline = find(b"\r\n", position)
         if newline < 0:
             return self._incomplete_header(position, length, position)
-        count = _length(data, position + 1, newline, "multibulk")
+        count = data[position + 1] - 48  # one digit: most commands
+        if newline != position + 2 or not 0 <= count <= 9:
+            digits = data[position + 1 : newline]
+            count = (
+                int(digits)
+                if digits.isdigit() and newline - position <= 19
+                else _length(data, position + 1, newline, "multibulk")
+            )
         if count > self.max_array_length:
             raise RespProtocolError("Protocol error: invalid multibulk length", recoverable=False)
         cursor = newline + 2
         if count <= 0:
             return cursor
+        max_bulk_length = self.max_bulk_length
         arguments: list[bytes] = []
         append = arguments.append
         for _ in range(count):
-            if cursor >= length:
+            newline = find(b"\r\n", cursor)
+            if newline < 0:
+                if cursor >= length:
+                    return self._incomplete_header(cursor, length, position)
+                if data[cursor] != 36:  # "$"
+                    self._unexpected(data[cursor])
                 return self._incomplete_header(cursor, length, position)
             if data[cursor] != 36:  # "$"
-                raise RespProtocolError(f"Protocol error: expected '$', got '{chr(data[cursor])}'", recoverable=False)
-            newline = data.find(b"\r\n", cursor)
-            if newline < 0:
-                return self._incomplete_header(cursor, length, position)
-            digits = data[cursor + 1 : newline]  # inlined: this runs once per argument
-            size = int(digits) if digits.isdigit() and len(digits) <= 18 else _length(data, cursor + 1, newline, "bulk")
-            if size < 0:
-                raise RespProtocolError("Protocol error: invalid bulk length", recoverable=False)
-            if size > self.max_bulk_length:
-                raise RespProtocolError(
-                    f"Protocol error: argument of {size} bytes is larger than the limit of "
-                    f"{self.max_bulk_length} bytes",
-                    recoverable=False,
-                )
-            end = newline + 2 + size
-            if end + 2 > length:
-                self._needed = end + 2
-                return -1
-            if data[end] != 13 or data[end + 1] != 10:
+                self._unexpected(data[cursor])
+            digits = data[cursor + 1 : newline]
+            if digits.isdigit() and newline - cursor <= 19:
+                size = int(digits)
+            else:
+                size = _length(data, cursor + 1, newline, "bulk")
+                if size < 0:
+                    raise RespProtocolError("Protocol error: invalid bulk length", recoverable=False)
+            cursor = newline + 2 + size
+            if size > max_bulk_length:
+                self._too_long(size)
+            if data[cursor : cursor + 2] != b"\r\n":
+                if cursor + 2 > length:
+                    self._needed = cursor + 2
+                    return -1
                 raise RespProtocolError("Protocol error: bulk string not terminated by CRLF", recoverable=False)
-            append(data[newline + 2 : end])
-            cursor = end + 2
+            append(data[newline + 2 : cursor])
+            cursor += 2
         commands.append(arguments)
         return cursor
+
+    @staticmethod
+    def _unexpected(byte: int) -> None:
+        raise RespProtocolError(f"Protocol error: expected '$', got '{chr(byte)}'", recoverable=False)
+
+    def _too_long(self, size: int) -> None:
+        raise RespProtocolError(
+            f"Protocol error: argument of {size} bytes is larger than the limit of {self.max_bulk_length} bytes",
+            recoverable=False,
+        )
 
     def _incomplete_header(self, header_start: int, length: int, command_start: int) -> int:
         # A header line ("*3" or "$5") longer than any valid number means garbage, not a slow client.

@@ -4,6 +4,9 @@ The hot path stays synchronous: a read is parsed, every command whose reply is r
 once (L1 hits via ``cache.get_nowait``, writes that complete without suspending) is answered
 in one ``transport.write``. Only when a command really waits (L1 miss, slow tier) does the
 connection start a task, pausing reads until it is done so replies keep pipeline order.
+
+Each batch's latency (from the read that completed its commands to the write of their last
+reply, including any wait on the cache) is observed once in ``statistics.batch_latency``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class RespConnection(asyncio.Protocol):
         self._reading_paused = False
         self.session = RespSession(client_id=next(server.client_ids))
         self.last_progress = 0.0
+        self._latency = server.statistics.batch_latency
+        self._batch_started = 0.0
 
     # --- asyncio callbacks -------------------------------------------------------------------
 
@@ -87,6 +92,8 @@ class RespConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         items: list[QueueItem]
+        if not self._busy:
+            self._batch_started = time.perf_counter()
         try:
             items = self._parser.feed(data)  # type: ignore[assignment]
         except RespProtocolError as error:
@@ -146,7 +153,9 @@ class RespConnection(asyncio.Protocol):
                 self._write(output)
                 self.close()
                 return
-        self._write(output)
+        if output:
+            self._write(output)
+            self._latency.observe(time.perf_counter() - self._batch_started)
 
     def _wait_for(self, coroutine: Coroutine[Any, Any, bytes], pending: Any, rest: list[QueueItem]) -> None:
         self._busy = True
@@ -167,7 +176,10 @@ class RespConnection(asyncio.Protocol):
             return
         queued = self._queue
         self._queue = deque()
-        self._run(queued)
+        if queued:
+            self._run(queued)
+        else:
+            self._latency.observe(time.perf_counter() - self._batch_started)
         if not self._busy and not self._server.stopping:
             self._resume_reading()
 

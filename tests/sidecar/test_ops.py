@@ -30,6 +30,20 @@ async def test_metrics_include_engine_and_sidecar_families(sidecar: RunningSidec
     assert "memories_sidecar_config_reload_errors_total 0.0" in text
 
 
+async def test_metrics_include_the_resp_batch_latency_histogram(sidecar: RunningSidecar) -> None:
+    client = redis.Redis(port=sidecar.resp_port)
+    client.set("a", "1")
+    client.get("a")
+    status, text = await fetch(sidecar.ops_url + "/metrics")
+    assert status == 200
+    counts = [
+        line for line in text.splitlines() if line.startswith("memories_sidecar_resp_batch_duration_seconds_count")
+    ]
+    assert len(counts) == 1
+    assert float(counts[0].split()[-1]) >= 2  # at least one batch per command (redis-py's handshake adds more)
+    assert 'memories_sidecar_resp_batch_duration_seconds_bucket{le="+Inf"}' in text
+
+
 async def test_healthz_answers_ok(sidecar: RunningSidecar) -> None:
     assert await fetch(sidecar.ops_url + "/healthz") == (200, "ok\n")
 

@@ -131,3 +131,35 @@ def test_mutated_headers_raise_only_protocol_errors(prefix: bytes, tail: bytes) 
     parser = RespParser(max_bulk_length=1000, max_array_length=100, max_buffer_length=4096)
     with contextlib.suppress(RespProtocolError):
         parser.feed(prefix + tail)
+
+
+def parse_outcome(data: bytes) -> tuple[list[list[bytes]], str | None, int]:
+    """Commands, error message (or None) and pending bytes after one feed of ``data``."""
+    parser = RespParser(max_bulk_length=50, max_array_length=6)
+    try:
+        return parser.feed(data), None, parser.pending
+    except RespProtocolError as error:
+        return parser.take_parsed(), str(error), parser.pending
+
+
+tricky_bytes = st.binary(max_size=12) | st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b"*", b"$", b"1", b"x"])).map(
+    b"".join
+)
+frames = st.lists(
+    st.lists(tricky_bytes, min_size=1, max_size=4).map(encode_command) | tricky_bytes, min_size=1, max_size=6
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=frames)
+def test_fast_path_parses_exactly_like_the_general_parser(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    with_fast_path = parse_outcome(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("memories.sidecar.resp_protocol._SIMPLE_PATH_MAX", -1)
+        assert parse_outcome(data) == with_fast_path
+
+
+def test_value_containing_crlf_is_parsed_whole() -> None:
+    data = encode_command([b"SET", b"k", b"a\r\nb"]) + encode_command([b"GET", b"k"])
+    assert RespParser().feed(data) == [[b"SET", b"k", b"a\r\nb"], [b"GET", b"k"]]

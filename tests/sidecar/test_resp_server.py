@@ -347,3 +347,22 @@ def test_large_values_arriving_in_many_reads(sidecar: RunningSidecar) -> None:
     value = random.Random(5).randbytes(3 * 1024 * 1024)
     assert client.set("big", value) is True
     assert client.get("big") == value
+
+
+def test_pipelined_writes_and_reads_spill_to_l2_in_order(
+    start_sidecar: Callable[..., RunningSidecar], tmp_path: Path
+) -> None:
+    # With L2 configured SET cannot complete synchronously: every write takes the task path.
+    sidecar = start_sidecar(sidecar_document({"cache": {"l1Size": "64KB", "l2Size": "16MB", "l2Path": str(tmp_path)}}))
+    client = redis.Redis(port=sidecar.resp_port, socket_timeout=10)
+    pipeline = client.pipeline(transaction=False)
+    for index in range(200):
+        pipeline.set(f"key-{index}", bytes([index % 256]) * 1000)
+    assert all(pipeline.execute())
+    pipeline = client.pipeline(transaction=False)
+    for index in range(200):
+        pipeline.get(f"key-{index}")
+    pipeline.get("absent")
+    replies = pipeline.execute()
+    assert replies[:200] == [bytes([index % 256]) * 1000 for index in range(200)]
+    assert replies[200] is None

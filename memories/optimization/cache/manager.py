@@ -24,13 +24,14 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from memories.errors import CacheError, CorruptDataError, ValueTooLarge
 from memories.optimization.cache.codec import UnencodableValue, decode, encode, pack, unpack
 from memories.optimization.cache.config import DEFAULT_PREFIX, CacheSettings, parse_settings
 from memories.optimization.cache.disk_format import HEADER, key_bytes
 from memories.optimization.cache.disk_tier import DiskTier
+from memories.optimization.cache.keys import MISSING, Key, MissingMarker, normalize_key
 from memories.optimization.cache.memory_tier import MemoryEntry, MemoryTier
 from memories.optimization.cache.single_flight import SingleFlight
 from memories.optimization.cache.sizing import estimate_size
@@ -43,27 +44,7 @@ from memories.units import Duration, Size, parse_duration
 
 logger = logging.getLogger(__name__)
 
-Key = str | bytes
 Loader = Callable[[str], Awaitable[bytes | None]]
-
-
-class _Missing:
-    """Type of :attr:`CacheManager.MISSING`."""
-
-    def __repr__(self) -> str:
-        return "CacheManager.MISSING"
-
-
-MISSING: Final = _Missing()
-
-
-def normalize_key(key: Key) -> str:
-    """Return ``key`` as str (bytes decoded as UTF-8 with surrogateescape); TypeError otherwise."""
-    if isinstance(key, str):
-        return key
-    if isinstance(key, bytes):
-        return key.decode("utf-8", "surrogateescape")
-    raise TypeError(f"cache keys are str or bytes, got {type(key).__name__}")
 
 
 class CacheManager:
@@ -77,7 +58,7 @@ class CacheManager:
     without either L3 is absent (logged once). Raises ConfigError for invalid arguments.
     """
 
-    MISSING: ClassVar[_Missing] = MISSING
+    MISSING: ClassVar[MissingMarker] = MISSING
 
     def __init__(
         self,
@@ -148,6 +129,22 @@ class CacheManager:
         self._hits += 1
         return entry.value
 
+    def lookup_nowait(self, key: Key) -> object:
+        """Like :meth:`get_nowait`, but a miss is final when nothing beyond L1 could have the value.
+
+        With no L2, L3 or ``loader`` (and the manager open) an L1 miss is counted as :meth:`get`
+        counts it and None is returned. :attr:`MISSING` means: call :meth:`get` to look further.
+        """
+        entry = self._l1.lookup(normalize_key(key), count_miss=False)
+        if entry is not None:
+            self._hits += 1
+            return entry.value
+        if self._lower_tiers or self.loader is not None or self._closed:
+            return MISSING
+        self._l1.counters.misses += 1
+        self._misses += 1
+        return None
+
     async def get(self, key: Key, compute_fn: Callable[[], Any] | None = None, ttl: Duration | None = None) -> Any:
         """Return the cached value of ``key``, computing it on a miss.
 
@@ -208,14 +205,8 @@ class CacheManager:
         Raises ValueTooLarge when the value exceeds ``max_value_size`` or fits in no tier,
         ConfigError for a bad ttl.
         """
-        name = normalize_key(key)
-        if isinstance(value, bytearray | memoryview):
-            value = bytes(value)
-        expires_at = self._expires_at(ttl)
+        name, value, expires_at = self._checked(key, value, ttl)
         await self.start()
-        limit = self.settings.max_value_bytes
-        if limit is not None and estimate_size(value) > limit:
-            raise ValueTooLarge(f"value of {name!r} exceeds max_value_size ({limit} bytes)")
         packed = self._pack_or_none(value) if self._lower_tiers else None
         cost = self._l1.cost(name, value)
         self._check_fits_somewhere(name, cost, packed)
@@ -230,6 +221,34 @@ class CacheManager:
                 await self._l3.delete(name)
             else:
                 await self._l3.put(name, packed, expires_at)
+
+    def set_nowait(self, key: Key, value: object, ttl: Duration | None = None) -> bool:
+        """Do :meth:`set` without suspending when only L1 is configured; return whether it did.
+
+        Returns False, storing nothing, when L2 or L3 is configured or the manager is closed (call
+        :meth:`set` then). Otherwise stores like :meth:`set` (what L1 evicts is dropped) and raises
+        the same errors: ValueTooLarge, ConfigError for a bad ttl.
+        """
+        if self._lower_tiers or self._closed:
+            return False
+        name, value, expires_at = self._checked(key, value, ttl)
+        cost = self._l1.cost(name, value)
+        if cost > self._l1.capacity_bytes:
+            self._check_fits_somewhere(name, cost, None)  # raises ValueTooLarge
+        self._started = True  # without L2 or L3, start() has nothing to do
+        self._l1.store(name, value, expires_at, cost)
+        return True
+
+    def _checked(self, key: Key, value: object, ttl: Duration | None) -> tuple[str, object, float | None]:
+        """The normalized key, value (bytes-like as bytes) and expiry time of a write; raises like :meth:`set`."""
+        name = normalize_key(key)
+        if type(value) is not bytes and isinstance(value, bytearray | memoryview):
+            value = bytes(value)
+        expires_at = None if ttl is None and self.settings.default_ttl_seconds is None else self._expires_at(ttl)
+        limit = self.settings.max_value_bytes
+        if limit is not None and estimate_size(value) > limit:
+            raise ValueTooLarge(f"value of {name!r} exceeds max_value_size ({limit} bytes)")
+        return name, value, expires_at
 
     def _check_fits_somewhere(self, key: str, l1_cost: int, packed: bytes | None) -> None:
         if l1_cost <= self._l1.capacity_bytes:

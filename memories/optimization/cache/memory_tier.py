@@ -66,8 +66,10 @@ class MemoryTier:
 
     def lookup(self, key: str, *, count_miss: bool = True) -> MemoryEntry | None:
         """Return the live entry of ``key`` and record the read (hit, or miss if ``count_miss``)."""
-        entry = self.peek(key)
-        if entry is None:
+        entry = self._entries.get(key)
+        if entry is None or (entry.expires_at is not None and entry.expires_at <= self._clock()):
+            if entry is not None:
+                self.delete(key)
             self.counters.misses += count_miss
             return None
         self.counters.hits += 1
@@ -94,15 +96,33 @@ class MemoryTier:
         the entry alone exceeds the capacity.
         """
         size = self.cost(key, value) if size is None else size
-        if size > self.capacity_bytes:
-            raise ValueTooLarge(f"l1: entry of {size} bytes exceeds the capacity of {self.capacity_bytes} bytes")
+        self._check_size(size)
         self.delete(key)
         evicted = self._make_room(size, only_unread=low_priority)
         if evicted.admitted:
-            self._entries[key] = MemoryEntry(value, size, expires_at)
-            self.bytes_used += size
-            self._policy.record_insert(key, size, low_priority=low_priority)
+            self._insert(key, value, expires_at, size, low_priority)
         return evicted
+
+    def store(self, key: str, value: object, expires_at: float | None, size: int) -> None:
+        """Store ``value`` under ``key`` at normal priority, dropping what it evicts (for a cache with no lower tier).
+
+        ``size`` is :meth:`cost`. Raises ValueTooLarge when the entry alone exceeds the capacity.
+        """
+        self._check_size(size)
+        if key in self._entries:
+            self._remove(key, evicted=False)
+        if self.bytes_used + size > self.capacity_bytes:
+            self._make_room(size, only_unread=False)
+        self._insert(key, value, expires_at, size, False)
+
+    def _check_size(self, size: int) -> None:
+        if size > self.capacity_bytes:
+            raise ValueTooLarge(f"l1: entry of {size} bytes exceeds the capacity of {self.capacity_bytes} bytes")
+
+    def _insert(self, key: str, value: object, expires_at: float | None, size: int, low_priority: bool) -> None:
+        self._entries[key] = MemoryEntry(value, size, expires_at)
+        self.bytes_used += size
+        self._policy.record_insert(key, size, low_priority=low_priority)
 
     def _make_room(self, size: int, *, only_unread: bool) -> Evicted:
         evicted = Evicted(admitted=True)

@@ -79,3 +79,19 @@ def test_low_priority_admission_may_evict_unread_entries(name: str) -> None:
     assert outcome.admitted
     assert [key for key, _entry in outcome.entries] != ["key-0"]
     assert tier.peek("key-0") is not None
+
+
+def test_store_evicts_to_stay_within_budget() -> None:
+    tier = MemoryTier(4096, create_policy("lru"), time.time)
+    for index in range(40):
+        tier.store(f"key-{index}", bytes(200), None, tier.cost(f"key-{index}", bytes(200)))
+    assert tier.bytes_used <= 4096
+    assert tier.lookup("key-39") is not None
+    assert tier.lookup("key-0") is None
+
+
+def test_store_refuses_an_entry_larger_than_the_capacity() -> None:
+    tier = MemoryTier(4096, create_policy("lru"), time.time)
+    with pytest.raises(ValueTooLarge):
+        tier.store("key", bytes(10_000), None, tier.cost("key", bytes(10_000)))
+    assert len(tier) == 0

@@ -1,0 +1,226 @@
+"""The key and value commands (GET, SET, DEL, EXPIRE, MGET, INCR, ...) on top of :class:`CacheManager`.
+
+A handler returns the encoded reply as ``bytes`` when it can answer at once (an L1 hit
+through ``cache.lookup_nowait``, a write through ``cache.set_nowait`` when only L1 is
+configured), or a coroutine producing the reply when it must wait for the cache (L1 miss
+with lower tiers, writes to L2/L3). Errors follow Redis' wording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from memories.sidecar.resp_arguments import NOT_INTEGER, SetOptions, parse_integer
+from memories.sidecar.resp_protocol import OK, encode_array, encode_bulk, encode_error, encode_integer
+from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession
+
+if TYPE_CHECKING:
+    from memories.optimization.cache import CacheManager
+
+WRONG_TYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class KeyCommands:
+    """Handlers of the commands that read or write keys of one cache; ``limits`` may be replaced (reload)."""
+
+    def __init__(self, cache: CacheManager, limits: RespLimits) -> None:
+        self._cache = cache
+        self._lookup_nowait = cache.lookup_nowait
+        self._set_nowait = cache.set_nowait
+        self._missing = type(cache).MISSING
+        self.limits = limits
+        self._write_lock = asyncio.Lock()
+
+    def definitions(self) -> list[tuple[str, int, Handler]]:
+        """``(name, arity, handler)`` of every command served here (Redis' arity convention)."""
+        return [
+            ("get", 2, self._get),
+            ("set", -3, self._set),
+            ("del", -2, self._delete),
+            ("unlink", -2, self._delete),
+            ("exists", -2, self._exists),
+            ("expire", 3, self._expire),
+            ("pexpire", 3, self._expire),
+            ("persist", 2, self._persist),
+            ("ttl", 2, self._ttl),
+            ("pttl", 2, self._ttl),
+            ("mget", -2, self._mget),
+            ("mset", -3, self._mset),
+            ("incr", 2, self._increment),
+            ("decr", 2, self._increment),
+            ("incrby", 3, self._increment),
+            ("decrby", 3, self._increment),
+            ("dbsize", 1, lambda arguments, session: encode_integer(len(self._cache))),
+            ("flushdb", -1, self._flush),
+            ("flushall", -1, self._flush),
+        ]
+
+    def _get(self, arguments: list[bytes], session: RespSession) -> Reply:
+        value = self._lookup_nowait(arguments[1])
+        if type(value) is bytes:
+            return b"$%d\r\n%b\r\n" % (len(value), value)
+        if value is None:
+            return session.null
+        if value is self._missing:
+            return self._get_from_lower_tiers(arguments[1], session.null)
+        return WRONG_TYPE
+
+    async def _get_from_lower_tiers(self, key: bytes, null: bytes) -> bytes:
+        value = await self._cache.get(key)
+        if value is None:
+            return null
+        return encode_bulk(value) if isinstance(value, bytes) else WRONG_TYPE
+
+    def _check_write(self, key: bytes, value: bytes | None = None) -> bytes | None:
+        if len(key) > self.limits.max_key_length:
+            return encode_error(f"ERR key is longer than the limit of {self.limits.max_key_length} bytes")
+        if value is not None and len(value) > self.limits.max_value_size:
+            return encode_error(f"ERR value is larger than the limit of {self.limits.max_value_size} bytes")
+        return None
+
+    def _set(self, arguments: list[bytes], session: RespSession) -> Reply:
+        key, value = arguments[1], arguments[2]
+        limits = self.limits
+        if len(key) > limits.max_key_length or len(value) > limits.max_value_size:
+            refused = self._check_write(key, value)
+            if refused is not None:
+                return refused
+        if len(arguments) == 3:
+            return OK if self._set_nowait(key, value) else self._store(key, value, None)
+        options = SetOptions.parse(arguments[3:])
+        if isinstance(options, bytes):
+            return options
+        return self._conditional_set(key, value, options, session.null)
+
+    async def _store(self, key: bytes, value: bytes, ttl: float | None) -> bytes:
+        await self._cache.set(key, value, ttl=ttl)
+        return OK
+
+    async def _conditional_set(self, key: bytes, value: bytes, options: SetOptions, null: bytes) -> bytes:
+        async with self._write_lock:
+            previous = await self._cache.get(key) if options.need_previous else None
+            if options.want_previous and previous is not None and not isinstance(previous, bytes):
+                return WRONG_TYPE
+            exists = previous is not None if options.need_previous else False
+            ttl = options.ttl
+            if options.keep_ttl:
+                ttl = await self._remaining_ttl(key)
+            skip = (options.only_if_absent and exists) or (options.only_if_present and not exists)
+            if not skip:
+                await self._cache.set(key, value, ttl=ttl)
+        if options.want_previous:
+            return null if previous is None else encode_bulk(previous)
+        return null if skip else OK
+
+    async def _remaining_ttl(self, key: bytes) -> float | None:
+        try:
+            return await self._cache.get_ttl(key)
+        except KeyError:
+            return None
+
+    async def _delete(self, arguments: list[bytes], session: RespSession) -> bytes:
+        deleted = 0
+        for key in arguments[1:]:
+            deleted += bool(await self._cache.delete(key))
+        return encode_integer(deleted)
+
+    async def _exists(self, arguments: list[bytes], session: RespSession) -> bytes:
+        found = 0
+        for key in arguments[1:]:
+            found += bool(await self._cache.exists(key))
+        return encode_integer(found)
+
+    def _expire(self, arguments: list[bytes], session: RespSession) -> Reply:
+        amount = parse_integer(arguments[2])
+        if amount is None:
+            return NOT_INTEGER
+        seconds = amount / 1000 if arguments[0].lower() == b"pexpire" else float(amount)
+        return self._apply_expire(arguments[1], seconds)
+
+    async def _apply_expire(self, key: bytes, seconds: float) -> bytes:
+        if seconds <= 0:
+            return encode_integer(int(bool(await self._cache.delete(key))))
+        return encode_integer(int(bool(await self._cache.expire(key, seconds))))
+
+    async def _persist(self, arguments: list[bytes], session: RespSession) -> bytes:
+        return encode_integer(int(bool(await self._cache.persist(arguments[1]))))
+
+    async def _ttl(self, arguments: list[bytes], session: RespSession) -> bytes:
+        try:
+            remaining = await self._cache.get_ttl(arguments[1])
+        except KeyError:
+            return encode_integer(-2)
+        if remaining is None:
+            return encode_integer(-1)
+        if arguments[0].lower() == b"pttl":
+            return encode_integer(round(remaining * 1000))
+        return encode_integer(int(remaining + 0.5))
+
+    def _mget(self, arguments: list[bytes], session: RespSession) -> Reply:
+        values: list[bytes | None] = []
+        for key in arguments[1:]:
+            value = self._lookup_nowait(key)
+            if value is self._missing:
+                return self._mget_from_lower_tiers(arguments[1:], session.null)
+            values.append(value if isinstance(value, bytes) else None)
+        return encode_array(values, session.null)
+
+    async def _mget_from_lower_tiers(self, keys: list[bytes], null: bytes) -> bytes:
+        values: list[bytes | None] = []
+        for key in keys:
+            value = await self._cache.get(key)
+            values.append(value if isinstance(value, bytes) else None)
+        return encode_array(values, null)
+
+    def _mset(self, arguments: list[bytes], session: RespSession) -> Reply:
+        if len(arguments) % 2 == 0:
+            return encode_error("ERR wrong number of arguments for 'mset' command")
+        pairs = list(zip(arguments[1::2], arguments[2::2], strict=True))
+        for key, value in pairs:
+            refused = self._check_write(key, value)
+            if refused is not None:
+                return refused
+        return self._store_many(pairs)
+
+    async def _store_many(self, pairs: list[tuple[bytes, bytes]]) -> bytes:
+        for key, value in pairs:
+            await self._cache.set(key, value)
+        return OK
+
+    def _increment(self, arguments: list[bytes], session: RespSession) -> Reply:
+        name = arguments[0].lower()
+        step = 1
+        if len(arguments) == 3:
+            parsed = parse_integer(arguments[2])
+            if parsed is None:
+                return NOT_INTEGER
+            step = parsed
+        if name.startswith(b"decr"):
+            step = -step
+        refused = self._check_write(arguments[1])
+        return refused if refused is not None else self._add(arguments[1], step)
+
+    async def _add(self, key: bytes, step: int) -> bytes:
+        async with self._write_lock:
+            current = await self._cache.get(key)
+            if current is None:
+                number = 0
+            elif not isinstance(current, bytes):
+                return WRONG_TYPE
+            else:
+                parsed = parse_integer(current)
+                if parsed is None or not _INT64_MIN <= parsed <= _INT64_MAX:
+                    return NOT_INTEGER
+                number = parsed
+            result = number + step
+            if not _INT64_MIN <= result <= _INT64_MAX:
+                return encode_error("ERR increment or decrement would overflow")
+            ttl = await self._remaining_ttl(key) if current is not None else None
+            await self._cache.set(key, b"%d" % result, ttl=ttl)
+        return encode_integer(result)
+
+    async def _flush(self, arguments: list[bytes], session: RespSession) -> bytes:
+        await self._cache.clear()
+        return OK
