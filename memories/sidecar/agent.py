@@ -184,6 +184,8 @@ class SidecarAgent:
             logger.error("engine did not close within %.1fs; the L2 index may need a rescan on restart", wait_seconds)
 
     async def _close_parts(self) -> None:
+        if self.engine.prefetch.predictor is not None:
+            await self.engine.prefetch.predictor.stop()
         await self.engine.cache.close()
         if self.engine.dedup is not None:
             self.engine.dedup.close()

@@ -103,7 +103,11 @@ def build_engine(config: SidecarConfig) -> Engine:
 
 
 def load_prefetch(engine: Engine, config: SidecarConfig) -> None:
-    """Load the prediction model when configured; a failure is reported in the status, not raised."""
+    """Load the prediction model and start background prefetch when configured (call it in the event loop).
+
+    A missing or malformed model is logged and reported in ``/v1/prefetch/status``, never raised:
+    the cache keeps serving without prefetch.
+    """
     if config.prefetch.model_path is None:
         return
     try:
@@ -117,6 +121,9 @@ def load_prefetch(engine: Engine, config: SidecarConfig) -> None:
             model_path=config.prefetch.model_path,
         )
         engine.prefetch.loaded = True
+        # Every read feeds the model's history; prefetching then runs in the background.
+        engine.cache.access_observer = engine.prefetch.predictor.record_access
+        engine.prefetch.predictor.start()
     except Exception as error:  # the sidecar still serves the cache without predictions
         logger.error("prefetch model %s not loaded: %s", config.prefetch.model_path, error)
         engine.prefetch.error = str(error)

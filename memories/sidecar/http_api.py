@@ -317,9 +317,23 @@ class HttpApi:
     async def prefetch_status(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/prefetch/status."""
         status = self._engine.prefetch
-        return web.json_response(
-            {"enabled": status.enabled, "modelPath": status.model_path, "loaded": status.loaded, "error": status.error}
-        )
+        body: dict[str, object] = {
+            "enabled": status.enabled,
+            "modelPath": status.model_path,
+            "loaded": status.loaded,
+            "error": status.error,
+        }
+        if status.predictor is not None:
+            stats = status.predictor.stats()
+            body["stats"] = {
+                "accesses": stats.accesses,
+                "prefetched": stats.prefetched,
+                "prefetchUsed": stats.prefetch_used,
+                "precision": stats.precision,
+                "coverage": stats.coverage,
+                "inferenceP99Ms": stats.inference_p99_ms,
+            }
+        return web.json_response(body)
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:

@@ -79,6 +79,8 @@ class CacheManager:
             l1_size, l2_size, l3_size, eviction_policy, l2_path, l3_url, default_ttl, max_value_size
         )
         self.loader = loader
+        #: Called with each key read through get/get_nowait/lookup_nowait (e.g. a prefetcher's history).
+        self.access_observer: Callable[[str], None] | None = None
         self._clock = clock
         self._l1 = MemoryTier(self.settings.l1_bytes, self.settings.policy_factory(), clock)
         self._l2 = self._l3 = None
@@ -123,10 +125,13 @@ class CacheManager:
 
     def get_nowait(self, key: Key) -> object:
         """Return the value of ``key`` from L1, or :attr:`MISSING`; counts a hit only on success."""
-        entry = self._l1.lookup(normalize_key(key), count_miss=False)
+        name = normalize_key(key)
+        entry = self._l1.lookup(name, count_miss=False)
         if entry is None:
-            return MISSING
+            return MISSING  # the caller goes on with get(), which tells the observer
         self._hits += 1
+        if self.access_observer is not None:
+            self.access_observer(name)
         return entry.value
 
     def lookup_nowait(self, key: Key) -> object:
@@ -135,12 +140,15 @@ class CacheManager:
         With no L2, L3 or ``loader`` (and the manager open) an L1 miss is counted as :meth:`get`
         counts it and None is returned. :attr:`MISSING` means: call :meth:`get` to look further.
         """
-        entry = self._l1.lookup(normalize_key(key), count_miss=False)
+        name = normalize_key(key)
+        entry = self._l1.lookup(name, count_miss=False)
+        if entry is None and (self._lower_tiers or self.loader is not None or self._closed):
+            return MISSING
+        if self.access_observer is not None:
+            self.access_observer(name)
         if entry is not None:
             self._hits += 1
             return entry.value
-        if self._lower_tiers or self.loader is not None or self._closed:
-            return MISSING
         self._l1.counters.misses += 1
         self._misses += 1
         return None
@@ -154,6 +162,8 @@ class CacheManager:
         Returns None on a miss with no source.
         """
         name = normalize_key(key)
+        if self.access_observer is not None:
+            self.access_observer(name)
         entry = self._l1.lookup(name)
         if entry is not None:
             self._hits += 1

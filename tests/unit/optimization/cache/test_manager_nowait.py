@@ -123,3 +123,16 @@ async def test_lookup_nowait_defers_to_get_when_a_loader_is_set() -> None:
     cache = CacheManager(l1_size="1MB", loader=loader)
     assert cache.lookup_nowait("absent") is CacheManager.MISSING
     assert await cache.get("absent") == b"loaded"
+
+
+async def test_access_observer_sees_each_read_once() -> None:
+    cache = CacheManager(l1_size="1MB")
+    seen: list[str] = []
+    cache.access_observer = seen.append
+    await cache.set("a", b"1")
+    assert cache.get_nowait("a") == b"1"
+    assert cache.get_nowait("absent") is CacheManager.MISSING  # the caller's get() reports it
+    assert cache.lookup_nowait("absent") is None
+    assert await cache.get("a") == b"1"
+    assert seen == ["a", "absent", "a"]
+    await cache.close()
