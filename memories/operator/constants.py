@@ -36,7 +36,6 @@ MODEL_VOLUME = "memories-model"
 CONFIG_MOUNT_PATH = "/etc/memories"
 CONFIG_FILE_NAME = "sidecar.yaml"
 SHM_MOUNT_PATH = "/dev/shm/memories"
-L2_MOUNT_PATH = "/var/cache/memories"
 MODEL_MOUNT_PATH = "/var/lib/memories/model"
 
 RESP_PORT = 6380

@@ -15,7 +15,7 @@ from typing import Any
 
 from memories.errors import ConfigError
 from memories.operator import constants
-from memories.operator.specs import CachePolicySpec, MemoryPoolSpec, SecretKeyRef
+from memories.operator.specs import L2_DEFAULT_MOUNT_PATH, CachePolicySpec, MemoryPoolSpec, SecretKeyRef
 from memories.units import parse_size
 
 #: Memory the agent needs beyond its L1 budget (interpreter, buffers, metrics), in bytes.
@@ -36,6 +36,7 @@ class InjectionPlan:
     native_sidecar: bool
     l1_size_bytes: int
     l2_size_bytes: int = 0
+    l2_mount_path: str = L2_DEFAULT_MOUNT_PATH
     pool_size_bytes: int = 0
     pool_shared: bool = False
     l3_secret: SecretKeyRef | None = None
@@ -58,6 +59,7 @@ def plan_for(
         native_sidecar=server_minor_version >= NATIVE_SIDECAR_MINOR,
         l1_size_bytes=policy.l1_size_bytes,
         l2_size_bytes=policy.l2_size_bytes,
+        l2_mount_path=policy.l2_mount_path,
         pool_size_bytes=pool.total_size_bytes if pool else 0,
         pool_shared=bool(pool and pool.shared),
         l3_secret=policy.l3_secret,
@@ -111,7 +113,7 @@ def _volume_mounts(plan: InjectionPlan) -> list[dict[str, Any]]:
     mounts = [{"name": constants.CONFIG_VOLUME, "mountPath": constants.CONFIG_MOUNT_PATH, "readOnly": True}]
     if plan.pool_size_bytes:
         mounts.append({"name": constants.SHM_VOLUME, "mountPath": constants.SHM_MOUNT_PATH})
-    mounts.append({"name": constants.L2_VOLUME, "mountPath": constants.L2_MOUNT_PATH})
+    mounts.append({"name": constants.L2_VOLUME, "mountPath": plan.l2_mount_path})
     if plan.model_config_map:
         mounts.append({"name": constants.MODEL_VOLUME, "mountPath": constants.MODEL_MOUNT_PATH, "readOnly": True})
     return mounts

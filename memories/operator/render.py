@@ -24,7 +24,7 @@ def _cache_section(policy: CachePolicySpec) -> dict[str, Any]:
     cache: dict[str, Any] = {"l1Size": policy.l1_size_bytes, "evictionPolicy": policy.eviction_policy}
     if policy.l2_size_bytes:
         cache["l2Size"] = policy.l2_size_bytes
-        cache["l2Path"] = f"{constants.L2_MOUNT_PATH}/l2"
+        cache["l2Path"] = f"{policy.l2_mount_path}/l2"
     if policy.l3_secret is not None:
         # No URL here: the sidecar reads MEMORIES_L3_URL, which the pod gets from the Secret.
         cache["l3"] = {"size": policy.l3_size_bytes} if policy.l3_size_bytes else {}
@@ -33,7 +33,7 @@ def _cache_section(policy: CachePolicySpec) -> dict[str, Any]:
     return cache
 
 
-def _compression_sections(profile: CompressionProfileSpec) -> dict[str, Any]:
+def _compression_sections(profile: CompressionProfileSpec, l2_mount_path: str) -> dict[str, Any]:
     compression: dict[str, Any] = {"algorithm": profile.algorithm, "chunkSize": profile.chunk_size_bytes}
     if profile.level is not None:
         compression["level"] = profile.level
@@ -49,7 +49,7 @@ def _compression_sections(profile: CompressionProfileSpec) -> dict[str, Any]:
             "enabled": True,
             "blockSize": profile.dedup_block_size_bytes,
             "chunking": profile.dedup_chunking,
-            "storePath": f"{constants.L2_MOUNT_PATH}/dedup",
+            "storePath": f"{l2_mount_path}/dedup",
         }
     return sections
 
@@ -69,7 +69,7 @@ def render_sidecar_config(
     """Return the sidecar config document for ``policy``; sizes in bytes, durations in seconds."""
     config: dict[str, Any] = {"cache": _cache_section(policy)}
     if profile is not None:
-        config.update(_compression_sections(profile))
+        config.update(_compression_sections(profile, policy.l2_mount_path))
     if pool is not None:
         config["memoryPool"] = _pool_section(pool)
     if policy.prefetch.enabled:

@@ -18,6 +18,7 @@ EVICTION_POLICIES = ("lru", "lfu", "s3fifo")
 ALGORITHMS = ("lz4", "zstd", "jpeg2000")
 CHUNKING_MODES = ("fixed", "cdc")
 ROLLOUT_MODES = ("Automatic", "Manual")
+L2_DEFAULT_MOUNT_PATH = "/var/cache/memories"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class CachePolicySpec:
     selector: Mapping[str, Any]
     l1_size_bytes: int
     l2_size_bytes: int = 0
+    #: Where the disk tier's volume is mounted in the sidecar (the CRD's tiers.l2Path).
+    l2_mount_path: str = L2_DEFAULT_MOUNT_PATH
     l3_secret: SecretKeyRef | None = None
     l3_size_bytes: int = 0
     eviction_policy: str = "lru"
@@ -116,6 +119,12 @@ def _key_ref(reference: Mapping[str, Any], path: str) -> tuple[str, str]:
     return name, key
 
 
+def _absolute_path(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ConfigError(f"{path}: must be an absolute path, got {value!r}")
+    return value.rstrip("/") or "/"
+
+
 def parse_cache_policy(spec: Mapping[str, Any]) -> CachePolicySpec:
     """Parse a CachePolicy spec; raises ConfigError naming the field (e.g. ``spec.tiers.l1Size``)."""
     tiers = _section(spec, "tiers", "spec")
@@ -132,6 +141,7 @@ def parse_cache_policy(spec: Mapping[str, Any]) -> CachePolicySpec:
         selector=_section(spec, "selector", "spec"),
         l1_size_bytes=parse_size(tiers.get("l1Size", "256Mi"), field="spec.tiers.l1Size", allow_zero=False),
         l2_size_bytes=parse_size(tiers.get("l2Size", 0), field="spec.tiers.l2Size"),
+        l2_mount_path=_absolute_path(tiers.get("l2Path", L2_DEFAULT_MOUNT_PATH), "spec.tiers.l2Path"),
         l3_secret=l3_secret,
         l3_size_bytes=parse_size(l3.get("size", 0), field="spec.tiers.l3.size"),
         eviction_policy=_choice(spec.get("evictionPolicy", "lru"), EVICTION_POLICIES, "spec.evictionPolicy"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from memories.operator import constants
 from memories.operator.injection import AGENT_OVERHEAD_BYTES, apply_injection, plan_for
+from memories.operator.render import render_sidecar_config
 from memories.operator.specs import parse_cache_policy, parse_memory_pool
 
 POLICY = parse_cache_policy(
@@ -107,3 +108,17 @@ def test_policy_resources_cannot_lower_the_memory_limit_below_l1() -> None:
     resources = target["spec"]["initContainers"][0]["resources"]
     assert resources["requests"]["cpu"] == "100m"
     assert resources["limits"]["memory"] == "608Mi"
+
+
+def test_l2_volume_is_mounted_where_the_policy_puts_the_disk_tier() -> None:
+    policy = parse_cache_policy(
+        {
+            "selector": {"matchLabels": {"a": "b"}},
+            "tiers": {"l1Size": "64Mi", "l2Size": "1Gi", "l2Path": "/data/cache/"},
+        }
+    )
+    target = pod()
+    apply_injection(target, plan_for("web", policy, None, server_minor_version=35))
+    mounts = {mount["name"]: mount["mountPath"] for mount in target["spec"]["initContainers"][0]["volumeMounts"]}
+    assert mounts[constants.L2_VOLUME] == "/data/cache"
+    assert render_sidecar_config(policy)["cache"]["l2Path"] == "/data/cache/l2"
