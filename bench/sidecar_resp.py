@@ -17,7 +17,6 @@ import io
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,11 +29,7 @@ import psutil
 import redis
 import yaml
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from memories.local_processes import free_port
 
 
 def wait_until(condition: object, timeout: float = 30.0) -> float:

@@ -11,12 +11,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from memories.local_processes import free_port
 
 
 def wait_for_port(port: int, timeout_seconds: float = 10.0) -> None:

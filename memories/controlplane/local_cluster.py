@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -38,19 +37,13 @@ from memories.controlplane.workloads import (
     scheduler_command,
 )
 from memories.errors import ControlPlaneError
+from memories.local_processes import free_port, stop_process
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 #: First address of the service range: the in-cluster ``kubernetes`` Service, named in the serving certificate.
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 #: Lines of a failed process's log quoted in the error.
 LOG_TAIL_LINES = 25
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _loopback_environment() -> dict[str, str]:
@@ -91,13 +84,7 @@ class _ManagedProcess:
     def stop(self, timeout_seconds: float) -> None:
         """Terminate, wait up to ``timeout_seconds``, then kill; always closes the log."""
         try:
-            if self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=timeout_seconds)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout=timeout_seconds)
+            stop_process(self.process, timeout_seconds)
         finally:
             self._log.close()
 

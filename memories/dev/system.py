@@ -24,8 +24,9 @@ import yaml
 
 from memories.controlplane import LocalControlPlane, build_binaries, locate_binaries
 from memories.errors import ControlPlaneError, MemoriesError
+from memories.local_processes import free_port, stop_process
 from memories.operator import constants
-from memories.operator.local import LocalOperator, free_port, install_crds
+from memories.operator.local import LocalOperator, install_crds
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CRDS = REPOSITORY / "crds"
@@ -202,7 +203,7 @@ class DevSystem:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        self._stack.callback(self._stop_process, process)
+        self._stack.callback(stop_process, process, 15)
         self._wait_until(self._sidecar_ready, "the sidecar's /readyz", 30)
         traffic = threading.Thread(target=self._traffic, name="memories-dev-traffic", daemon=True)
         traffic.start()
@@ -226,15 +227,6 @@ class DevSystem:
             with contextlib.suppress(redis.RedisError):
                 if client.get(key) is None:
                     client.set(key, os.urandom(256), ex=300)
-
-    @staticmethod
-    def _stop_process(process: subprocess.Popen[bytes]) -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
     @staticmethod
     def _wait_until(probe: Callable[[], bool], what: str, timeout_seconds: float) -> None:

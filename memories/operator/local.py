@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,13 @@ from types import TracebackType
 
 from memories.controlplane.certificates import CertificateAuthority, write_pem
 from memories.errors import MemoriesError
+from memories.local_processes import free_port, stop_process
 from memories.operator.webhook_config import mutating_webhook_configuration
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 REPOSITORY = Path(__file__).resolve().parents[2]
 REPOSITORY_DEPLOY = REPOSITORY / "deploy"
 REPOSITORY_CRDS = REPOSITORY / "crds"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class OperatorProcessError(MemoriesError):
@@ -166,13 +160,8 @@ class LocalOperator:
         """Stop the process (SIGTERM, then SIGKILL after 20 s) and remove the webhook registration."""
         if unregister_webhook:
             self.kubectl("delete", "mutatingwebhookconfiguration", "memories-optimizer", "--ignore-not-found")
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            stop_process(self._process, 20)
         self._process = None
 
     def __enter__(self) -> LocalOperator:

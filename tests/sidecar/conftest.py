@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from memories.local_processes import free_port
 from memories.sidecar.agent import SidecarAgent
 from memories.sidecar.config import parse_config
-from tests.conftest import free_port
 
 
 @dataclass

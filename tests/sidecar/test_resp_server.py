@@ -15,7 +15,7 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.conftest import free_port
+from memories.local_processes import free_port
 from tests.sidecar.conftest import RunningSidecar, sidecar_document
 
 

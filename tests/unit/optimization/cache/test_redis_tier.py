@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
+from memories.local_processes import free_port
 from memories.optimization.cache.redis_tier import RedisTier
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -73,7 +66,8 @@ async def test_bytes_key_with_invalid_utf8_round_trips(tier: RedisTier) -> None:
 
 
 async def test_redis_down_is_a_miss_not_a_crash() -> None:
-    tier = RedisTier(f"redis://127.0.0.1:{closed_port()}/0", 1 << 20, time.time)
+    nothing_listens = free_port()
+    tier = RedisTier(f"redis://127.0.0.1:{nothing_listens}/0", 1 << 20, time.time)
     assert not await tier.connect()
     assert await tier.get("key") is None
     assert not await tier.put("key", b"v", None)
