@@ -224,7 +224,9 @@ def dependency_changed(
 ) -> None:
     """A CompressionProfile or MemoryPool changed (or appeared, or went): re-render every policy naming it."""
     dependents = _dependents(str(body.get("kind")), namespace, name, kwargs["policy_index"])
-    for policy in dependents:
+    # Our own status patches come back as MODIFIED events with an unchanged generation: nothing to re-render.
+    status_only = type == "MODIFIED" and body.metadata.get("generation") == body.status.get("observedGeneration")
+    for policy in [] if status_only else dependents:
         reconcile_policy(policy, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
     if type != "DELETED" and namespace is not None:
         report_dependency_status(body, namespace, len(dependents))
