@@ -1,11 +1,17 @@
 # syntax=docker/dockerfile:1.7
 # One image for the operator and the sidecar agent: `memories operator`, `memories sidecar`.
-# Build stage: compile wheels for the pinned dependencies (requirements.lock) and the project.
+# Build stage: compile wheels for the pinned dependencies (requirements.lock) and the project (with its C extension).
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# A C compiler for the sidecar's RESP fast path (memories/sidecar/_resp_fast.c); the final stage has none.
+# Versions come from the pinned base image's Debian release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/memories \
     && /opt/memories/bin/pip install --upgrade pip==25.3
 COPY requirements.lock ./

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from memories.errors import MemoriesError
 from memories.sidecar.resp_arguments import SYNTAX_ERROR, parse_integer
+from memories.sidecar.resp_fast_path import load_fast_run
 from memories.sidecar.resp_info import render_info
 from memories.sidecar.resp_key_commands import WRONG_TYPE, KeyCommands
 from memories.sidecar.resp_protocol import (
@@ -59,7 +60,11 @@ class _Command:
 
 
 class CommandTable:
-    """Dispatches parsed commands to handlers bound to one cache; ``token`` None means no auth."""
+    """Dispatches parsed commands to handlers bound to one cache; ``token`` None means no auth.
+
+    With ``accelerate`` (and the extension built) :meth:`run_fast` answers plain GET and SET
+    commands in compiled code; otherwise every command goes through :meth:`dispatch`.
+    """
 
     def __init__(
         self,
@@ -67,6 +72,8 @@ class CommandTable:
         limits: RespLimits,
         statistics: RespStatistics,
         token: str | None,
+        *,
+        accelerate: bool = True,
     ) -> None:
         self._cache = cache
         self._keys = KeyCommands(cache, limits)
@@ -79,6 +86,13 @@ class CommandTable:
             command = _Command(name, arity, handler)
             self._commands[name.encode()] = command
             self._commands[name.upper().encode()] = command
+        self._fast_run = load_fast_run() if accelerate else None
+        self._get_command, self._set_command = self._commands[b"get"], self._commands[b"set"]
+
+    @property
+    def accelerated(self) -> bool:
+        """True when :meth:`run_fast` answers commands in compiled code."""
+        return self._fast_run is not None
 
     @property
     def limits(self) -> RespLimits:
@@ -108,6 +122,33 @@ class CommandTable:
             return encode_error(f"ERR wrong number of arguments for '{command.name}' command")
         command.calls += 1
         return command.handler(arguments, session)
+
+    def run_fast(self, data: bytes, session: RespSession, max_bulk_length: int) -> tuple[bytes, int]:
+        """Answer the leading plain GET and SET commands of ``data`` at once, in compiled code.
+
+        Returns the encoded replies and how many bytes of ``data`` they consumed (0 when the fast
+        path is off, the session must authenticate first, or ``data`` does not start with such a
+        command). The caller parses the rest as usual. ``max_bulk_length`` is in bytes.
+        """
+        run = self._fast_run
+        if run is None or (self.token is not None and not session.authenticated):
+            return b"", 0
+        limits = self._keys.limits
+        replies, consumed, gets, sets = run(
+            data,
+            0,
+            max_bulk_length,
+            limits.max_key_length,
+            limits.max_value_size,
+            self._cache.lookup_nowait,
+            self._cache.set_nowait,
+            self._cache.MISSING,
+            WRONG_TYPE,
+            session.null,
+        )
+        self._get_command.calls += gets
+        self._set_command.calls += sets
+        return replies, consumed
 
     def call_counts(self) -> dict[str, int]:
         """Calls per command name since start."""

@@ -54,6 +54,7 @@ class RespConnection(asyncio.Protocol):
     def __init__(self, server: RespServer) -> None:
         self._server = server
         self._commands: CommandTable = server.commands
+        self._max_bulk_length = server.max_bulk_length
         self._parser = RespParser(
             max_bulk_length=server.max_bulk_length,
             max_buffer_length=server.max_request_size,
@@ -94,6 +95,14 @@ class RespConnection(asyncio.Protocol):
         items: list[QueueItem]
         if not self._busy:
             self._batch_started = time.perf_counter()
+            if not self._parser.pending:
+                replies, consumed = self._commands.run_fast(data, self.session, self._max_bulk_length)
+                if consumed:
+                    self._write([replies])
+                    if consumed == len(data):
+                        self._latency.observe(time.perf_counter() - self._batch_started)
+                        return
+                    data = data[consumed:]
         try:
             items = self._parser.feed(data)  # type: ignore[assignment]
         except RespProtocolError as error:

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,26 @@ def test_final_stage_installs_no_compiler(dockerfile: Dockerfile) -> None:
     assert not re.search(r"\bpip\b", final_commands)
     for compiler in COMPILERS:
         assert not re.search(rf"(?<![\w-]){re.escape(compiler)}(?![\w-])", final_commands), compiler
+
+
+def test_build_stage_can_compile_the_resp_fast_path(dockerfile: Dockerfile) -> None:
+    build_commands = " ".join(dockerfile.stages[0].arguments("RUN"))
+    assert re.search(r"apt-get install [^&]*\bgcc\b[^&]*\blibc6-dev\b", build_commands)
+    assert "**/*.so" in (REPOSITORY / ".dockerignore").read_text().split()  # never a locally built extension
+
+
+def test_wheel_carries_the_compiled_fast_path(tmp_path: Path) -> None:
+    """``pip wheel`` compiles memories/sidecar/_resp_fast.c into the wheel, with its type stub."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPOSITORY)],
+        check=True,
+        timeout=600,
+    )
+    [wheel] = tmp_path.glob("memories_optimization-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert any(re.fullmatch(r"memories/sidecar/_resp_fast\..*\.so", name) for name in names), names
+    assert "memories/sidecar/_resp_fast.pyi" in names
 
 
 def test_final_stage_runs_as_a_numeric_non_root_user(dockerfile: Dockerfile) -> None:

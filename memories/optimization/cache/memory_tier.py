@@ -108,12 +108,26 @@ class MemoryTier:
 
         ``size`` is :meth:`cost`. Raises ValueTooLarge when the entry alone exceeds the capacity.
         """
-        self._check_size(size)
-        if key in self._entries:
-            self._remove(key, evicted=False)
+        if size > self.capacity_bytes:
+            self._check_size(size)
+        # The hot write path of an L1-only cache, so the steps of delete() and _insert() are inlined,
+        # and an overwrite that needs no eviction updates the entry in place.
+        policy = self._policy
+        previous = self._entries.get(key)
+        if previous is not None:
+            if self.bytes_used - previous.size + size <= self.capacity_bytes:
+                self.bytes_used += size - previous.size
+                previous.value, previous.size, previous.expires_at, previous.reads = value, size, expires_at, 0
+                policy.record_replace(key, size)
+                return
+            del self._entries[key]
+            self.bytes_used -= previous.size
+            policy.remove(key, evicted=False)
         if self.bytes_used + size > self.capacity_bytes:
             self._make_room(size, only_unread=False)
-        self._insert(key, value, expires_at, size, False)
+        self._entries[key] = MemoryEntry(value, size, expires_at)
+        self.bytes_used += size
+        policy.record_insert(key, size)
 
     def _check_size(self, size: int) -> None:
         if size > self.capacity_bytes:

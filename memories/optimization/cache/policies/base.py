@@ -27,6 +27,10 @@ class EvictionPolicy(Protocol):
     def record_access(self, key: Hashable) -> None:
         """Note a read of a resident key."""
 
+    def record_replace(self, key: Hashable, size: int = 1) -> None:
+        """Note that a resident key got a new value of ``size`` bytes: the same as :meth:`remove` then
+        :meth:`record_insert` (a write is a fresh insertion), possibly done more cheaply."""
+
     def remove(self, key: Hashable, *, evicted: bool = False) -> None:
         """Forget ``key``; ``evicted`` says it left because of :meth:`choose_victim`."""
 
@@ -36,3 +40,18 @@ class EvictionPolicy(Protocol):
     def __len__(self) -> int: ...
 
     def __contains__(self, key: object) -> bool: ...
+
+
+class ReplaceByReinsert:
+    """``record_replace`` as :meth:`EvictionPolicy.remove` followed by :meth:`EvictionPolicy.record_insert`."""
+
+    def record_insert(self, key: Hashable, size: int = 1, *, low_priority: bool = False) -> None:
+        raise NotImplementedError
+
+    def remove(self, key: Hashable, *, evicted: bool = False) -> None:
+        raise NotImplementedError
+
+    def record_replace(self, key: Hashable, size: int = 1) -> None:
+        """See :meth:`EvictionPolicy.record_replace`."""
+        self.remove(key)
+        self.record_insert(key, size)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import ClassVar
 
+from memories.optimization.cache.policies.base import ReplaceByReinsert
+
 AGING_PERIOD_PER_ENTRY = 16
 """Frequencies are halved after this many accesses per resident key (at least 1024 accesses)."""
 
 
-class LfuPolicy:
+class LfuPolicy(ReplaceByReinsert):
     """Evicts the key with the fewest reads; ties go to the one that reached that count first.
 
     Keys live in frequency buckets (insertion-ordered dicts), so every operation is O(1). To let

@@ -27,6 +27,9 @@ class LruPolicy:
     def record_access(self, key: Hashable) -> None:
         self._order.move_to_end(key)
 
+    def record_replace(self, key: Hashable, size: int = 1) -> None:
+        self._order.move_to_end(key)
+
     def remove(self, key: Hashable, *, evicted: bool = False) -> None:
         self._order.pop(key, None)
 

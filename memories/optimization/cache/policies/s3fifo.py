@@ -6,6 +6,8 @@ from collections import OrderedDict, deque
 from collections.abc import Hashable
 from typing import ClassVar
 
+from memories.optimization.cache.policies.base import ReplaceByReinsert
+
 SMALL_QUEUE_SHARE = 0.10
 """Share of the resident bytes that the small (probationary) queue may hold."""
 MAXIMUM_FREQUENCY = 3
@@ -15,7 +17,7 @@ _SMALL = 0
 _MAIN = 1
 
 
-class S3FifoPolicy:
+class S3FifoPolicy(ReplaceByReinsert):
     """Scan-resistant FIFO-based policy.
 
     New keys enter the small queue. When the small queue holds more than 10% of the resident

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import ClassVar
 
+from memories.optimization.cache.policies.base import ReplaceByReinsert
 from memories.optimization.cache.policies.frequency_sketch import FrequencySketch
 
 PROTECTED_SHARE = 0.80
@@ -17,7 +18,7 @@ WINDOW_STEP = 0.0625
 MINIMUM_WINDOW_SHARE, MAXIMUM_WINDOW_SHARE = 0.01, 0.80
 
 
-class WTinyLfuPolicy:
+class WTinyLfuPolicy(ReplaceByReinsert):
     """New keys enter the window (LRU). When the window is over its share of the resident bytes,
     its oldest key competes with the main region's probation victim: the one with the higher
     estimated frequency (count-min sketch + doorkeeper) stays. The window share climbs in the

@@ -1,0 +1,297 @@
+/*
+ * The RESP server's compiled fast path: parse pipelined GET and SET commands straight from a
+ * read, call the cache for each, and encode every reply into one bytes object.
+ *
+ * Only the commonest frames are handled here: complete, well-formed arrays of bulk strings
+ * naming GET with one key or SET with a key and a value (any letter case). At the first
+ * anything else (another command, options, an incomplete or malformed frame, a limit exceeded,
+ * a cache answer that needs waiting) it stops *before* that command and returns how many bytes
+ * it consumed; the pure-Python parser and command table then take over from there, so errors,
+ * slow paths and every other command keep exactly one implementation
+ * (memories/sidecar/resp_protocol.py and resp_commands.py). tests/sidecar/test_resp_fast_path.py
+ * checks that both paths answer any byte stream identically.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The longest length line accepted ("$" + 18 digits), as in the Python parser. */
+#define MAX_DIGITS 18
+
+typedef struct {
+    char *data;
+    Py_ssize_t size;
+    Py_ssize_t capacity;
+} Output;
+
+static int
+output_reserve(Output *output, Py_ssize_t extra)
+{
+    if (output->size + extra <= output->capacity) {
+        return 0;
+    }
+    Py_ssize_t capacity = output->capacity ? output->capacity : 1024;
+    while (capacity < output->size + extra) {
+        if (capacity > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        capacity *= 2;
+    }
+    char *data = PyMem_Realloc(output->data, (size_t)capacity);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    output->data = data;
+    output->capacity = capacity;
+    return 0;
+}
+
+static int
+output_append(Output *output, const char *bytes, Py_ssize_t length)
+{
+    if (output_reserve(output, length) < 0) {
+        return -1;
+    }
+    memcpy(output->data + output->size, bytes, (size_t)length);
+    output->size += length;
+    return 0;
+}
+
+/* Append "$<length>\r\n<bytes>\r\n". */
+static int
+output_bulk(Output *output, const char *bytes, Py_ssize_t length)
+{
+    char header[32];
+    int header_length = snprintf(header, sizeof(header), "$%zd\r\n", length);
+    if (output_reserve(output, header_length + length + 2) < 0) {
+        return -1;
+    }
+    memcpy(output->data + output->size, header, (size_t)header_length);
+    output->size += header_length;
+    memcpy(output->data + output->size, bytes, (size_t)length);
+    output->size += length;
+    memcpy(output->data + output->size, "\r\n", 2);
+    output->size += 2;
+    return 0;
+}
+
+/* A decimal length of 1..18 digits followed by CRLF, starting at `cursor`; -1 when malformed or
+ * incomplete. `*next` is set past the CRLF. */
+static Py_ssize_t
+parse_length(const char *cursor, const char *end, const char **next)
+{
+    const char *digit = cursor;
+    Py_ssize_t value = 0;
+    while (digit < end && *digit >= '0' && *digit <= '9') {
+        if (digit - cursor >= MAX_DIGITS) {
+            return -1;
+        }
+        value = value * 10 + (*digit - '0');
+        digit++;
+    }
+    if (digit == cursor || end - digit < 2 || digit[0] != '\r' || digit[1] != '\n') {
+        return -1;
+    }
+    *next = digit + 2;
+    return value;
+}
+
+typedef struct {
+    const char *start;
+    Py_ssize_t length;
+} Argument;
+
+/* One complete array of 2 or 3 bulk strings at `cursor`; returns the position after it, or NULL
+ * for anything else. */
+static const char *
+parse_command(const char *cursor, const char *end, Py_ssize_t max_bulk_length, Argument arguments[3], int *count)
+{
+    if (cursor >= end || *cursor != '*') {
+        return NULL;
+    }
+    Py_ssize_t items = parse_length(cursor + 1, end, &cursor);
+    if (items < 2 || items > 3) {
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < items; index++) {
+        if (cursor >= end || *cursor != '$') {
+            return NULL;
+        }
+        Py_ssize_t size = parse_length(cursor + 1, end, &cursor);
+        if (size < 0 || size > max_bulk_length || end - cursor < size + 2) {
+            return NULL;
+        }
+        if (cursor[size] != '\r' || cursor[size + 1] != '\n') {
+            return NULL;
+        }
+        arguments[index].start = cursor;
+        arguments[index].length = size;
+        cursor += size + 2;
+    }
+    *count = (int)items;
+    return cursor;
+}
+
+static int
+is_name(const Argument *argument, const char *lowercase)
+{
+    return argument->length == 3 && (argument->start[0] | 0x20) == lowercase[0] &&
+           (argument->start[1] | 0x20) == lowercase[1] && (argument->start[2] | 0x20) == lowercase[2];
+}
+
+/* A cache call raised: Exceptions hand the command to the Python path (which reports them), anything
+ * else (KeyboardInterrupt, SystemExit) propagates. Returns 0 to stop, -1 to propagate. */
+static int
+hand_over_exception(void)
+{
+    if (PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+PyDoc_STRVAR(run_doc,
+"run(data, start, max_bulk_length, max_key_length, max_value_size, get, set, missing, wrong_type, null)\n"
+"--\n\n"
+"Answer the leading GET and SET commands of ``data[start:]``.\n\n"
+"``get(key: str)`` returns bytes, None (a miss: reply ``null``), ``missing`` (stop: the Python path\n"
+"must look further) or another object (reply ``wrong_type``). ``set(key: str, value: bytes)`` returns\n"
+"True when stored, False to stop. Keys are decoded as UTF-8 with surrogateescape. Lengths are bytes.\n"
+"Returns ``(replies: bytes, consumed: int, gets: int, sets: int)``: the encoded replies, the offset in\n"
+"``data`` where it stopped, and how many GET and SET commands it answered.");
+
+static PyObject *
+run(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *data, *get, *set, *missing, *wrong_type, *null;
+    Py_ssize_t start, max_bulk_length, max_key_length, max_value_size;
+    if (!PyArg_ParseTuple(args, "SnnnnOOOSS:run", &data, &start, &max_bulk_length, &max_key_length,
+                          &max_value_size, &get, &set, &missing, &wrong_type, &null)) {
+        return NULL;
+    }
+    Py_ssize_t length = PyBytes_GET_SIZE(data);
+    if (start < 0 || start > length) {
+        PyErr_SetString(PyExc_ValueError, "start is outside data");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(data);
+    const char *cursor = base + start;
+    const char *end = base + length;
+    Output output = {NULL, 0, 0};
+    Py_ssize_t gets = 0, sets = 0;
+    int failed = 0;
+
+    while (cursor < end) {
+        Argument arguments[3];
+        int count = 0;
+        const char *next = parse_command(cursor, end, max_bulk_length, arguments, &count);
+        if (next == NULL) {
+            break;
+        }
+        if (count == 2 && is_name(&arguments[0], "get")) {
+            PyObject *key = PyUnicode_DecodeUTF8(arguments[1].start, arguments[1].length, "surrogateescape");
+            if (key == NULL) {
+                failed = 1;
+                break;
+            }
+            PyObject *value = PyObject_CallOneArg(get, key);
+            Py_DECREF(key);
+            if (value == NULL) {
+                failed = hand_over_exception();
+                break;
+            }
+            int appended;
+            if (value == missing) {
+                Py_DECREF(value);
+                break;
+            }
+            if (PyBytes_CheckExact(value)) {
+                appended = output_bulk(&output, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
+            } else if (value == Py_None) {
+                appended = output_append(&output, PyBytes_AS_STRING(null), PyBytes_GET_SIZE(null));
+            } else {
+                appended = output_append(&output, PyBytes_AS_STRING(wrong_type), PyBytes_GET_SIZE(wrong_type));
+            }
+            Py_DECREF(value);
+            if (appended < 0) {
+                failed = 1;
+                break;
+            }
+            gets++;
+        } else if (count == 3 && is_name(&arguments[0], "set")) {
+            if (arguments[1].length > max_key_length || arguments[2].length > max_value_size) {
+                break; /* the Python path replies with the limit that was exceeded */
+            }
+            PyObject *key = PyUnicode_DecodeUTF8(arguments[1].start, arguments[1].length, "surrogateescape");
+            if (key == NULL) {
+                failed = 1;
+                break;
+            }
+            PyObject *value = PyBytes_FromStringAndSize(arguments[2].start, arguments[2].length);
+            if (value == NULL) {
+                Py_DECREF(key);
+                failed = 1;
+                break;
+            }
+            PyObject *stored = PyObject_CallFunctionObjArgs(set, key, value, NULL);
+            Py_DECREF(key);
+            Py_DECREF(value);
+            if (stored == NULL) {
+                failed = hand_over_exception();
+                break;
+            }
+            int done = stored == Py_True;
+            Py_DECREF(stored);
+            if (!done) {
+                break;
+            }
+            if (output_append(&output, "+OK\r\n", 5) < 0) {
+                failed = 1;
+                break;
+            }
+            sets++;
+        } else {
+            break;
+        }
+        cursor = next;
+    }
+
+    if (failed) {
+        PyMem_Free(output.data);
+        return NULL;
+    }
+    PyObject *replies = PyBytes_FromStringAndSize(output.data, output.size);
+    PyMem_Free(output.data);
+    if (replies == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(Nnnn)", replies, (Py_ssize_t)(cursor - base), gets, sets);
+}
+
+static PyMethodDef methods[] = {
+    {"run", run, METH_VARARGS, run_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "memories.sidecar._resp_fast",
+    "The RESP server's compiled GET/SET fast path (see resp_fast_path.py).",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__resp_fast(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,15 @@
+from collections.abc import Callable
+
+def run(
+    data: bytes,
+    start: int,
+    max_bulk_length: int,
+    max_key_length: int,
+    max_value_size: int,
+    get: Callable[[str], object],
+    set: Callable[[str, bytes], bool],
+    missing: object,
+    wrong_type: bytes,
+    null: bytes,
+    /,
+) -> tuple[bytes, int, int, int]: ...

@@ -1,0 +1,30 @@
+"""Loads the RESP server's compiled GET/SET fast path (``_resp_fast.c``), if it was built.
+
+The extension is built by ``pip install`` (a C compiler is needed once). Without it, for example
+when running from a source tree that was never installed, the server answers every command through
+the pure-Python parser and command table: the same replies, only slower.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+#: ``run(data, start, max_bulk_length, max_key_length, max_value_size, get, set, missing, wrong_type, null)``
+#: → ``(replies, consumed, gets, sets)``; see ``_resp_fast.pyi``.
+FastRun = Callable[
+    [bytes, int, int, int, int, Callable[[str], object], Callable[[str, bytes], bool], object, bytes, bytes],
+    tuple[bytes, int, int, int],
+]
+
+
+def load_fast_run() -> FastRun | None:
+    """The compiled ``run`` function, or None (logged once at debug level) when the extension is not built."""
+    try:
+        from memories.sidecar import _resp_fast
+    except ImportError as error:
+        logger.debug("RESP fast path not built, using the pure-Python path: %s", error)
+        return None
+    return _resp_fast.run

@@ -1,0 +1,182 @@
+"""The compiled GET/SET fast path answers exactly as the pure-Python parser and command table do."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memories.optimization.cache import CacheManager
+from memories.sidecar import _resp_fast
+from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics
+from memories.sidecar.resp_protocol import encode_bulk
+from memories.sidecar.resp_server import RespConnection, RespServer
+
+MAX_BULK_LENGTH = 6000
+
+
+class RecordingTransport:
+    """Collects what the connection writes; never blocks."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def connection(*, accelerate: bool, token: str | None = None) -> tuple[RespConnection, RecordingTransport]:
+    # A small L1 so that some SETs fit in no tier (ValueTooLarge) and others evict.
+    cache = CacheManager("8KB")
+    limits = RespLimits(max_value_size=4500, max_key_length=12)
+    table = CommandTable(cache, limits, RespStatistics(), token, accelerate=accelerate)
+    server = RespServer(
+        table, max_connections=10, read_timeout=10, max_bulk_length=MAX_BULK_LENGTH, max_request_size=2**20
+    )
+    resp_connection = RespConnection(server)
+    transport = RecordingTransport()
+    resp_connection.connection_made(transport)  # type: ignore[arg-type]
+    return resp_connection, transport
+
+
+def frame(*arguments: bytes) -> bytes:
+    return b"*%d\r\n" % len(arguments) + b"".join(encode_bulk(argument) for argument in arguments)
+
+
+async def replay(chunks: list[bytes], *, accelerate: bool, token: str | None = None) -> bytes:
+    """Feed ``chunks`` one read at a time, letting waiting commands finish in between; return the replies."""
+    resp_connection, transport = connection(accelerate=accelerate, token=token)
+    for chunk in chunks:
+        if transport.closed:
+            break
+        resp_connection.data_received(chunk)
+        while resp_connection.busy:  # noqa: ASYNC110 - polling the protocol object, which has no event to wait on
+            await asyncio.sleep(0)
+    return bytes(transport.written)
+
+
+def both_paths(chunks: list[bytes], token: str | None = None) -> tuple[bytes, bytes]:
+    async def run() -> tuple[bytes, bytes]:
+        return (
+            await replay(chunks, accelerate=True, token=token),
+            await replay(chunks, accelerate=False, token=token),
+        )
+
+    return asyncio.run(run())
+
+
+names = st.sampled_from([b"GET", b"get", b"Get", b"SET", b"set", b"sEt", b"GETX", b"SE"])
+keys = st.sampled_from([b"a", b"b", b"k\xff", b"key:0001", b"x" * 13, b""])
+values = st.one_of(st.binary(max_size=20), st.sampled_from([b"v" * 4000, b"w" * 4600, b"1\r\n2"]))
+plain_commands = st.tuples(names, keys, values).map(
+    lambda parts: frame(parts[0], parts[1]) if parts[0].lower().startswith(b"get") else frame(*parts)
+)
+other_commands = st.sampled_from(
+    [
+        frame(b"GET", b"a", b"extra"),
+        frame(b"SET", b"a", b"1", b"EX", b"100"),
+        frame(b"SET", b"a", b"1", b"NX"),
+        frame(b"SET", b"a"),
+        frame(b"DEL", b"a"),
+        frame(b"INCR", b"b"),
+        frame(b"MSET", b"a", b"1", b"b", b"2"),
+        frame(b"HELLO", b"3"),
+        frame(b"PING"),
+        b"PING\r\n",
+        b"GET a\r\n",
+        b'SET a "quoted value"\r\n',
+        b"*2\r\n$3\r\nGET\r\n$x\r\n",  # malformed length: the connection is closed after the error
+        b"*2\r\n$3\r\nGET\r\n$9999\r\n",  # longer than max_bulk_length
+        frame(b"SET", b"big", b"z" * (MAX_BULK_LENGTH + 1)),
+        b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$2\r\nabXY",  # a bulk string not ended by CRLF
+        frame(b"GET", b"a" * 20),
+    ]
+)
+streams = st.lists(st.one_of(plain_commands, plain_commands, other_commands), min_size=1, max_size=30)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({cut % (len(data) + 1) for cut in cuts})
+    return [data[start:end] for start, end in zip([0, *points], [*points, len(data)], strict=True) if end > start]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands=streams, cuts=st.lists(st.integers(min_value=0, max_value=10**6), max_size=6))
+def test_any_stream_gets_the_same_replies_on_both_paths(commands: list[bytes], cuts: list[int]) -> None:
+    accelerated, pure = both_paths(split(b"".join(commands), cuts))
+    assert accelerated == pure
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.binary(max_size=200), cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=4))
+def test_random_bytes_get_the_same_replies_on_both_paths(data: bytes, cuts: list[int]) -> None:
+    accelerated, pure = both_paths(split(data, cuts))
+    assert accelerated == pure
+
+
+def test_the_extension_is_built_and_used() -> None:
+    resp_connection, _transport = connection(accelerate=True)
+    assert resp_connection._commands.accelerated
+    table = resp_connection._commands
+    data = frame(b"SET", b"k", b"v") + frame(b"GET", b"k") + frame(b"PING")
+    replies, consumed = table.run_fast(data, resp_connection.session, 100)
+    assert (replies, consumed) == (b"+OK\r\n$1\r\nv\r\n", len(data) - len(frame(b"PING")))
+    assert table.call_counts() == {"set": 1, "get": 1}
+
+
+def test_pipelined_plain_commands_round_trip_byte_for_byte() -> None:
+    payloads = [bytes([index]) * (index * 37 % 3000) for index in range(40)]
+    commands = [frame(b"SET", b"key:%04d" % index, payload) for index, payload in enumerate(payloads)]
+    commands += [frame(b"GET", b"key:%04d" % index) for index in range(40)]
+    accelerated, pure = both_paths([b"".join(commands)])
+    expected = b"+OK\r\n" * 40 + b"".join(encode_bulk(payload) for payload in payloads)
+    assert accelerated == pure
+    # The small test L1 (8 KB) evicted the oldest values; what is left comes back unchanged.
+    assert accelerated.startswith(b"+OK\r\n" * 40)
+    assert encode_bulk(payloads[-1]) in accelerated and len(expected) >= len(accelerated)
+
+
+def test_unauthenticated_clients_are_refused_on_the_fast_path_too() -> None:
+    chunks = [frame(b"GET", b"a"), frame(b"AUTH", b"secret"), frame(b"SET", b"a", b"1") + frame(b"GET", b"a")]
+    accelerated, pure = both_paths(chunks, token="secret")
+    assert accelerated == pure == b"-NOAUTH Authentication required.\r\n+OK\r\n+OK\r\n$1\r\n1\r\n"
+
+
+def test_resp3_clients_get_resp3_nulls() -> None:
+    accelerated, pure = both_paths([frame(b"HELLO", b"3"), frame(b"GET", b"missing")])
+    assert accelerated == pure
+    assert accelerated.endswith(b"_\r\n")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ((bytearray(b"*1\r\n"), 0), TypeError),
+        ((b"*1\r\n", 5), ValueError),
+        ((b"*1\r\n", -1), ValueError),
+    ],
+)
+def test_bad_arguments_raise(arguments: tuple[Any, int], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        _resp_fast.run(*arguments, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
+
+
+def test_interrupts_from_the_cache_propagate() -> None:
+    def interrupted(key: str) -> object:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _resp_fast.run(frame(b"GET", b"k"), 0, 10, 10, 10, interrupted, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n")
