@@ -2,8 +2,8 @@
 
 Feeds pre-encoded SET and GET batches (100 B and 4 KiB values, 1 or 16 commands per read) to a
 ``RespConnection`` with a fake transport and an L1-only ``CacheManager``; prints the best of 5
-passes in microseconds per command. Complements ``sidecar_resp.py``: no redis-benchmark sharing
-the CPUs, so small changes to the hot path show.
+passes in microseconds per command, for the compiled GET/SET fast path and for the pure-Python path.
+Complements ``sidecar_resp.py``: no redis-benchmark sharing the CPUs, so small changes to the hot path show.
 
     .venv/bin/python bench/sidecar_hot_path.py
 """
@@ -42,15 +42,23 @@ def frame(*arguments: bytes) -> bytes:
     return b"*%d\r\n" % len(arguments) + b"".join(b"$%d\r\n%b\r\n" % (len(item), item) for item in arguments)
 
 
-async def main() -> None:
+def connection_to_new_cache(*, accelerate: bool) -> RespConnection:
     cache = CacheManager("256MB")
     limits = RespLimits(max_value_size=512 * 2**20, max_key_length=2**20)
-    table = CommandTable(cache, limits, RespStatistics(), None)
+    table = CommandTable(cache, limits, RespStatistics(), None, accelerate=accelerate)
     server = RespServer(
         table, max_connections=100, read_timeout=10, max_bulk_length=512 * 2**20, max_request_size=2**30
     )
     connection = RespConnection(server)
     connection.connection_made(FakeTransport())  # type: ignore[arg-type]
+    return connection
+
+
+async def main() -> None:
+    connections = {
+        "compiled": connection_to_new_cache(accelerate=True),
+        "pure Python": connection_to_new_cache(accelerate=False),
+    }
     for size in (100, 4096):
         value = b"x" * size
         makers: list[tuple[str, Callable[[int], bytes]]] = [
@@ -63,14 +71,16 @@ async def main() -> None:
                     b"".join(make((batch * pipeline + offset) % 100_000) for offset in range(pipeline))
                     for batch in range(20_000 // pipeline)
                 ]
-                best = float("inf")
-                for _ in range(5):
-                    started = time.perf_counter()
-                    for batch_bytes in batches:
-                        connection.data_received(batch_bytes)
-                    best = min(best, time.perf_counter() - started)
-                per_command = best / (len(batches) * pipeline) * 1e6
-                print(f"{name} {size:5d} B -P {pipeline:<2d}: {per_command:6.2f} µs per command", flush=True)
+                results = []
+                for path, connection in connections.items():
+                    best = float("inf")
+                    for _ in range(5):
+                        started = time.perf_counter()
+                        for batch_bytes in batches:
+                            connection.data_received(batch_bytes)
+                        best = min(best, time.perf_counter() - started)
+                    results.append(f"{path} {best / (len(batches) * pipeline) * 1e6:6.2f}")
+                print(f"{name} {size:5d} B -P {pipeline:<2d}: {', '.join(results)} µs per command", flush=True)
 
 
 if __name__ == "__main__":

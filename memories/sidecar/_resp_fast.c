@@ -78,8 +78,11 @@ output_bulk(Output *output, const char *bytes, Py_ssize_t length)
     return 0;
 }
 
-/* A decimal length of 1..18 digits followed by CRLF, starting at `cursor`; -1 when malformed or
- * incomplete. `*next` is set past the CRLF. */
+#define MALFORMED (-1)
+#define INCOMPLETE (-2)
+
+/* A decimal length of 1..18 digits followed by CRLF, starting at `cursor`: the value, MALFORMED, or
+ * INCOMPLETE when `end` comes first. `*next` is set past the CRLF. */
 static Py_ssize_t
 parse_length(const char *cursor, const char *end, const char **next)
 {
@@ -87,13 +90,16 @@ parse_length(const char *cursor, const char *end, const char **next)
     Py_ssize_t value = 0;
     while (digit < end && *digit >= '0' && *digit <= '9') {
         if (digit - cursor >= MAX_DIGITS) {
-            return -1;
+            return MALFORMED;
         }
         value = value * 10 + (*digit - '0');
         digit++;
     }
-    if (digit == cursor || end - digit < 2 || digit[0] != '\r' || digit[1] != '\n') {
-        return -1;
+    if (digit == end || (digit + 1 == end && *digit == '\r')) {
+        return INCOMPLETE;
+    }
+    if (digit == cursor || digit[0] != '\r' || digit[1] != '\n') {
+        return MALFORMED;
     }
     *next = digit + 2;
     return value;
@@ -104,24 +110,44 @@ typedef struct {
     Py_ssize_t length;
 } Argument;
 
-/* One complete array of 2 or 3 bulk strings at `cursor`; returns the position after it, or NULL
- * for anything else. */
+/* One complete array of 2 or 3 bulk strings at `cursor`: returns the position after it. Returns NULL
+ * for anything else, setting `*incomplete` when the bytes up to `end` are a well-formed beginning
+ * of such an array (more bytes may complete it). */
 static const char *
-parse_command(const char *cursor, const char *end, Py_ssize_t max_bulk_length, Argument arguments[3], int *count)
+parse_command(const char *cursor, const char *end, Py_ssize_t max_bulk_length, Argument arguments[3], int *count,
+              int *incomplete)
 {
+    *incomplete = 0;
     if (cursor >= end || *cursor != '*') {
         return NULL;
     }
     Py_ssize_t items = parse_length(cursor + 1, end, &cursor);
+    if (items == INCOMPLETE) {
+        *incomplete = 1;
+        return NULL;
+    }
     if (items < 2 || items > 3) {
         return NULL;
     }
     for (Py_ssize_t index = 0; index < items; index++) {
-        if (cursor >= end || *cursor != '$') {
+        if (cursor >= end) {
+            *incomplete = 1;
+            return NULL;
+        }
+        if (*cursor != '$') {
             return NULL;
         }
         Py_ssize_t size = parse_length(cursor + 1, end, &cursor);
-        if (size < 0 || size > max_bulk_length || end - cursor < size + 2) {
+        if (size == INCOMPLETE) {
+            *incomplete = 1;
+            return NULL;
+        }
+        if (size < 0 || size > max_bulk_length) {
+            return NULL;
+        }
+        if (end - cursor < size + 2) {
+            /* The terminating CRLF is checked once it has arrived. */
+            *incomplete = end - cursor <= size || cursor[size] == '\r';
             return NULL;
         }
         if (cursor[size] != '\r' || cursor[size + 1] != '\n') {
@@ -161,8 +187,9 @@ PyDoc_STRVAR(run_doc,
 "``get(key: str)`` returns bytes, None (a miss: reply ``null``), ``missing`` (stop: the Python path\n"
 "must look further) or another object (reply ``wrong_type``). ``set(key: str, value: bytes)`` returns\n"
 "True when stored, False to stop. Keys are decoded as UTF-8 with surrogateescape. Lengths are bytes.\n"
-"Returns ``(replies: bytes, consumed: int, gets: int, sets: int)``: the encoded replies, the offset in\n"
-"``data`` where it stopped, and how many GET and SET commands it answered.");
+"Returns ``(replies: bytes, consumed: int, gets: int, sets: int, incomplete: bool)``: the encoded replies,\n"
+"the offset in ``data`` where it stopped, how many GET and SET commands it answered, and whether it\n"
+"stopped at a well-formed but incomplete array of 2 or 3 bulk strings at the end of ``data``.");
 
 static PyObject *
 run(PyObject *module, PyObject *args)
@@ -184,12 +211,12 @@ run(PyObject *module, PyObject *args)
     const char *end = base + length;
     Output output = {NULL, 0, 0};
     Py_ssize_t gets = 0, sets = 0;
-    int failed = 0;
+    int failed = 0, incomplete = 0;
 
     while (cursor < end) {
         Argument arguments[3];
         int count = 0;
-        const char *next = parse_command(cursor, end, max_bulk_length, arguments, &count);
+        const char *next = parse_command(cursor, end, max_bulk_length, arguments, &count, &incomplete);
         if (next == NULL) {
             break;
         }
@@ -270,7 +297,8 @@ run(PyObject *module, PyObject *args)
     if (replies == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(Nnnn)", replies, (Py_ssize_t)(cursor - base), gets, sets);
+    return Py_BuildValue("(NnnnO)", replies, (Py_ssize_t)(cursor - base), gets, sets,
+                         incomplete ? Py_True : Py_False);
 }
 
 static PyMethodDef methods[] = {

@@ -123,18 +123,19 @@ class CommandTable:
         command.calls += 1
         return command.handler(arguments, session)
 
-    def run_fast(self, data: bytes, session: RespSession, max_bulk_length: int) -> tuple[bytes, int]:
+    def run_fast(self, data: bytes, session: RespSession, max_bulk_length: int) -> tuple[bytes, int, bool]:
         """Answer the leading plain GET and SET commands of ``data`` at once, in compiled code.
 
-        Returns the encoded replies and how many bytes of ``data`` they consumed (0 when the fast
-        path is off, the session must authenticate first, or ``data`` does not start with such a
-        command). The caller parses the rest as usual. ``max_bulk_length`` is in bytes.
+        Returns the encoded replies, how many bytes of ``data`` they consumed (0 when the fast path
+        is off, the session must authenticate first, or ``data`` does not start with such a command),
+        and whether the rest is the well-formed beginning of a command that needs more bytes. The
+        caller parses the rest as usual. ``max_bulk_length`` is in bytes.
         """
         run = self._fast_run
         if run is None or (self.token is not None and not session.authenticated):
-            return b"", 0
+            return b"", 0, False
         limits = self._keys.limits
-        replies, consumed, gets, sets = run(
+        replies, consumed, gets, sets, incomplete = run(
             data,
             0,
             max_bulk_length,
@@ -148,7 +149,7 @@ class CommandTable:
         )
         self._get_command.calls += gets
         self._set_command.calls += sets
-        return replies, consumed
+        return replies, consumed, incomplete
 
     def call_counts(self) -> dict[str, int]:
         """Calls per command name since start."""

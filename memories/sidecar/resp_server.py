@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 _CLOSE = object()
 _MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
 _READ_TIMEOUT_REPLY = b"-ERR read timeout: incomplete request\r\n"
+#: The longest incomplete plain GET/SET kept for the fast path to finish on the next read (bytes);
+#: longer ones go to the parser, which collects large values without copying them again per read.
+_MAX_TAIL_BYTES = 64 * 1024
 QueueItem = list[bytes] | bytes | object
 
 
@@ -55,6 +58,7 @@ class RespConnection(asyncio.Protocol):
         self._server = server
         self._commands: CommandTable = server.commands
         self._max_bulk_length = server.max_bulk_length
+        self._tail = b""  # the incomplete command the fast path stopped at, completed by the next read
         self._parser = RespParser(
             max_bulk_length=server.max_bulk_length,
             max_buffer_length=server.max_request_size,
@@ -95,14 +99,25 @@ class RespConnection(asyncio.Protocol):
         items: list[QueueItem]
         if not self._busy:
             self._batch_started = time.perf_counter()
+            if self._tail:
+                data = self._tail + data
+                self._tail = b""
             if not self._parser.pending:
-                replies, consumed = self._commands.run_fast(data, self.session, self._max_bulk_length)
+                replies, consumed, incomplete = self._commands.run_fast(data, self.session, self._max_bulk_length)
                 if consumed:
                     self._write([replies])
-                    if consumed == len(data):
-                        self._latency.observe(time.perf_counter() - self._batch_started)
-                        return
+                    self._latency.observe(time.perf_counter() - self._batch_started)
+                rest = len(data) - consumed
+                if not rest:
+                    return
+                if incomplete and rest <= _MAX_TAIL_BYTES:
+                    # Most likely the read ended inside a command: keep it for the next read's fast path.
+                    self._tail = data[consumed:]
+                    self.last_progress = time.monotonic()
+                    return
+                if consumed:
                     data = data[consumed:]
+                    self._batch_started = time.perf_counter()
         try:
             items = self._parser.feed(data)  # type: ignore[assignment]
         except RespProtocolError as error:
@@ -216,7 +231,7 @@ class RespConnection(asyncio.Protocol):
     @property
     def pending_bytes(self) -> int:
         """Bytes of an incomplete request."""
-        return self._parser.pending
+        return self._parser.pending + len(self._tail)
 
     def stop_reading(self) -> None:
         """Read no further requests (shutdown)."""

@@ -132,9 +132,21 @@ def test_the_extension_is_built_and_used() -> None:
     assert resp_connection._commands.accelerated
     table = resp_connection._commands
     data = frame(b"SET", b"k", b"v") + frame(b"GET", b"k") + frame(b"PING")
-    replies, consumed = table.run_fast(data, resp_connection.session, 100)
-    assert (replies, consumed) == (b"+OK\r\n$1\r\nv\r\n", len(data) - len(frame(b"PING")))
+    replies, consumed, incomplete = table.run_fast(data, resp_connection.session, 100)
+    assert (replies, consumed, incomplete) == (b"+OK\r\n$1\r\nv\r\n", len(data) - len(frame(b"PING")), False)
     assert table.call_counts() == {"set": 1, "get": 1}
+
+
+def test_a_command_split_across_reads_is_finished_by_the_fast_path() -> None:
+    resp_connection, transport = connection(accelerate=True)
+    data = frame(b"SET", b"k", b"v" * 3000) + frame(b"GET", b"k")
+    resp_connection.data_received(data[:1500])
+    assert resp_connection.pending_bytes == 1500  # kept for the next read, not yet answered
+    assert transport.written == b""
+    resp_connection.data_received(data[1500:])
+    assert bytes(transport.written) == b"+OK\r\n" + encode_bulk(b"v" * 3000)
+    assert resp_connection.pending_bytes == 0
+    assert resp_connection._commands.call_counts() == {"set": 1, "get": 1}
 
 
 def test_pipelined_plain_commands_round_trip_byte_for_byte() -> None:

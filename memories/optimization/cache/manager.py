@@ -79,6 +79,8 @@ class CacheManager:
             l1_size, l2_size, l3_size, eviction_policy, l2_path, l3_url, default_ttl, max_value_size
         )
         self.loader = loader
+        # A write of bytes with no ttl needs no check: no default TTL and no value size limit (settings are frozen).
+        self._plain_writes = self.settings.default_ttl_seconds is None and self.settings.max_value_bytes is None
         #: Called with each key read through get/get_nowait/lookup_nowait (e.g. a prefetcher's history).
         self.access_observer: Callable[[str], None] | None = None
         self._clock = clock
@@ -140,7 +142,7 @@ class CacheManager:
         With no L2, L3 or ``loader`` (and the manager open) an L1 miss is counted as :meth:`get`
         counts it and None is returned. :attr:`MISSING` means: call :meth:`get` to look further.
         """
-        name = normalize_key(key)
+        name = key if type(key) is str else normalize_key(key)
         entry = self._l1.lookup(name, count_miss=False)
         if entry is None and (self._lower_tiers or self.loader is not None or self._closed):
             return MISSING
@@ -241,7 +243,10 @@ class CacheManager:
         """
         if self._lower_tiers or self._closed:
             return False
-        name, value, expires_at = self._checked(key, value, ttl)
+        if type(value) is bytes and ttl is None and self._plain_writes:  # the sidecar's SET: nothing to check
+            name, expires_at = (key if type(key) is str else normalize_key(key)), None
+        else:
+            name, value, expires_at = self._checked(key, value, ttl)
         cost = self._l1.cost(name, value)
         if cost > self._l1.capacity_bytes:
             self._check_fits_somewhere(name, cost, None)  # raises ValueTooLarge

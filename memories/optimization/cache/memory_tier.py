@@ -62,7 +62,8 @@ class MemoryTier:
 
     def cost(self, key: str, value: object) -> int:
         """Return the bytes an entry for ``key`` and ``value`` is accounted for."""
-        return sys.getsizeof(key) + estimate_size(value) + self._per_entry_overhead
+        size = sys.getsizeof(value) if type(value) is bytes else estimate_size(value)
+        return sys.getsizeof(key) + size + self._per_entry_overhead
 
     def lookup(self, key: str, *, count_miss: bool = True) -> MemoryEntry | None:
         """Return the live entry of ``key`` and record the read (hit, or miss if ``count_miss``)."""
