@@ -164,7 +164,8 @@ def footprint(workdir: Path, runs: int) -> list[str]:
     return [
         f"- start to ready (spawn → /readyz 200), median of {runs}: {statistics.median(readiness):.2f} s "
         f"(runs: {', '.join(f'{value:.2f}' for value in readiness)})",
-        f"- idle RSS after ready, default config, no prefetch model: {statistics.median(idle) / 2**20:.1f} MiB",
+        f"- idle RSS after ready, default config, no prefetch model: {statistics.median(idle) / 2**20:.1f} MiB"
+        f" = {statistics.median(idle) / 1e6:.1f} MB",
     ]
 
 

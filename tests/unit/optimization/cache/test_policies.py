@@ -144,6 +144,33 @@ def test_policy_tracks_exactly_the_resident_keys(name: str, steps: list[tuple[st
     assert (policy.choose_victim() is None) == (not resident)
 
 
+@pytest.mark.parametrize("name", sorted(POLICIES))
+@settings(max_examples=60, deadline=None)
+@given(steps=operations, replaced=st.lists(st.integers(0, 12), max_size=20))
+def test_record_replace_is_remove_then_insert(name: str, steps: list[tuple[str, int]], replaced: list[int]) -> None:
+    """A cheaper ``record_replace`` must leave the policy evicting exactly as remove + record_insert would."""
+    fast, reference = create_policy(name), create_policy(name)
+    resident: set[int] = set()
+    for operation, key in steps:
+        for policy in (fast, reference):
+            if operation in ("insert", "prefetch"):
+                policy.record_insert(key, key + 1, low_priority=operation == "prefetch")
+            elif operation == "access" and key in resident:
+                policy.record_access(key)
+            elif operation == "remove":
+                policy.remove(key)
+        if operation in ("insert", "prefetch"):
+            resident.add(key)
+        elif operation == "remove":
+            resident.discard(key)
+    for key in replaced:
+        if key in resident:
+            fast.record_replace(key, key + 2)
+            reference.remove(key)
+            reference.record_insert(key, key + 2)
+    assert [evict(fast) for _ in resident] == [evict(reference) for _ in resident]
+
+
 def admit(policy: EvictionPolicy, key: object, capacity: int) -> list[object]:
     """Insert ``key`` into a policy bounded to ``capacity`` keys; return the keys evicted."""
     evicted = []
