@@ -87,6 +87,7 @@ class CommandTable:
             self._commands[name.encode()] = command
             self._commands[name.upper().encode()] = command
         self._fast_run = load_fast_run() if accelerate else None
+        self._lookup_nowait, self._set_nowait, self._missing = cache.lookup_nowait, cache.set_nowait, cache.MISSING
         self._get_command, self._set_command = self._commands[b"get"], self._commands[b"set"]
 
     @property
@@ -141,9 +142,9 @@ class CommandTable:
             max_bulk_length,
             limits.max_key_length,
             limits.max_value_size,
-            self._cache.lookup_nowait,
-            self._cache.set_nowait,
-            self._cache.MISSING,
+            self._lookup_nowait,
+            self._set_nowait,
+            self._missing,
             WRONG_TYPE,
             session.null,
         )

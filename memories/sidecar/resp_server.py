@@ -57,6 +57,7 @@ class RespConnection(asyncio.Protocol):
     def __init__(self, server: RespServer) -> None:
         self._server = server
         self._commands: CommandTable = server.commands
+        self._run_fast = server.commands.run_fast
         self._max_bulk_length = server.max_bulk_length
         self._tail = b""  # the incomplete command the fast path stopped at, completed by the next read
         self._parser = RespParser(
@@ -103,9 +104,10 @@ class RespConnection(asyncio.Protocol):
                 data = self._tail + data
                 self._tail = b""
             if not self._parser.pending:
-                replies, consumed, incomplete = self._commands.run_fast(data, self.session, self._max_bulk_length)
+                replies, consumed, incomplete = self._run_fast(data, self.session, self._max_bulk_length)
                 if consumed:
-                    self._write([replies])
+                    if not self._closed and self._transport is not None:
+                        self._transport.write(replies)
                     self._latency.observe(time.perf_counter() - self._batch_started)
                 rest = len(data) - consumed
                 if not rest:
