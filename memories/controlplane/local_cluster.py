@@ -12,7 +12,6 @@ The admin user authenticates with a client certificate (CN ``admin``, O ``system
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import ssl
 import subprocess
@@ -29,6 +28,7 @@ import yaml
 
 from memories.controlplane.binaries import ControlPlaneBinaries, locate_binaries
 from memories.controlplane.certificates import CertificateAuthority, generate_signing_key_pem, write_pem
+from memories.controlplane.kubectl import loopback_environment, run_kubectl
 from memories.controlplane.workloads import (
     FAKE_NODE_NAME,
     controller_manager_command,
@@ -44,14 +44,6 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 KUBERNETES_SERVICE_IP = "10.0.0.1"
 #: Lines of a failed process's log quoted in the error.
 LOG_TAIL_LINES = 25
-
-
-def _loopback_environment() -> dict[str, str]:
-    # A proxy configured for the host must never see loopback traffic (webhook calls, kubectl, etcd).
-    environment = dict(os.environ)
-    no_proxy = ",".join(filter(None, [environment.get("NO_PROXY", ""), "127.0.0.1", "localhost"]))
-    environment["NO_PROXY"] = environment["no_proxy"] = no_proxy
-    return environment
 
 
 def _log_tail(path: Path) -> str:
@@ -70,7 +62,7 @@ class _ManagedProcess:
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
         self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=_loopback_environment(), start_new_session=True
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=loopback_environment(), start_new_session=True
         )
 
     def check_alive(self) -> None:
@@ -197,14 +189,8 @@ class LocalControlPlane:
         self, *args: str, input_text: str | None = None, timeout_seconds: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this control plane; never raises on a non-zero exit status."""
-        return subprocess.run(
-            [str(self.binaries.kubectl), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input_text,
-            capture_output=True,
-            text=True,
-            timeout=timeout_seconds,
-            env=_loopback_environment(),
-            check=False,
+        return run_kubectl(
+            self.binaries.kubectl, self.kubeconfig, *args, input_text=input_text, timeout_seconds=timeout_seconds
         )
 
     def _write_credentials(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from memories.controlplane import LocalControlPlane, build_binaries, locate_binaries
+from memories.controlplane.kubectl import run_kubectl
 from memories.errors import ControlPlaneError, MemoriesError
 from memories.local_processes import free_port, stop_process
 from memories.operator import constants
@@ -44,17 +45,12 @@ def announce(message: str) -> None:
 
 def kubectl_for(kubeconfig: Path) -> Kubectl:
     """A kubectl runner for an existing cluster (kubectl from the PATH, else the cached build)."""
-    binary = shutil.which("kubectl")
-    if binary is None:
-        binary = str(locate_binaries().kubectl)
+    binary = shutil.which("kubectl") or locate_binaries().kubectl
 
     def run(
         *args: str, input_text: str | None = None, timeout_seconds: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [binary, "--kubeconfig", str(kubeconfig), *args],
-            input=input_text, capture_output=True, text=True, timeout=timeout_seconds, check=False,
-        )  # fmt: skip
+        return run_kubectl(binary, kubeconfig, *args, input_text=input_text, timeout_seconds=timeout_seconds)
 
     return run
 

@@ -26,17 +26,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from memories.errors import CacheError, CorruptDataError, ValueTooLarge
-from memories.optimization.cache.codec import UnencodableValue, decode, encode, pack, unpack
+from memories.errors import CacheError, ValueTooLarge
 from memories.optimization.cache.config import DEFAULT_PREFIX, CacheSettings, parse_settings
-from memories.optimization.cache.disk_format import HEADER, key_bytes
 from memories.optimization.cache.disk_tier import DiskTier
 from memories.optimization.cache.keys import MISSING, Key, MissingMarker, normalize_key
-from memories.optimization.cache.memory_tier import MemoryEntry, MemoryTier
+from memories.optimization.cache.lower_tiers import LowerTiers, pack_or_none
+from memories.optimization.cache.memory_tier import MemoryTier
 from memories.optimization.cache.single_flight import SingleFlight
 from memories.optimization.cache.sizing import estimate_size
 from memories.optimization.cache.stats import CacheStats
-from memories.optimization.cache.tier import Presence, StoredValue
+from memories.optimization.cache.tier import Presence
 
 if TYPE_CHECKING:
     from memories.optimization.cache.redis_tier import RedisTier
@@ -85,14 +84,16 @@ class CacheManager:
         self.access_observer: Callable[[str], None] | None = None
         self._clock = clock
         self._l1 = MemoryTier(self.settings.l1_bytes, self.settings.policy_factory(), clock)
-        self._l2 = self._l3 = None
+        l2: DiskTier | None = None
+        l3: RedisTier | None = None
         if self.settings.l2_bytes is not None and self.settings.l2_path is not None:
-            self._l2 = DiskTier(self.settings.l2_path, self.settings.l2_bytes, self.settings.policy_factory(), clock)
+            l2 = DiskTier(self.settings.l2_path, self.settings.l2_bytes, self.settings.policy_factory(), clock)
         if self.settings.l3_bytes is not None and self.settings.l3_url is not None:
             from memories.optimization.cache.redis_tier import RedisTier  # redis loads only when L3 is used
 
-            self._l3 = RedisTier(self.settings.l3_url, self.settings.l3_bytes, clock, prefix=l3_prefix)
-        self._lower_tiers: list[DiskTier | RedisTier] = [tier for tier in (self._l2, self._l3) if tier is not None]
+            l3 = RedisTier(self.settings.l3_url, self.settings.l3_bytes, clock, prefix=l3_prefix)
+        self._lower = LowerTiers(l2, l3, clock)
+        self._has_lower_tiers = bool(self._lower)  # read on every synchronous fast-path call
         self._flights: SingleFlight[tuple[object, bool]] = SingleFlight()
         self._hits = 0
         self._misses = 0
@@ -108,22 +109,18 @@ class CacheManager:
             raise CacheError("the cache manager is closed")
         if self._started:
             return
-        if self._l2 is not None:
-            await self._l2.recover()
-        if self._l3 is not None:
-            await self._l3.connect()
+        await self._lower.start()
         self._started = True
 
     async def close(self) -> None:
         """Release the Redis connection; further async operations raise CacheError."""
         self._closed = True
-        if self._l3 is not None:
-            await self._l3.close()
+        await self._lower.close()
 
     @property
     def ready(self) -> bool:
         """True once the L2 index is recovered (always True without L2)."""
-        return self._l2 is None or self._l2.ready
+        return self._lower.ready
 
     def get_nowait(self, key: Key) -> object:
         """Return the value of ``key`` from L1, or :attr:`MISSING`; counts a hit only on success."""
@@ -144,7 +141,7 @@ class CacheManager:
         """
         name = key if type(key) is str else normalize_key(key)
         entry = self._l1.lookup(name, count_miss=False)
-        if entry is None and (self._lower_tiers or self.loader is not None or self._closed):
+        if entry is None and (self._has_lower_tiers or self.loader is not None or self._closed):
             return MISSING
         if self.access_observer is not None:
             self.access_observer(name)
@@ -177,7 +174,7 @@ class CacheManager:
         return value
 
     async def _load(self, key: str, compute_fn: Callable[[], Any] | None, ttl: Duration | None) -> tuple[object, bool]:
-        found = await self._read_lower_tiers(key, count=True)
+        found = await self._lower.read(key, count=True)
         if found is not None:
             value, expires_at = found
             await self._admit(key, value, expires_at, low_priority=False)
@@ -194,23 +191,6 @@ class CacheManager:
             await self.set(key, value, ttl)
         return value, False
 
-    async def _read_lower_tiers(self, key: str, *, count: bool) -> tuple[object, float | None] | None:
-        for tier in self._lower_tiers:
-            stored = await tier.get(key, count=count)
-            if stored is not None:
-                value = await self._decode(tier, key, stored)
-                if value is not MISSING:
-                    return value, stored.expires_at
-        return None
-
-    async def _decode(self, tier: DiskTier | RedisTier, key: str, stored: StoredValue) -> object:
-        try:
-            return decode(unpack(stored.payload))
-        except CorruptDataError as error:
-            logger.warning("%s: dropping undecodable value of %r: %s", tier.name, key, error)
-            await tier.delete(key)
-            return MISSING
-
     async def set(self, key: Key, value: object, ttl: Duration | None = None) -> None:
         """Store ``value`` (bytes-like values as bytes) with ``ttl`` (default: ``default_ttl``).
 
@@ -219,20 +199,11 @@ class CacheManager:
         """
         name, value, expires_at = self._checked(key, value, ttl)
         await self.start()
-        packed = self._pack_or_none(value) if self._lower_tiers else None
+        packed = pack_or_none(value) if self._has_lower_tiers else None
         cost = self._l1.cost(name, value)
         self._check_fits_somewhere(name, cost, packed)
         in_l1 = await self._admit(name, value, expires_at, low_priority=False, cost=cost)
-        if self._l2 is not None:
-            if in_l1 or packed is None:
-                await self._l2.delete(name)
-            else:
-                await self._l2.put(name, packed, expires_at)
-        if self._l3 is not None:
-            if packed is None:
-                await self._l3.delete(name)
-            else:
-                await self._l3.put(name, packed, expires_at)
+        await self._lower.store(name, packed, expires_at, in_l1=in_l1)
 
     def set_nowait(self, key: Key, value: object, ttl: Duration | None = None) -> bool:
         """Do :meth:`set` without suspending when only L1 is configured; return whether it did.
@@ -241,7 +212,7 @@ class CacheManager:
         :meth:`set` then). Otherwise stores like :meth:`set` (what L1 evicts is dropped) and raises
         the same errors: ValueTooLarge, ConfigError for a bad ttl.
         """
-        if self._lower_tiers or self._closed:
+        if self._has_lower_tiers or self._closed:
             return False
         if type(value) is bytes and ttl is None and self._plain_writes:  # the sidecar's SET: nothing to check
             name, expires_at = (key if type(key) is str else normalize_key(key)), None
@@ -267,22 +238,8 @@ class CacheManager:
         return name, value, expires_at
 
     def _check_fits_somewhere(self, key: str, l1_cost: int, packed: bytes | None) -> None:
-        if l1_cost <= self._l1.capacity_bytes:
-            return
-        if packed is not None:
-            if self._l2 is not None and HEADER.size + len(key_bytes(key)) + len(packed) <= self._l2.capacity_bytes:
-                return
-            if self._l3 is not None and len(packed) <= self._l3.capacity_bytes:
-                return
-        raise ValueTooLarge(f"value of {key!r} fits in no cache tier")
-
-    @staticmethod
-    def _pack_or_none(value: object) -> bytes | None:
-        try:
-            return pack(encode(value))
-        except UnencodableValue as error:
-            logger.debug("value kept in L1 only: %s", error)
-            return None
+        if l1_cost > self._l1.capacity_bytes and not self._lower.fits(key, packed):
+            raise ValueTooLarge(f"value of {key!r} fits in no cache tier")
 
     def _expires_at(self, ttl: Duration | None) -> float | None:
         seconds = (
@@ -300,19 +257,8 @@ class CacheManager:
             self._l1.delete(key)
             return False
         if evicted.entries:
-            await self._demote(evicted.entries)
+            await self._lower.demote(evicted.entries)
         return evicted.admitted
-
-    async def _demote(self, entries: list[tuple[str, MemoryEntry]]) -> None:
-        if self._l2 is None:
-            return
-        now = self._clock()
-        for key, entry in entries:
-            if (entry.expires_at is not None and entry.expires_at <= now) or await self._l2.presence(key):
-                continue
-            packed = self._pack_or_none(entry.value)
-            if packed is not None:
-                await self._l2.put(key, packed, entry.expires_at)
 
     async def prefetch(self, key: Key, value: object = None, ttl: Duration | None = None) -> bool:
         """Admit ``key`` into L1 at low priority; return whether it was admitted.
@@ -330,7 +276,7 @@ class CacheManager:
         expires_at = self._expires_at(ttl)
         from_lower_tier = False
         if value is None:
-            found = await self._read_lower_tiers(name, count=False)
+            found = await self._lower.read(name, count=False)
             if found is not None:
                 (value, expires_at), from_lower_tier = found, True
             elif self.loader is not None:
@@ -340,8 +286,8 @@ class CacheManager:
         if isinstance(value, bytearray | memoryview):
             value = bytes(value)
         admitted = await self._admit(name, value, expires_at, low_priority=True)
-        if admitted and not from_lower_tier and self._l2 is not None:
-            await self._l2.delete(name)  # an older L2 copy must not be served after a demotion
+        if admitted and not from_lower_tier:
+            await self._lower.forget_in_l2(name)  # an older L2 copy must not be served after a demotion
         return admitted
 
     async def delete(self, key: Key) -> bool:
@@ -349,9 +295,7 @@ class CacheManager:
         name = normalize_key(key)
         await self.start()
         deleted = self._l1.delete(name)
-        for tier in self._lower_tiers:
-            deleted = await tier.delete(name) or deleted
-        return deleted
+        return await self._lower.delete(name) or deleted
 
     async def exists(self, key: Key) -> bool:
         """Return whether a live value of ``key`` is in any tier (not counted as a lookup)."""
@@ -362,18 +306,13 @@ class CacheManager:
         entry = self._l1.peek(key)
         if entry is not None:
             return Presence(entry.expires_at)
-        for tier in self._lower_tiers:
-            presence = await tier.presence(key)
-            if presence is not None:
-                return presence
-        return None
+        return await self._lower.presence(key)
 
     async def clear(self) -> None:
         """Remove every entry from every tier (in L3, only keys under this cache's prefix)."""
         await self.start()
         self._l1.clear()
-        for tier in self._lower_tiers:
-            await tier.clear()
+        await self._lower.clear()
 
     async def expire(self, key: Key, ttl: Duration) -> bool:
         """Make ``key`` expire ``ttl`` from now in every tier (0 deletes it); return whether it exists."""
@@ -396,10 +335,7 @@ class CacheManager:
         entry = self._l1.peek(key)
         if entry is not None:
             entry.expires_at = expires_at
-        found = entry is not None
-        for tier in self._lower_tiers:
-            found = await tier.set_expiry(key, expires_at) or found
-        return found
+        return await self._lower.set_expiry(key, expires_at) or entry is not None
 
     async def get_ttl(self, key: Key) -> float | None:
         """Return the seconds until ``key`` expires (None: never); raises KeyError when absent."""
@@ -413,15 +349,8 @@ class CacheManager:
 
     def __len__(self) -> int:
         """Distinct live keys in L1 and L2 (L3 is shared and not counted)."""
-        keys = set(self._l1.keys())
-        if self._l2 is not None:
-            keys |= self._l2.live_keys()
-        return len(keys)
+        return len(set(self._l1.keys()) | self._lower.live_keys())
 
     def stats(self) -> CacheStats:
         """Return overall and per-tier counters (tiers "l1", "l2", "l3" when present)."""
-        l1 = self._l1
-        tiers = {l1.name: l1.stats()}
-        for tier in self._lower_tiers:
-            tiers[tier.name] = tier.stats()
-        return CacheStats(self._hits, self._misses, tiers)
+        return CacheStats(self._hits, self._misses, {self._l1.name: self._l1.stats(), **self._lower.stats()})
