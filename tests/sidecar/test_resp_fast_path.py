@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from memories.optimization.cache import CacheManager
 from memories.sidecar import _resp_fast
 from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics
-from memories.sidecar.resp_protocol import encode_bulk
+from memories.sidecar.resp_protocol import RespParser, encode_bulk
 from memories.sidecar.resp_server import RespConnection, RespServer
 
 MAX_BULK_LENGTH = 6000
@@ -192,3 +192,31 @@ def test_interrupts_from_the_cache_propagate() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         _resp_fast.run(frame(b"GET", b"k"), 0, 10, 10, 10, interrupted, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(st.binary(max_size=300), streams.map(b"".join)),
+    start=st.integers(min_value=0, max_value=300),
+    max_bulk_length=st.integers(min_value=0, max_value=5000),
+)
+def test_run_never_crashes_and_stops_at_a_command_boundary(data: bytes, start: int, max_bulk_length: int) -> None:
+    start = min(start, len(data))
+    store: dict[str, bytes] = {}
+
+    def set_value(key: str, value: bytes) -> bool:
+        store[key] = value
+        return True
+
+    replies, consumed, gets, sets, incomplete = _resp_fast.run(
+        data, start, max_bulk_length, 100, 4096, store.get, set_value, object(), b"-W\r\n", b"$-1\r\n"
+    )
+    assert start <= consumed <= len(data)
+    assert len(store) <= sets
+    # What was consumed is exactly gets + sets complete commands, which the Python parser reads the same way.
+    parsed = RespParser().feed(data[start:consumed])
+    assert len(parsed) == gets + sets
+    assert all(command[0].lower() in (b"get", b"set") for command in parsed)
+    assert replies.count(b"+OK\r\n") >= sets
+    if incomplete:
+        assert consumed < len(data)
