@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,9 +39,11 @@ class RecordingTransport:
         self.closed = True
 
 
-def connection(*, accelerate: bool, token: str | None = None) -> tuple[RespConnection, RecordingTransport]:
+def connection(
+    *, accelerate: bool, token: str | None = None, cache: CacheManager | None = None
+) -> tuple[RespConnection, RecordingTransport]:
     # A small L1 so that some SETs fit in no tier (ValueTooLarge) and others evict.
-    cache = CacheManager("8KB")
+    cache = CacheManager("8KB") if cache is None else cache
     limits = RespLimits(max_value_size=4500, max_key_length=12)
     table = CommandTable(cache, limits, RespStatistics(), token, accelerate=accelerate)
     server = RespServer(
@@ -220,3 +223,37 @@ def test_run_never_crashes_and_stops_at_a_command_boundary(data: bytes, start: i
     assert replies.count(b"+OK\r\n") >= sets
     if incomplete:
         assert consumed < len(data)
+
+
+def test_non_bytes_values_get_wrongtype_on_the_fast_path() -> None:
+    replies = []
+    for accelerate in (True, False):
+        cache = CacheManager("1MB")
+        assert cache.set_nowait("json", {"a": [1, 2]})  # stored through the engine's API, not RESP
+        resp_connection, transport = connection(accelerate=accelerate, cache=cache)
+        resp_connection.data_received(frame(b"GET", b"json") + frame(b"GET", b"absent"))
+        replies.append(bytes(transport.written))
+    assert replies[0] == replies[1] == b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n$-1\r\n"
+
+
+def test_with_a_disk_tier_writes_and_misses_fall_back_and_answer_the_same(tmp_path: Path) -> None:
+    chunks = [frame(b"SET", b"k%d" % index, b"v" * 900) for index in range(30)]
+    chunks += [frame(b"GET", b"k%d" % index) for index in range(30)] + [frame(b"GET", b"never")]
+
+    async def replay_with_l2(accelerate: bool) -> bytes:
+        cache = CacheManager("8KB", l2_size="1MB", l2_path=tmp_path / f"l2-{accelerate}")
+        await cache.start()
+        resp_connection, transport = connection(accelerate=accelerate, cache=cache)
+        for chunk in chunks:
+            resp_connection.data_received(chunk)
+            while resp_connection.busy:  # noqa: ASYNC110 - polling the protocol object
+                await asyncio.sleep(0)
+        return bytes(transport.written)
+
+    async def both() -> tuple[bytes, bytes]:
+        return await replay_with_l2(True), await replay_with_l2(False)
+
+    accelerated, pure = asyncio.run(both())
+    assert accelerated == pure
+    # Every value comes back, from L1 or from the disk tier it was demoted to.
+    assert accelerated == b"+OK\r\n" * 30 + encode_bulk(b"v" * 900) * 30 + b"$-1\r\n"
