@@ -71,8 +71,8 @@ def test_build_stage_can_compile_the_resp_fast_path(dockerfile: Dockerfile) -> N
     assert "**/*.so" in (REPOSITORY / ".dockerignore").read_text().split()  # never a locally built extension
 
 
-def test_wheel_carries_the_compiled_fast_path(tmp_path: Path) -> None:
-    """``pip wheel`` compiles memories/sidecar/_resp_fast.c into the wheel, with its type stub."""
+def test_wheel_carries_the_compiled_extensions(tmp_path: Path) -> None:
+    """``pip wheel`` compiles the RESP fast path and the LRU order into the wheel, with their type stubs."""
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPOSITORY)],
         check=True,
@@ -81,8 +81,9 @@ def test_wheel_carries_the_compiled_fast_path(tmp_path: Path) -> None:
     [wheel] = tmp_path.glob("memories_optimization-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    assert any(re.fullmatch(r"memories/sidecar/_resp_fast\..*\.so", name) for name in names), names
-    assert "memories/sidecar/_resp_fast.pyi" in names
+    for module in ("memories/sidecar/_resp_fast", "memories/optimization/cache/policies/_lru"):
+        assert any(re.fullmatch(rf"{module}\..*\.so", name) for name in names), (module, names)
+        assert f"{module}.pyi" in names
 
 
 def test_final_stage_runs_as_a_numeric_non_root_user(dockerfile: Dockerfile) -> None:

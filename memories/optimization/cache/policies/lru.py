@@ -1,4 +1,4 @@
-"""Least recently used."""
+"""Least recently used: the compiled order (``_lru.c``) when built, else an OrderedDict with the same behaviour."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Hashable
 from typing import ClassVar
 
 
-class LruPolicy:
-    """Evicts the key read or written longest ago.
+class PythonLruPolicy:
+    """Evicts the key read or written longest ago (the pure-Python implementation, and the reference for the compiled one).
 
     A low-priority (prefetched) key is inserted at the cold end: unless it is read before the
     next eviction, it is the first to go.
@@ -41,3 +41,23 @@ class LruPolicy:
 
     def __contains__(self, key: object) -> bool:
         return key in self._order
+
+
+try:
+    from memories.optimization.cache.policies._lru import LruOrder
+except ImportError:  # a source tree that was never installed: the OrderedDict version serves
+    LruPolicy: type[PythonLruPolicy] | type[CompiledLruPolicy] = PythonLruPolicy
+else:
+
+    class CompiledLruPolicy(LruOrder):
+        """Evicts the key read or written longest ago; the recency order lives in compact C arrays.
+
+        Behaves exactly as :class:`PythonLruPolicy` (a property test replays random operations through
+        both) but a read of a random key touches a few cache lines instead of an OrderedDict's six.
+        """
+
+        __slots__ = ()
+        name: ClassVar[str] = "lru"
+        entry_overhead_bytes: ClassVar[int] = 120
+
+    LruPolicy = CompiledLruPolicy

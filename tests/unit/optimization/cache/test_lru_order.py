@@ -1,0 +1,129 @@
+"""The compiled LRU order (``_lru.c``) behaves exactly as the OrderedDict-based PythonLruPolicy."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Hashable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memories.optimization.cache.policies import POLICIES
+from memories.optimization.cache.policies.lru import CompiledLruPolicy, LruPolicy, PythonLruPolicy
+
+# Ints and strs, with hash collisions: hash(-1) == hash(-2) in CPython, and equal-hash strs are rare, so
+# small ints (hash(n) == n) collide in the table's low bits a lot.
+keys = st.one_of(st.integers(-3, 40), st.sampled_from(["a", "b", "key:1", "key:2", ""]), st.integers(0, 5000))
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "prefetch", "access", "replace", "remove", "evict", "victim", "contains"]), keys
+    ),
+    max_size=400,
+)
+
+
+def apply(policy: PythonLruPolicy | CompiledLruPolicy, operation: str, key: Hashable) -> object:
+    """One operation; returns what it returned or the type of the exception it raised."""
+    try:
+        if operation in ("insert", "prefetch"):
+            return policy.record_insert(key, 3, low_priority=operation == "prefetch")
+        if operation == "access":
+            return policy.record_access(key)
+        if operation == "replace":
+            return policy.record_replace(key, 7)
+        if operation == "remove":
+            return policy.remove(key, evicted=True)
+        if operation == "evict":
+            victim = policy.choose_victim()
+            if victim is not None:
+                policy.remove(victim, evicted=True)
+            return victim
+        if operation == "victim":
+            return policy.choose_victim()
+        return key in policy
+    except KeyError as error:
+        return KeyError, error.args
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=operations)
+def test_compiled_order_answers_every_operation_like_the_ordered_dict(steps: list[tuple[str, Hashable]]) -> None:
+    compiled, reference = CompiledLruPolicy(), PythonLruPolicy()
+    for operation, key in steps:
+        assert apply(compiled, operation, key) == apply(reference, operation, key), (operation, key)
+        assert len(compiled) == len(reference)
+    drained = []
+    while (victim := compiled.choose_victim()) is not None:
+        drained.append(victim)
+        compiled.remove(victim)
+    assert drained == list(reference._order)
+
+
+def test_many_keys_grow_and_shrink_the_arrays_keeping_the_order() -> None:
+    compiled, reference = CompiledLruPolicy(), PythonLruPolicy()
+    for index in range(50_000):
+        for policy in (compiled, reference):
+            policy.record_insert(f"key:{index}")
+    for index in range(0, 50_000, 3):
+        for policy in (compiled, reference):
+            policy.record_access(f"key:{index}")
+    for index in range(0, 49_000):  # leaves few keys: the arrays shrink
+        for policy in (compiled, reference):
+            policy.remove(f"key:{index}")
+    assert compiled.keys() == list(reference._order)
+    assert len(compiled) == 1_000
+
+
+def test_keys_are_released_when_removed_and_when_the_order_goes() -> None:
+    class Key:
+        def __hash__(self) -> int:
+            return 42
+
+    key = Key()
+    order = CompiledLruPolicy()
+    order.record_insert(key)
+    assert sys.getrefcount(key) == 3  # the local, the order, getrefcount's argument
+    order.remove(key)
+    assert sys.getrefcount(key) == 2
+    order.record_insert(key)
+    del order
+    gc.collect()
+    assert sys.getrefcount(key) == 2
+
+
+def test_a_key_comparison_that_mutates_the_order_is_refused() -> None:
+    order = CompiledLruPolicy()
+
+    class Sneaky:
+        def __hash__(self) -> int:
+            return 7
+
+        def __eq__(self, other: object) -> bool:
+            order.remove("other key")
+            return False
+
+    order.record_insert("other key")
+    order.record_insert(Sneaky())
+    with pytest.raises(RuntimeError, match="changed while comparing keys"):
+        order.record_insert(Sneaky())
+
+
+def test_unhashable_keys_and_bad_arguments_raise_like_python() -> None:
+    order = CompiledLruPolicy()
+    with pytest.raises(TypeError):
+        order.record_insert([1, 2])
+    with pytest.raises(TypeError):
+        order.record_insert("k", 1, 2)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        order.remove("k", wrong=True)  # type: ignore[call-arg]
+    with pytest.raises(KeyError):
+        order.record_access("absent")
+
+
+def test_the_registry_serves_the_compiled_policy() -> None:
+    assert LruPolicy is CompiledLruPolicy
+    assert POLICIES["lru"] is CompiledLruPolicy
+    assert CompiledLruPolicy.name == "lru"
+    assert CompiledLruPolicy.entry_overhead_bytes >= PythonLruPolicy.entry_overhead_bytes
