@@ -101,6 +101,17 @@ find_slot(LruOrder *self, PyObject *key, Py_hash_t hash, Py_ssize_t *insert_at)
     }
 }
 
+/* The table slot of `key` (>= 0), -1 when absent, -2 with an exception set; `*hash` receives its hash. */
+static Py_ssize_t
+lookup(LruOrder *self, PyObject *key, Py_hash_t *hash)
+{
+    *hash = PyObject_Hash(key);
+    if (*hash == -1) {
+        return -2;
+    }
+    return find_slot(self, key, *hash, NULL);
+}
+
 /* --- the recency list ------------------------------------------------------------------------- */
 
 static void
@@ -319,15 +330,23 @@ parse_flag(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_
     return 0;
 }
 
+/* Parse `(key, ...)` with one keyword flag, then look the key up: the slot as lookup() returns it (-2 on any error). */
+static Py_ssize_t
+parse_and_lookup(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t positional_max,
+                 const char *flag_name, int *flag, Py_hash_t *hash)
+{
+    if (parse_flag(args, nargs, kwnames, positional_max, flag_name, flag) < 0) {
+        return -2;
+    }
+    return lookup(self, args[0], hash);
+}
+
 /* Move an existing key to the most recently used end; KeyError when absent. */
 static PyObject *
 move_to_most_recent(LruOrder *self, PyObject *key)
 {
-    Py_hash_t hash = PyObject_Hash(key);
-    if (hash == -1) {
-        return NULL;
-    }
-    Py_ssize_t slot = find_slot(self, key, hash, NULL);
+    Py_hash_t hash;
+    Py_ssize_t slot = lookup(self, key, &hash);
     if (slot == -2) {
         return NULL;
     }
@@ -351,15 +370,8 @@ static PyObject *
 record_insert(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     int low_priority;
-    if (parse_flag(args, nargs, kwnames, 2, "low_priority", &low_priority) < 0) {
-        return NULL;
-    }
-    PyObject *key = args[0];
-    Py_hash_t hash = PyObject_Hash(key);
-    if (hash == -1) {
-        return NULL;
-    }
-    Py_ssize_t slot = find_slot(self, key, hash, NULL);
+    Py_hash_t hash;
+    Py_ssize_t slot = parse_and_lookup(self, args, nargs, kwnames, 2, "low_priority", &low_priority, &hash);
     if (slot == -2) {
         return NULL;
     }
@@ -370,7 +382,7 @@ record_insert(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         self->version++;
         Py_RETURN_NONE;
     }
-    if (insert(self, key, hash, !low_priority) < 0) {
+    if (insert(self, args[0], hash, !low_priority) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -403,15 +415,8 @@ static PyObject *
 remove_key(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     int evicted;
-    if (parse_flag(args, nargs, kwnames, 1, "evicted", &evicted) < 0) {
-        return NULL;
-    }
-    PyObject *key = args[0];
-    Py_hash_t hash = PyObject_Hash(key);
-    if (hash == -1) {
-        return NULL;
-    }
-    Py_ssize_t slot = find_slot(self, key, hash, NULL);
+    Py_hash_t hash;
+    Py_ssize_t slot = parse_and_lookup(self, args, nargs, kwnames, 1, "evicted", &evicted, &hash);
     if (slot == -2) {
         return NULL;
     }
@@ -462,11 +467,8 @@ length(LruOrder *self)
 static int
 contains(LruOrder *self, PyObject *key)
 {
-    Py_hash_t hash = PyObject_Hash(key);
-    if (hash == -1) {
-        return -1;
-    }
-    Py_ssize_t slot = find_slot(self, key, hash, NULL);
+    Py_hash_t hash;
+    Py_ssize_t slot = lookup(self, key, &hash);
     return slot == -2 ? -1 : slot >= 0;
 }
 
