@@ -1,13 +1,15 @@
 """Loads the RESP server's compiled GET/SET fast path (``_resp_fast.c``), if it was built.
 
 The extension is built by ``pip install`` (a C compiler is needed once). Without it, for example
-when running from a source tree that was never installed, the server answers every command through
-the pure-Python parser and command table: the same replies, only slower.
+when running from a source tree that was never installed, or with ``MEMORIES_PURE_PYTHON=1`` in the
+environment, the server answers every command through the pure-Python parser and command table: the
+same replies, only slower.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
@@ -21,7 +23,9 @@ FastRun = Callable[
 
 
 def load_fast_run() -> FastRun | None:
-    """The compiled ``run`` function, or None (logged once at debug level) when the extension is not built."""
+    """The compiled ``run`` function, or None (logged at debug level) when the extension is not built or disabled."""
+    if os.environ.get("MEMORIES_PURE_PYTHON"):
+        return None
     try:
         from memories.sidecar import _resp_fast
     except ImportError as error:

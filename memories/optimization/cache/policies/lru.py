@@ -1,7 +1,11 @@
-"""Least recently used: the compiled order (``_lru.c``) when built, else an OrderedDict with the same behaviour."""
+"""Least recently used: the compiled order (``_lru.c``) when built, else an OrderedDict with the same behaviour.
+
+``MEMORIES_PURE_PYTHON=1`` in the environment selects the OrderedDict version even when the extension is built.
+"""
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import ClassVar
@@ -60,4 +64,4 @@ else:
         name: ClassVar[str] = "lru"
         entry_overhead_bytes: ClassVar[int] = 120
 
-    LruPolicy = CompiledLruPolicy
+    LruPolicy = PythonLruPolicy if os.environ.get("MEMORIES_PURE_PYTHON") else CompiledLruPolicy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Hashable
 
@@ -122,8 +123,15 @@ def test_unhashable_keys_and_bad_arguments_raise_like_python() -> None:
         order.record_access("absent")
 
 
+@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled order is switched off")
 def test_the_registry_serves_the_compiled_policy() -> None:
     assert LruPolicy is CompiledLruPolicy
     assert POLICIES["lru"] is CompiledLruPolicy
     assert CompiledLruPolicy.name == "lru"
     assert CompiledLruPolicy.entry_overhead_bytes >= PythonLruPolicy.entry_overhead_bytes
+
+
+@pytest.mark.skipif(not os.environ.get("MEMORIES_PURE_PYTHON"), reason="checks the switched-off configuration")
+def test_pure_python_switch_selects_the_ordered_dict_policy() -> None:
+    assert LruPolicy is PythonLruPolicy
+    assert POLICIES["lru"] is PythonLruPolicy
