@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from memories.errors import ValueTooLarge
 from memories.optimization.cache.policies import EvictionPolicy
@@ -57,7 +58,11 @@ class MemoryTier:
         self.counters = TierCounters()
         self._policy = policy
         self._clock = clock
-        self._entries: dict[str, MemoryEntry] = {}
+        # A policy that can hold a payload per key (the compiled LRU order) doubles as the index: one hash
+        # probe per read instead of two. Its mapping interface behaves like a dict's (see _lru.c).
+        self._entries: MutableMapping[str, MemoryEntry] = (
+            cast("MutableMapping[str, MemoryEntry]", policy) if getattr(policy, "indexes_entries", False) else {}
+        )
         self._per_entry_overhead = ENTRY_OVERHEAD_BYTES + policy.entry_overhead_bytes
 
     def cost(self, key: str, value: object) -> int:

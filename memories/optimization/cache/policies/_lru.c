@@ -24,7 +24,8 @@
 #define MAX_CAPACITY (1 << 30)
 
 typedef struct {
-    PyObject *key; /* strong reference; NULL for a free node */
+    PyObject *key;     /* strong reference; NULL for a free node */
+    PyObject *payload; /* strong reference (None unless set through the mapping interface) */
     Py_hash_t hash;
     int32_t prev; /* towards the least recently used end */
     int32_t next; /* towards the most recently used end; the free list's link for a free node */
@@ -187,6 +188,7 @@ rebuild(LruOrder *self, Py_ssize_t capacity)
     for (int32_t index = self->head; index != NONE; index = self->nodes[index].next) {
         Node *old = &self->nodes[index];
         nodes[count].key = old->key;
+        nodes[count].payload = old->payload;
         nodes[count].hash = old->hash;
         nodes[count].prev = count - 1;
         nodes[count].next = NONE;
@@ -234,7 +236,7 @@ take_node(LruOrder *self)
 }
 
 static int
-insert(LruOrder *self, PyObject *key, Py_hash_t hash, int most_recent)
+insert(LruOrder *self, PyObject *key, Py_hash_t hash, int most_recent, PyObject *payload)
 {
     /* Keep at least a quarter of the table EMPTY so that probes end quickly. */
     if (self->used == self->capacity || (self->length + self->deleted + 1) * 4 > (self->table_mask + 1) * 3) {
@@ -261,7 +263,9 @@ insert(LruOrder *self, PyObject *key, Py_hash_t hash, int most_recent)
     }
     self->table[insert_at] = index;
     Py_INCREF(key);
+    Py_INCREF(payload);
     self->nodes[index].key = key;
+    self->nodes[index].payload = payload;
     self->nodes[index].hash = hash;
     link_node(self, index, most_recent);
     self->length++;
@@ -269,8 +273,8 @@ insert(LruOrder *self, PyObject *key, Py_hash_t hash, int most_recent)
     return 0;
 }
 
-/* Remove the key at table `slot`. */
-static void
+/* Remove the key at table `slot`; returns its payload (a new reference the caller owns). */
+static PyObject *
 remove_at(LruOrder *self, Py_ssize_t slot)
 {
     int32_t index = self->table[slot];
@@ -278,12 +282,15 @@ remove_at(LruOrder *self, Py_ssize_t slot)
     self->table[slot] = DELETED;
     self->deleted++;
     PyObject *key = self->nodes[index].key;
+    PyObject *payload = self->nodes[index].payload;
     self->nodes[index].key = NULL;
+    self->nodes[index].payload = NULL;
     self->nodes[index].next = self->free_list;
     self->free_list = index;
     self->length--;
     self->version++;
     Py_DECREF(key);
+    return payload;
 }
 
 /* Give memory back after most keys left (e.g. a cleared tier). Errors are ignored: the order stays valid. */
@@ -382,7 +389,7 @@ record_insert(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         self->version++;
         Py_RETURN_NONE;
     }
-    if (insert(self, args[0], hash, !low_priority) < 0) {
+    if (insert(self, args[0], hash, !low_priority, Py_None) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -421,7 +428,7 @@ remove_key(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         return NULL;
     }
     if (slot >= 0) {
-        remove_at(self, slot);
+        Py_DECREF(remove_at(self, slot));
         maybe_shrink(self);
     }
     Py_RETURN_NONE;
@@ -472,6 +479,136 @@ contains(LruOrder *self, PyObject *key)
     return slot == -2 ? -1 : slot >= 0;
 }
 
+/* --- the mapping interface: a payload per key, so that a tier can use the order as its index ---- */
+
+/* Like a dict: reading, replacing or adding a payload never changes the order of a present key, and an
+ * added key becomes the most recently used (as assigning a new key to an OrderedDict appends it). */
+
+static PyObject *
+subscript(LruOrder *self, PyObject *key)
+{
+    Py_hash_t hash;
+    Py_ssize_t slot = lookup(self, key, &hash);
+    if (slot == -2) {
+        return NULL;
+    }
+    if (slot < 0) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    PyObject *payload = self->nodes[self->table[slot]].payload;
+    Py_INCREF(payload);
+    return payload;
+}
+
+static int
+assign_subscript(LruOrder *self, PyObject *key, PyObject *payload)
+{
+    Py_hash_t hash;
+    Py_ssize_t slot = lookup(self, key, &hash);
+    if (slot == -2) {
+        return -1;
+    }
+    if (payload == NULL) { /* del order[key] */
+        if (slot < 0) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            return -1;
+        }
+        Py_DECREF(remove_at(self, slot));
+        maybe_shrink(self);
+        return 0;
+    }
+    if (slot >= 0) {
+        Node *node = &self->nodes[self->table[slot]];
+        PyObject *old = node->payload;
+        Py_INCREF(payload);
+        node->payload = payload;
+        self->version++;
+        Py_DECREF(old);
+        return 0;
+    }
+    return insert(self, key, hash, 1, payload);
+}
+
+PyDoc_STRVAR(get_doc, "get(key, default=None)\n--\n\nThe payload of ``key``, or ``default`` when absent; the order is unchanged.");
+
+static PyObject *
+get(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    Py_hash_t hash;
+    Py_ssize_t slot = lookup(self, args[0], &hash);
+    if (slot == -2) {
+        return NULL;
+    }
+    PyObject *result = slot >= 0 ? self->nodes[self->table[slot]].payload : (nargs == 2 ? args[1] : Py_None);
+    Py_INCREF(result);
+    return result;
+}
+
+PyDoc_STRVAR(pop_doc, "pop(key[, default])\n--\n\nRemove ``key`` and return its payload; ``default`` (or KeyError) when absent.");
+
+static PyObject *
+pop(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "pop expected 1 or 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    Py_hash_t hash;
+    Py_ssize_t slot = lookup(self, args[0], &hash);
+    if (slot == -2) {
+        return NULL;
+    }
+    if (slot < 0) {
+        if (nargs == 2) {
+            Py_INCREF(args[1]);
+            return args[1];
+        }
+        PyErr_SetObject(PyExc_KeyError, args[0]);
+        return NULL;
+    }
+    PyObject *payload = remove_at(self, slot);
+    maybe_shrink(self);
+    return payload;
+}
+
+PyDoc_STRVAR(items_doc, "items()\n--\n\n``(key, payload)`` pairs from least to most recently used (a list).");
+
+static PyObject *
+items(LruOrder *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result = PyList_New(self->length);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_ssize_t position = 0;
+    for (int32_t index = self->head; index != NONE; index = self->nodes[index].next) {
+        PyObject *pair = PyTuple_Pack(2, self->nodes[index].key, self->nodes[index].payload);
+        if (pair == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyList_SET_ITEM(result, position++, pair);
+    }
+    return result;
+}
+
+static PyObject *
+iterate(LruOrder *self)
+{
+    PyObject *snapshot = keys(self, NULL);
+    if (snapshot == NULL) {
+        return NULL;
+    }
+    PyObject *iterator = PyObject_GetIter(snapshot);
+    Py_DECREF(snapshot);
+    return iterator;
+}
+
 /* --- the type --------------------------------------------------------------------------------- */
 
 static int
@@ -479,6 +616,7 @@ clear_keys(LruOrder *self)
 {
     for (Py_ssize_t index = 0; index < self->used; index++) {
         Py_CLEAR(self->nodes[index].key);
+        Py_CLEAR(self->nodes[index].payload);
     }
     PyMem_Free(self->nodes);
     PyMem_Free(self->table);
@@ -500,6 +638,7 @@ traverse(LruOrder *self, visitproc visit, void *arg)
 {
     for (Py_ssize_t index = 0; index < self->used; index++) {
         Py_VISIT(self->nodes[index].key);
+        Py_VISIT(self->nodes[index].payload);
     }
     Py_VISIT(Py_TYPE(self));
     return 0;
@@ -519,6 +658,7 @@ dealloc(LruOrder *self)
     PyObject_GC_UnTrack(self);
     for (Py_ssize_t index = 0; index < self->used; index++) {
         Py_CLEAR(self->nodes[index].key);
+        Py_CLEAR(self->nodes[index].payload);
     }
     PyMem_Free(self->nodes);
     PyMem_Free(self->table);
@@ -552,6 +692,9 @@ static PyMethodDef methods[] = {
     {"remove", (PyCFunction)(void (*)(void))remove_key, METH_FASTCALL | METH_KEYWORDS, remove_doc},
     {"choose_victim", (PyCFunction)choose_victim, METH_NOARGS, choose_victim_doc},
     {"keys", (PyCFunction)keys, METH_NOARGS, keys_doc},
+    {"get", (PyCFunction)(void (*)(void))get, METH_FASTCALL, get_doc},
+    {"pop", (PyCFunction)(void (*)(void))pop, METH_FASTCALL, pop_doc},
+    {"items", (PyCFunction)items, METH_NOARGS, items_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -564,6 +707,10 @@ static PyType_Slot slots[] = {
     {Py_tp_methods, methods},
     {Py_sq_length, length},
     {Py_sq_contains, contains},
+    {Py_mp_length, length},
+    {Py_mp_subscript, subscript},
+    {Py_mp_ass_subscript, assign_subscript},
+    {Py_tp_iter, iterate},
     {0, NULL},
 };
 

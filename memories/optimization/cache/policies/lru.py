@@ -63,5 +63,7 @@ else:
         __slots__ = ()
         name: ClassVar[str] = "lru"
         entry_overhead_bytes: ClassVar[int] = 120
+        #: The in-memory tier may keep its entries in this order's payloads (one hash table instead of two).
+        indexes_entries: ClassVar[bool] = True
 
     LruPolicy = PythonLruPolicy if os.environ.get("MEMORIES_PURE_PYTHON") else CompiledLruPolicy

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -135,3 +137,82 @@ def test_the_registry_serves_the_compiled_policy() -> None:
 def test_pure_python_switch_selects_the_ordered_dict_policy() -> None:
     assert LruPolicy is PythonLruPolicy
     assert POLICIES["lru"] is PythonLruPolicy
+
+
+class ReferenceIndexedOrder:
+    """The compiled order's mapping interface, modelled with an OrderedDict (payload None until assigned)."""
+
+    def __init__(self) -> None:
+        self.order: OrderedDict[Hashable, object] = OrderedDict()
+
+    def record_insert(self, key: Hashable, size: int = 1, *, low_priority: bool = False) -> None:
+        if key not in self.order:
+            self.order[key] = None
+        self.order.move_to_end(key, last=not low_priority)
+
+    def record_access(self, key: Hashable) -> None:
+        self.order.move_to_end(key)
+
+    def record_replace(self, key: Hashable, size: int = 1) -> None:
+        self.order.move_to_end(key)
+
+    def remove(self, key: Hashable, *, evicted: bool = False) -> None:
+        self.order.pop(key, None)
+
+    def choose_victim(self) -> Hashable | None:
+        return next(iter(self.order), None)
+
+
+mapping_operations = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "prefetch", "access", "replace", "remove", "evict", "set", "get", "pop", "del"]),
+        keys,
+        st.integers(0, 3),
+    ),
+    max_size=300,
+)
+
+
+def apply_mapping(order: Any, reference: bool, operation: str, key: Hashable, payload: int) -> object:
+    mapping = order.order if reference else order
+    try:
+        if operation == "set":
+            mapping[key] = f"payload {payload}"
+            return None
+        if operation == "get":
+            return mapping.get(key, "absent")
+        if operation == "pop":
+            return mapping.pop(key, "absent") if payload % 2 else mapping.pop(key)
+        if operation == "del":
+            del mapping[key]
+            return None
+    except KeyError as error:
+        return KeyError, error.args
+    return apply(order, operation, key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=mapping_operations)
+def test_mapping_interface_behaves_like_a_dict_inside_the_lru_order(steps: list[tuple[str, Hashable, int]]) -> None:
+    compiled, reference = CompiledLruPolicy(), ReferenceIndexedOrder()
+    for operation, key, payload in steps:
+        expected = apply_mapping(reference, True, operation, key, payload)
+        assert apply_mapping(compiled, False, operation, key, payload) == expected, (operation, key)
+        assert len(compiled) == len(reference.order)
+    assert compiled.items() == list(reference.order.items())
+    assert list(compiled) == list(reference.order)
+
+
+def test_payloads_are_released() -> None:
+    payload = object()
+    order = CompiledLruPolicy()
+    order["k"] = payload
+    assert sys.getrefcount(payload) == 3
+    order["k"] = None
+    assert sys.getrefcount(payload) == 2
+    order["k"] = payload
+    order.remove("k")
+    assert sys.getrefcount(payload) == 2
+    order["k"] = payload
+    assert order.pop("k") is payload
+    assert sys.getrefcount(payload) == 2
