@@ -447,10 +447,9 @@ choose_victim(LruOrder *self, PyObject *Py_UNUSED(ignored))
     return key;
 }
 
-PyDoc_STRVAR(keys_doc, "keys()\n--\n\nThe keys from least to most recently used (a list).");
-
+/* The keys (or `(key, payload)` pairs) from least to most recently used, as a new list. */
 static PyObject *
-keys(LruOrder *self, PyObject *Py_UNUSED(ignored))
+listing(LruOrder *self, int with_payloads)
 {
     PyObject *result = PyList_New(self->length);
     if (result == NULL) {
@@ -458,11 +457,27 @@ keys(LruOrder *self, PyObject *Py_UNUSED(ignored))
     }
     Py_ssize_t position = 0;
     for (int32_t index = self->head; index != NONE; index = self->nodes[index].next) {
-        PyObject *key = self->nodes[index].key;
-        Py_INCREF(key);
-        PyList_SET_ITEM(result, position++, key);
+        PyObject *item = self->nodes[index].key;
+        if (with_payloads) {
+            item = PyTuple_Pack(2, item, self->nodes[index].payload);
+            if (item == NULL) {
+                Py_DECREF(result);
+                return NULL;
+            }
+        } else {
+            Py_INCREF(item);
+        }
+        PyList_SET_ITEM(result, position++, item);
     }
     return result;
+}
+
+PyDoc_STRVAR(keys_doc, "keys()\n--\n\nThe keys from least to most recently used (a list).");
+
+static PyObject *
+keys(LruOrder *self, PyObject *Py_UNUSED(ignored))
+{
+    return listing(self, 0);
 }
 
 static Py_ssize_t
@@ -581,20 +596,7 @@ PyDoc_STRVAR(items_doc, "items()\n--\n\n``(key, payload)`` pairs from least to m
 static PyObject *
 items(LruOrder *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *result = PyList_New(self->length);
-    if (result == NULL) {
-        return NULL;
-    }
-    Py_ssize_t position = 0;
-    for (int32_t index = self->head; index != NONE; index = self->nodes[index].next) {
-        PyObject *pair = PyTuple_Pack(2, self->nodes[index].key, self->nodes[index].payload);
-        if (pair == NULL) {
-            Py_DECREF(result);
-            return NULL;
-        }
-        PyList_SET_ITEM(result, position++, pair);
-    }
-    return result;
+    return listing(self, 1);
 }
 
 static PyObject *
