@@ -545,17 +545,24 @@ assign_subscript(LruOrder *self, PyObject *key, PyObject *payload)
     return insert(self, key, hash, 1, payload);
 }
 
+/* `name(key[, default])`: the slot of the key as lookup() returns it (-2 with an exception on bad arguments). */
+static Py_ssize_t
+lookup_argument(LruOrder *self, const char *name, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "%s expected 1 or 2 arguments, got %zd", name, nargs);
+        return -2;
+    }
+    Py_hash_t hash;
+    return lookup(self, args[0], &hash);
+}
+
 PyDoc_STRVAR(get_doc, "get(key, default=None)\n--\n\nThe payload of ``key``, or ``default`` when absent; the order is unchanged.");
 
 static PyObject *
 get(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "get expected 1 or 2 arguments, got %zd", nargs);
-        return NULL;
-    }
-    Py_hash_t hash;
-    Py_ssize_t slot = lookup(self, args[0], &hash);
+    Py_ssize_t slot = lookup_argument(self, "get", args, nargs);
     if (slot == -2) {
         return NULL;
     }
@@ -569,12 +576,7 @@ PyDoc_STRVAR(pop_doc, "pop(key[, default])\n--\n\nRemove ``key`` and return its 
 static PyObject *
 pop(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "pop expected 1 or 2 arguments, got %zd", nargs);
-        return NULL;
-    }
-    Py_hash_t hash;
-    Py_ssize_t slot = lookup(self, args[0], &hash);
+    Py_ssize_t slot = lookup_argument(self, "pop", args, nargs);
     if (slot == -2) {
         return NULL;
     }
