@@ -218,11 +218,9 @@ class CacheManager:
             name, expires_at = (key if type(key) is str else normalize_key(key)), None
         else:
             name, value, expires_at = self._checked(key, value, ttl)
-        cost = self._l1.cost(name, value)
-        if cost > self._l1.capacity_bytes:
-            self._check_fits_somewhere(name, cost, None)  # raises ValueTooLarge
         self._started = True  # without L2 or L3, start() has nothing to do
-        self._l1.store(name, value, expires_at, cost)
+        if not self._l1.store(name, value, expires_at):
+            self._check_fits_somewhere(name, self._l1.cost(name, value), None)  # raises ValueTooLarge
         return True
 
     def _checked(self, key: Key, value: object, ttl: Duration | None) -> tuple[str, object, float | None]:

@@ -109,13 +109,15 @@ class MemoryTier:
             self._insert(key, value, expires_at, size, low_priority)
         return evicted
 
-    def store(self, key: str, value: object, expires_at: float | None, size: int) -> None:
+    def store(self, key: str, value: object, expires_at: float | None) -> bool:
         """Store ``value`` under ``key`` at normal priority, dropping what it evicts (for a cache with no lower tier).
 
-        ``size`` is :meth:`cost`. Raises ValueTooLarge when the entry alone exceeds the capacity.
+        Returns False, storing nothing, when the entry alone (its :meth:`cost`) exceeds the capacity.
         """
+        size = sys.getsizeof(key) + (sys.getsizeof(value) if type(value) is bytes else estimate_size(value))
+        size += self._per_entry_overhead  # that is cost(), inlined: this runs for every SET of the sidecar
         if size > self.capacity_bytes:
-            self._check_size(size)
+            return False
         # The hot write path of an L1-only cache, so the steps of delete() and _insert() are inlined,
         # and an overwrite that needs no eviction updates the entry in place.
         policy = self._policy
@@ -125,7 +127,7 @@ class MemoryTier:
                 self.bytes_used += size - previous.size
                 previous.value, previous.size, previous.expires_at, previous.reads = value, size, expires_at, 0
                 policy.record_replace(key, size)
-                return
+                return True
             del self._entries[key]
             self.bytes_used -= previous.size
             policy.remove(key, evicted=False)
@@ -134,6 +136,7 @@ class MemoryTier:
         self._entries[key] = MemoryEntry(value, size, expires_at)
         self.bytes_used += size
         policy.record_insert(key, size)
+        return True
 
     def _check_size(self, size: int) -> None:
         if size > self.capacity_bytes:

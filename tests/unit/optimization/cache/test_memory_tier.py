@@ -84,7 +84,7 @@ def test_low_priority_admission_may_evict_unread_entries(name: str) -> None:
 def test_store_evicts_to_stay_within_budget() -> None:
     tier = MemoryTier(4096, create_policy("lru"), time.time)
     for index in range(40):
-        tier.store(f"key-{index}", bytes(200), None, tier.cost(f"key-{index}", bytes(200)))
+        assert tier.store(f"key-{index}", bytes(200), None)
     assert tier.bytes_used <= 4096
     assert tier.lookup("key-39") is not None
     assert tier.lookup("key-0") is None
@@ -92,6 +92,7 @@ def test_store_evicts_to_stay_within_budget() -> None:
 
 def test_store_refuses_an_entry_larger_than_the_capacity() -> None:
     tier = MemoryTier(4096, create_policy("lru"), time.time)
-    with pytest.raises(ValueTooLarge):
-        tier.store("key", bytes(10_000), None, tier.cost("key", bytes(10_000)))
-    assert len(tier) == 0
+    assert tier.store("small", bytes(10), None)
+    assert not tier.store("key", bytes(10_000), None)
+    assert len(tier) == 1 and tier.peek("key") is None
+    assert tier.bytes_used == tier.cost("small", bytes(10))
