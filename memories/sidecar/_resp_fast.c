@@ -265,7 +265,8 @@ run(PyObject *module, PyObject *args)
                 failed = 1;
                 break;
             }
-            PyObject *stored = PyObject_CallFunctionObjArgs(set, key, value, NULL);
+            PyObject *call_arguments[2] = {key, value};
+            PyObject *stored = PyObject_Vectorcall(set, call_arguments, 2, NULL);
             Py_DECREF(key);
             Py_DECREF(value);
             if (stored == NULL) {

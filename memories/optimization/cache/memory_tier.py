@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from sys import getsizeof
 from typing import cast
 
 from memories.errors import ValueTooLarge
@@ -67,8 +67,8 @@ class MemoryTier:
 
     def cost(self, key: str, value: object) -> int:
         """Return the bytes an entry for ``key`` and ``value`` is accounted for."""
-        size = sys.getsizeof(value) if type(value) is bytes else estimate_size(value)
-        return sys.getsizeof(key) + size + self._per_entry_overhead
+        size = getsizeof(value) if type(value) is bytes else estimate_size(value)
+        return getsizeof(key) + size + self._per_entry_overhead
 
     def lookup(self, key: str, *, count_miss: bool = True) -> MemoryEntry | None:
         """Return the live entry of ``key`` and record the read (hit, or miss if ``count_miss``)."""
@@ -114,7 +114,7 @@ class MemoryTier:
 
         Returns False, storing nothing, when the entry alone (its :meth:`cost`) exceeds the capacity.
         """
-        size = sys.getsizeof(key) + (sys.getsizeof(value) if type(value) is bytes else estimate_size(value))
+        size = getsizeof(key) + (getsizeof(value) if type(value) is bytes else estimate_size(value))
         size += self._per_entry_overhead  # that is cost(), inlined: this runs for every SET of the sidecar
         if size > self.capacity_bytes:
             return False
@@ -125,7 +125,10 @@ class MemoryTier:
         if previous is not None:
             if self.bytes_used - previous.size + size <= self.capacity_bytes:
                 self.bytes_used += size - previous.size
-                previous.value, previous.size, previous.expires_at, previous.reads = value, size, expires_at, 0
+                previous.value = value
+                previous.size = size
+                previous.expires_at = expires_at
+                previous.reads = 0
                 policy.record_replace(key, size)
                 return True
             del self._entries[key]
