@@ -1,15 +1,18 @@
 /*
  * LruOrder: the recency order of the LRU eviction policy, in compact arrays.
  *
- * The pure-Python LruPolicy (lru.py) keeps its order in an OrderedDict: every read moves a linked
+ * The pure-Python PythonLruPolicy (lru.py) keeps its order in an OrderedDict: every read moves a linked
  * node that lives in its own heap object, next to a second hash table, so a read of a random key
- * touches about six unrelated cache lines. Here the nodes are one array of 24-byte structs linked by
+ * touches about six unrelated cache lines. Here the nodes are one array of 32-byte structs linked by
  * 32-bit indices and the hash table is an array of 32-bit node indices: a read touches the table
  * slot, the node and its two neighbours, all inside a few MB for a million keys.
  *
  * Behaviour is exactly the Python class's (tests/unit/optimization/cache/test_lru_order.py replays
  * random operation sequences through both): keys are any hashable objects; ``record_access`` and
  * ``record_replace`` of an absent key raise KeyError like OrderedDict.move_to_end.
+ *
+ * Each key also carries a payload behind a dict-like interface (get, [], del, pop, items, iteration),
+ * so the in-memory tier can keep its entries here and probe one hash table per read instead of two.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
