@@ -351,20 +351,26 @@ parse_and_lookup(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObje
     return lookup(self, args[0], hash);
 }
 
+/* The node of a present key, or NONE with an exception set (KeyError when absent). */
+static int32_t
+find_present(LruOrder *self, PyObject *key)
+{
+    Py_hash_t hash;
+    Py_ssize_t slot = lookup(self, key, &hash);
+    if (slot == -1) {
+        PyErr_SetObject(PyExc_KeyError, key);
+    }
+    return slot < 0 ? NONE : self->table[slot];
+}
+
 /* Move an existing key to the most recently used end; KeyError when absent. */
 static PyObject *
 move_to_most_recent(LruOrder *self, PyObject *key)
 {
-    Py_hash_t hash;
-    Py_ssize_t slot = lookup(self, key, &hash);
-    if (slot == -2) {
+    int32_t index = find_present(self, key);
+    if (index == NONE) {
         return NULL;
     }
-    if (slot < 0) {
-        PyErr_SetObject(PyExc_KeyError, key);
-        return NULL;
-    }
-    int32_t index = self->table[slot];
     if (index != self->tail) {
         unlink_node(self, index);
         link_node(self, index, 1);
@@ -505,16 +511,11 @@ contains(LruOrder *self, PyObject *key)
 static PyObject *
 subscript(LruOrder *self, PyObject *key)
 {
-    Py_hash_t hash;
-    Py_ssize_t slot = lookup(self, key, &hash);
-    if (slot == -2) {
+    int32_t index = find_present(self, key);
+    if (index == NONE) {
         return NULL;
     }
-    if (slot < 0) {
-        PyErr_SetObject(PyExc_KeyError, key);
-        return NULL;
-    }
-    PyObject *payload = self->nodes[self->table[slot]].payload;
+    PyObject *payload = self->nodes[index].payload;
     Py_INCREF(payload);
     return payload;
 }
