@@ -87,7 +87,6 @@ class CommandTable:
             self._commands[name.encode()] = command
             self._commands[name.upper().encode()] = command
         self._fast_run = load_fast_run() if accelerate else None
-        self._lookup_nowait, self._set_nowait, self._missing = cache.lookup_nowait, cache.set_nowait, cache.MISSING
         self._get_command, self._set_command = self._commands[b"get"], self._commands[b"set"]
 
     @property
@@ -135,19 +134,7 @@ class CommandTable:
         run = self._fast_run
         if run is None or (self.token is not None and not session.authenticated):
             return b"", 0, False
-        limits = self._keys.limits
-        replies, consumed, gets, sets, incomplete = run(
-            data,
-            0,
-            max_bulk_length,
-            limits.max_key_length,
-            limits.max_value_size,
-            self._lookup_nowait,
-            self._set_nowait,
-            self._missing,
-            WRONG_TYPE,
-            session.null,
-        )
+        replies, consumed, gets, sets, incomplete = self._keys.run_fast(run, data, session.null, max_bulk_length)
         self._get_command.calls += gets
         self._set_command.calls += sets
         return replies, consumed, incomplete

@@ -12,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from memories.sidecar.resp_arguments import NOT_INTEGER, SetOptions, parse_integer
+from memories.sidecar.resp_fast_path import FastRun
 from memories.sidecar.resp_protocol import OK, encode_array, encode_bulk, encode_error, encode_integer
 from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession
 
@@ -56,6 +57,28 @@ class KeyCommands:
             ("flushdb", -1, self._flush),
             ("flushall", -1, self._flush),
         ]
+
+    def run_fast(
+        self, run: FastRun, data: bytes, null: bytes, max_bulk_length: int
+    ) -> tuple[bytes, int, int, int, bool]:
+        """Answer the leading plain GET and SET commands of ``data`` with the compiled ``run``, as ``_get``/``_set`` would.
+
+        Returns ``run``'s ``(replies, consumed, gets, sets, incomplete)``; ``null`` is the session's null reply,
+        ``max_bulk_length`` bytes.
+        """
+        limits = self.limits
+        return run(
+            data,
+            0,
+            max_bulk_length,
+            limits.max_key_length,
+            limits.max_value_size,
+            self._lookup_nowait,
+            self._set_nowait,
+            self._missing,
+            WRONG_TYPE,
+            null,
+        )
 
     def _get(self, arguments: list[bytes], session: RespSession) -> Reply:
         value = self._lookup_nowait(arguments[1])

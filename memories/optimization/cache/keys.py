@@ -19,7 +19,9 @@ MISSING: Final = MissingMarker()
 
 def normalize_key(key: Key) -> str:
     """Return ``key`` as str (bytes decoded as UTF-8 with surrogateescape); TypeError otherwise."""
-    if type(key) is bytes:  # the sidecar's keys: checked first, exactly
+    if type(key) is str:  # the sidecar's compiled fast path and most callers pass str
+        return key
+    if type(key) is bytes:
         return key.decode("utf-8", "surrogateescape")
     if isinstance(key, str):
         return key

@@ -225,12 +225,11 @@ class CacheManager:
 
     def _checked(self, key: Key, value: object, ttl: Duration | None) -> tuple[str, object, float | None]:
         """The normalized key, value (bytes-like as bytes) and expiry time of a write; raises like :meth:`set`."""
-        name = key if type(key) is str else normalize_key(key)
+        name = normalize_key(key)
         if type(value) is not bytes and isinstance(value, bytearray | memoryview):
             value = bytes(value)
-        settings = self.settings
-        expires_at = None if ttl is None and settings.default_ttl_seconds is None else self._expires_at(ttl)
-        limit = settings.max_value_bytes
+        expires_at = None if ttl is None and self.settings.default_ttl_seconds is None else self._expires_at(ttl)
+        limit = self.settings.max_value_bytes
         if limit is not None and estimate_size(value) > limit:
             raise ValueTooLarge(f"value of {name!r} exceeds max_value_size ({limit} bytes)")
         return name, value, expires_at
