@@ -181,9 +181,10 @@ hand_over_exception(void)
 }
 
 PyDoc_STRVAR(run_doc,
-"run(data, start, max_bulk_length, max_key_length, max_value_size, get, set, missing, wrong_type, null)\n"
+"run(data, start, budget, max_bulk_length, max_key_length, max_value_size, get, set, missing, wrong_type, null)\n"
 "--\n\n"
-"Answer the leading GET and SET commands of ``data[start:]``.\n\n"
+"Answer the leading GET and SET commands of ``data[start:]``, starting no command once ``budget`` bytes\n"
+"(at least 1) are consumed: a connection's turn on the event loop stays short however long its pipeline.\n\n"
 "``get(key: str)`` returns bytes, None (a miss: reply ``null``), ``missing`` (stop: the Python path\n"
 "must look further) or another object (reply ``wrong_type``). ``set(key: str, value: bytes)`` returns\n"
 "True when stored, False to stop. Keys are decoded as UTF-8 with surrogateescape. Lengths are bytes.\n"
@@ -196,8 +197,8 @@ run(PyObject *module, PyObject *args)
 {
     (void)module;
     PyObject *data, *get, *set, *missing, *wrong_type, *null;
-    Py_ssize_t start, max_bulk_length, max_key_length, max_value_size;
-    if (!PyArg_ParseTuple(args, "SnnnnOOOSS:run", &data, &start, &max_bulk_length, &max_key_length,
+    Py_ssize_t start, budget, max_bulk_length, max_key_length, max_value_size;
+    if (!PyArg_ParseTuple(args, "SnnnnnOOOSS:run", &data, &start, &budget, &max_bulk_length, &max_key_length,
                           &max_value_size, &get, &set, &missing, &wrong_type, &null)) {
         return NULL;
     }
@@ -206,14 +207,20 @@ run(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "start is outside data");
         return NULL;
     }
+    if (budget < 1) {
+        PyErr_SetString(PyExc_ValueError, "budget must be at least 1 byte");
+        return NULL;
+    }
     const char *base = PyBytes_AS_STRING(data);
     const char *cursor = base + start;
     const char *end = base + length;
+    /* No command starts at or after this point (computed without overflowing the pointer). */
+    const char *stop = budget < end - cursor ? cursor + budget : end;
     Output output = {NULL, 0, 0};
     Py_ssize_t gets = 0, sets = 0;
     int failed = 0, incomplete = 0;
 
-    while (cursor < end) {
+    while (cursor < stop) {
         Argument arguments[3];
         int count = 0;
         const char *next = parse_command(cursor, end, max_bulk_length, arguments, &count, &incomplete);

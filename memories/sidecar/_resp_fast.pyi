@@ -3,6 +3,7 @@ from collections.abc import Callable
 def run(
     data: bytes,
     start: int,
+    budget: int,
     max_bulk_length: int,
     max_key_length: int,
     max_value_size: int,

@@ -123,18 +123,23 @@ class CommandTable:
         command.calls += 1
         return command.handler(arguments, session)
 
-    def run_fast(self, data: bytes, session: RespSession, max_bulk_length: int) -> tuple[bytes, int, bool]:
-        """Answer the leading plain GET and SET commands of ``data`` at once, in compiled code.
+    def run_fast(
+        self, data: bytes, start: int, budget: int, session: RespSession, max_bulk_length: int
+    ) -> tuple[bytes, int, bool]:
+        """Answer the leading plain GET and SET commands of ``data[start:]`` at once, in compiled code.
 
-        Returns the encoded replies, how many bytes of ``data`` they consumed (0 when the fast path
-        is off, the session must authenticate first, or ``data`` does not start with such a command),
-        and whether the rest is the well-formed beginning of a command that needs more bytes. The
-        caller parses the rest as usual. ``max_bulk_length`` is in bytes.
+        Starts no command once ``budget`` bytes are consumed. Returns the encoded replies, the offset in
+        ``data`` where it stopped (``start`` when the fast path is off, the session must authenticate
+        first, or ``data[start:]`` does not begin with such a command), and whether the rest is the
+        well-formed beginning of a command that needs more bytes. The caller parses the rest as usual.
+        ``budget`` and ``max_bulk_length`` are in bytes.
         """
         run = self._fast_run
         if run is None or (self.token is not None and not session.authenticated):
-            return b"", 0, False
-        replies, consumed, gets, sets, incomplete = self._keys.run_fast(run, data, session.null, max_bulk_length)
+            return b"", start, False
+        replies, consumed, gets, sets, incomplete = self._keys.run_fast(
+            run, data, start, budget, session.null, max_bulk_length
+        )
         self._get_command.calls += gets
         self._set_command.calls += sets
         return replies, consumed, incomplete

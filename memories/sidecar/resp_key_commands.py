@@ -59,17 +59,18 @@ class KeyCommands:
         ]
 
     def run_fast(
-        self, run: FastRun, data: bytes, null: bytes, max_bulk_length: int
+        self, run: FastRun, data: bytes, start: int, budget: int, null: bytes, max_bulk_length: int
     ) -> tuple[bytes, int, int, int, bool]:
-        """Answer the leading plain GET and SET commands of ``data`` with the compiled ``run``, as ``_get``/``_set`` would.
+        """Answer the leading plain GET and SET commands of ``data[start:]`` with the compiled ``run``, as ``_get``/``_set`` would.
 
         Returns ``run``'s ``(replies, consumed, gets, sets, incomplete)``; ``null`` is the session's null reply,
-        ``max_bulk_length`` bytes.
+        ``budget`` and ``max_bulk_length`` are bytes (no command starts once ``budget`` bytes are consumed).
         """
         limits = self.limits
         return run(
             data,
-            0,
+            start,
+            budget,
             max_bulk_length,
             limits.max_key_length,
             limits.max_value_size,

@@ -13,51 +13,8 @@ from hypothesis import strategies as st
 
 from memories.optimization.cache import CacheManager
 from memories.sidecar import _resp_fast
-from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics
 from memories.sidecar.resp_protocol import RespParser, encode_bulk
-from memories.sidecar.resp_server import RespConnection, RespServer
-
-MAX_BULK_LENGTH = 6000
-
-
-class RecordingTransport:
-    """Collects what the connection writes; never blocks."""
-
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def connection(
-    *, accelerate: bool, token: str | None = None, cache: CacheManager | None = None
-) -> tuple[RespConnection, RecordingTransport]:
-    # A small L1 so that some SETs fit in no tier (ValueTooLarge) and others evict.
-    cache = CacheManager("8KB") if cache is None else cache
-    limits = RespLimits(max_value_size=4500, max_key_length=12)
-    table = CommandTable(cache, limits, RespStatistics(), token, accelerate=accelerate)
-    server = RespServer(
-        table, max_connections=10, read_timeout=10, max_bulk_length=MAX_BULK_LENGTH, max_request_size=2**20
-    )
-    resp_connection = RespConnection(server)
-    transport = RecordingTransport()
-    resp_connection.connection_made(transport)  # type: ignore[arg-type]
-    return resp_connection, transport
-
-
-def frame(*arguments: bytes) -> bytes:
-    return b"*%d\r\n" % len(arguments) + b"".join(encode_bulk(argument) for argument in arguments)
+from tests.sidecar.resp_harness import MAX_BULK_LENGTH, connection, frame, settle
 
 
 async def replay(chunks: list[bytes], *, accelerate: bool, token: str | None = None) -> bytes:
@@ -67,9 +24,8 @@ async def replay(chunks: list[bytes], *, accelerate: bool, token: str | None = N
         if transport.closed:
             break
         resp_connection.data_received(chunk)
-        while resp_connection.busy:  # noqa: ASYNC110 - polling the protocol object, which has no event to wait on
-            await asyncio.sleep(0)
-    return bytes(transport.written)
+        await settle(resp_connection)
+    return transport.written
 
 
 def both_paths(chunks: list[bytes], token: str | None = None) -> tuple[bytes, bytes]:
@@ -137,19 +93,21 @@ def test_the_extension_is_built_and_used() -> None:
     assert resp_connection._commands.accelerated
     table = resp_connection._commands
     data = frame(b"SET", b"k", b"v") + frame(b"GET", b"k") + frame(b"PING")
-    replies, consumed, incomplete = table.run_fast(data, resp_connection.session, 100)
+    replies, consumed, incomplete = table.run_fast(data, 0, 2**20, resp_connection.session, 100)
     assert (replies, consumed, incomplete) == (b"+OK\r\n$1\r\nv\r\n", len(data) - len(frame(b"PING")), False)
     assert table.call_counts() == {"set": 1, "get": 1}
 
 
-def test_a_command_split_across_reads_is_finished_by_the_fast_path() -> None:
+async def test_a_command_split_across_reads_is_finished_by_the_fast_path() -> None:
     resp_connection, transport = connection(accelerate=True)
     data = frame(b"SET", b"k", b"v" * 3000) + frame(b"GET", b"k")
     resp_connection.data_received(data[:1500])
+    await settle(resp_connection)
     assert resp_connection.pending_bytes == 1500  # kept for the next read, not yet answered
     assert transport.written == b""
     resp_connection.data_received(data[1500:])
-    assert bytes(transport.written) == b"+OK\r\n" + encode_bulk(b"v" * 3000)
+    await settle(resp_connection)
+    assert transport.written == b"+OK\r\n" + encode_bulk(b"v" * 3000)
     assert resp_connection.pending_bytes == 0
     assert resp_connection._commands.call_counts() == {"set": 1, "get": 1}
 
@@ -181,14 +139,19 @@ def test_resp3_clients_get_resp3_nulls() -> None:
 @pytest.mark.parametrize(
     ("arguments", "error"),
     [
-        ((bytearray(b"*1\r\n"), 0), TypeError),
-        ((b"*1\r\n", 5), ValueError),
-        ((b"*1\r\n", -1), ValueError),
+        ((bytearray(b"*1\r\n"), 0, 10), TypeError),
+        ((b"*1\r\n", 5, 10), ValueError),
+        ((b"*1\r\n", -1, 10), ValueError),
     ],
 )
-def test_bad_arguments_raise(arguments: tuple[Any, int], error: type[Exception]) -> None:
+def test_bad_arguments_raise(arguments: tuple[Any, int, int], error: type[Exception]) -> None:
     with pytest.raises(error):
         _resp_fast.run(*arguments, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
+
+
+def test_a_budget_below_one_byte_is_refused() -> None:
+    with pytest.raises(ValueError, match="budget"):
+        _resp_fast.run(b"*1\r\n", 0, 0, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
 
 
 def test_interrupts_from_the_cache_propagate() -> None:
@@ -196,7 +159,25 @@ def test_interrupts_from_the_cache_propagate() -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _resp_fast.run(frame(b"GET", b"k"), 0, 10, 10, 10, interrupted, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n")
+        _resp_fast.run(
+            frame(b"GET", b"k"), 0, 100, 10, 10, 10, interrupted, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n"
+        )
+
+
+def run_with_a_fresh_store(
+    data: bytes, start: int, budget: int, max_bulk_length: int
+) -> tuple[bytes, int, int, int, bool]:
+    store: dict[str, bytes] = {}
+
+    def set_value(key: str, value: bytes) -> bool:
+        store[key] = value
+        return True
+
+    result = _resp_fast.run(
+        data, start, budget, max_bulk_length, 100, 4096, store.get, set_value, object(), b"-W\r\n", b"$-1\r\n"
+    )
+    assert len(store) <= result[3]
+    return result
 
 
 @settings(max_examples=300, deadline=None)
@@ -207,17 +188,8 @@ def test_interrupts_from_the_cache_propagate() -> None:
 )
 def test_run_never_crashes_and_stops_at_a_command_boundary(data: bytes, start: int, max_bulk_length: int) -> None:
     start = min(start, len(data))
-    store: dict[str, bytes] = {}
-
-    def set_value(key: str, value: bytes) -> bool:
-        store[key] = value
-        return True
-
-    replies, consumed, gets, sets, incomplete = _resp_fast.run(
-        data, start, max_bulk_length, 100, 4096, store.get, set_value, object(), b"-W\r\n", b"$-1\r\n"
-    )
+    replies, consumed, gets, sets, incomplete = run_with_a_fresh_store(data, start, 2**62, max_bulk_length)
     assert start <= consumed <= len(data)
-    assert len(store) <= sets
     # What was consumed is exactly gets + sets complete commands, which the Python parser reads the same way.
     parsed = RespParser().feed(data[start:consumed])
     assert len(parsed) == gets + sets
@@ -227,14 +199,32 @@ def test_run_never_crashes_and_stops_at_a_command_boundary(data: bytes, start: i
         assert consumed < len(data)
 
 
-def test_non_bytes_values_get_wrongtype_on_the_fast_path() -> None:
+@settings(max_examples=200, deadline=None)
+@given(commands=streams, budget=st.integers(min_value=1, max_value=20000))
+def test_no_command_starts_once_the_budget_is_spent(commands: list[bytes], budget: int) -> None:
+    data = b"".join(commands)
+    unlimited = run_with_a_fresh_store(data, 0, 2**62, MAX_BULK_LENGTH)
+    # With a budget of one byte, each call answers exactly one command: that gives every boundary.
+    boundaries = [0]
+    while boundaries[-1] < unlimited[1]:
+        boundaries.append(run_with_a_fresh_store(data, boundaries[-1], 1, MAX_BULK_LENGTH)[1])
+        assert boundaries[-1] > boundaries[-2]
+    assert boundaries[-1] == unlimited[1]
+    replies, consumed, gets, sets, _incomplete = run_with_a_fresh_store(data, 0, budget, MAX_BULK_LENGTH)
+    assert consumed == next((boundary for boundary in boundaries if boundary >= budget), unlimited[1])
+    assert gets + sets == boundaries.index(consumed)
+    assert unlimited[0].startswith(replies)
+
+
+async def test_non_bytes_values_get_wrongtype_on_the_fast_path() -> None:
     replies = []
     for accelerate in (True, False):
         cache = CacheManager("1MB")
         assert cache.set_nowait("json", {"a": [1, 2]})  # stored through the engine's API, not RESP
         resp_connection, transport = connection(accelerate=accelerate, cache=cache)
         resp_connection.data_received(frame(b"GET", b"json") + frame(b"GET", b"absent"))
-        replies.append(bytes(transport.written))
+        await settle(resp_connection)
+        replies.append(transport.written)
     assert replies[0] == replies[1] == b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n$-1\r\n"
 
 
@@ -248,9 +238,8 @@ def test_with_a_disk_tier_writes_and_misses_fall_back_and_answer_the_same(tmp_pa
         resp_connection, transport = connection(accelerate=accelerate, cache=cache)
         for chunk in chunks:
             resp_connection.data_received(chunk)
-            while resp_connection.busy:  # noqa: ASYNC110 - polling the protocol object
-                await asyncio.sleep(0)
-        return bytes(transport.written)
+            await settle(resp_connection)
+        return transport.written
 
     async def both() -> tuple[bytes, bytes]:
         return await replay_with_l2(True), await replay_with_l2(False)

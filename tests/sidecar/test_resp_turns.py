@@ -1,0 +1,109 @@
+"""Connections take turns: a long pipeline is answered a slice per event loop turn, replies are written at its end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from memories.optimization.cache import CacheManager
+from memories.sidecar.resp_protocol import encode_bulk
+from memories.sidecar.resp_server import MAX_BACKLOG_BYTES, TURN_BYTES
+from tests.sidecar.resp_harness import connect, frame, server, settle
+
+compiled_only = pytest.mark.skipif(
+    bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="turns are taken by the compiled fast path"
+)
+
+
+def set_pipeline(count: int, size: int) -> tuple[list[bytes], list[bytes]]:
+    """``count`` SET frames of ``size``-byte values, and the values."""
+    values = [bytes([index % 256]) * size for index in range(count)]
+    return [frame(b"SET", b"key:%04d" % index, value) for index, value in enumerate(values)], values
+
+
+@compiled_only
+async def test_a_long_pipeline_is_answered_in_turns_while_other_connections_get_theirs() -> None:
+    resp_server = server(accelerate=True, cache=CacheManager("1MB"))
+    long_connection, long_transport = connect(resp_server)
+    short_connection, short_transport = connect(resp_server)
+    sets, values = set_pipeline(12, 4000)
+    gets = [frame(b"GET", b"key:%04d" % index) for index in range(12)]
+    # Both reads arrive in the same turn of the event loop.
+    long_connection.data_received(b"".join(sets + gets))
+    short_connection.data_received(frame(b"GET", b"key:0000"))
+    assert long_transport.writes == [] == short_transport.writes  # replies go out at the end of the turn
+
+    await asyncio.sleep(0)
+    # One turn: the long pipeline got as far as the first command starting at or past TURN_BYTES ...
+    starts = [sum(len(command) for command in sets[:index]) for index in range(len(sets))]
+    first_turn = sum(1 for start in starts if start < TURN_BYTES)
+    assert 0 < first_turn < len(sets)
+    assert long_transport.writes == [b"+OK\r\n" * first_turn]
+    # ... and the other connection was answered in the same turn (after the SETs that turn made).
+    assert short_transport.writes == [encode_bulk(values[0])]
+
+    await settle(long_connection)
+    assert long_transport.written == b"+OK\r\n" * len(sets) + b"".join(encode_bulk(value) for value in values)
+    assert len(long_transport.writes) > 2
+
+
+@compiled_only
+async def test_requests_read_during_a_long_pipeline_are_answered_after_it_in_order() -> None:
+    resp_connection, transport = connect(server(accelerate=True, cache=CacheManager("1MB")))
+    sets, values = set_pipeline(10, 4000)
+    resp_connection.data_received(b"".join(sets))
+    await asyncio.sleep(0)
+    resp_connection.data_received(frame(b"GET", b"key:0009") + frame(b"PING"))
+    await settle(resp_connection)
+    assert transport.written == b"+OK\r\n" * 10 + encode_bulk(values[9]) + b"+PONG\r\n"
+
+
+@compiled_only
+async def test_reading_pauses_while_the_backlog_is_over_its_bound_and_resumes_once_answered() -> None:
+    resp_connection, transport = connect(server(accelerate=True, cache=CacheManager("1MB")))
+    sets, _values = set_pipeline(600, 4000)  # 2.4 MB of requests
+    half = len(sets) // 2
+    resp_connection.data_received(b"".join(sets[:half]))
+    assert transport.reading
+    resp_connection.data_received(b"".join(sets[half:]))
+    assert len(b"".join(sets)) - TURN_BYTES > MAX_BACKLOG_BYTES
+    assert not transport.reading
+    await settle(resp_connection)
+    assert transport.reading
+    assert transport.written == b"+OK\r\n" * len(sets)
+
+
+@compiled_only
+async def test_a_stopping_server_answers_the_backlog_but_reads_nothing_more() -> None:
+    resp_server = server(accelerate=True, cache=CacheManager("1MB"))
+    resp_connection, transport = connect(resp_server)
+    sets, _values = set_pipeline(600, 4000)
+    resp_connection.data_received(b"".join(sets[:300]))
+    resp_connection.data_received(b"".join(sets[300:]))
+    resp_server.stop_accepting()
+    await settle(resp_connection)
+    assert transport.written == b"+OK\r\n" * len(sets)
+    assert not transport.reading
+
+
+@pytest.mark.parametrize("accelerate", [True, False])
+async def test_replies_of_one_turn_are_written_together(accelerate: bool) -> None:
+    resp_connection, transport = connect(server(accelerate=accelerate))
+    resp_connection.data_received(frame(b"SET", b"a", b"1"))
+    resp_connection.data_received(frame(b"GET", b"a") + frame(b"PING"))
+    resp_connection.data_received(frame(b"ECHO", b"x"))
+    assert transport.writes == []
+    await asyncio.sleep(0)
+    assert transport.writes == [b"+OK\r\n$1\r\n1\r\n+PONG\r\n$1\r\nx\r\n"]
+
+
+@pytest.mark.parametrize("accelerate", [True, False])
+async def test_quit_writes_the_replies_before_closing(accelerate: bool) -> None:
+    resp_connection, transport = connect(server(accelerate=accelerate))
+    resp_connection.data_received(frame(b"SET", b"a", b"1") + frame(b"QUIT") + frame(b"GET", b"a"))
+    assert transport.closed
+    assert transport.writes == [b"+OK\r\n+OK\r\n"]
+    await asyncio.sleep(0)
+    assert transport.writes == [b"+OK\r\n+OK\r\n"]  # nothing after QUIT
