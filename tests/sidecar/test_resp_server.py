@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,24 @@ def test_pipeline_replies_keep_order(client: redis.Redis) -> None:
     replies = pipeline.execute()
     assert replies[1::3] == [str(index).encode() for index in range(200)]
     assert replies[2::3] == list(range(1, 201))
+
+
+def test_concurrent_long_pipelines_of_large_values_round_trip(sidecar: RunningSidecar) -> None:
+    # Each pipeline (about 1.2 MB, more than the 1 MiB backlog bound) is answered over many turns, interleaved.
+    def run_client(client_index: int) -> bool:
+        client = redis.Redis(port=sidecar.resp_port, socket_timeout=30)
+        values = [random.Random(client_index * 1000 + index).randbytes(4096) for index in range(300)]
+        pipeline = client.pipeline(transaction=False)
+        for index, value in enumerate(values):
+            pipeline.set(f"c{client_index}:{index}", value)
+        for index in range(len(values)):
+            pipeline.get(f"c{client_index}:{index}")
+        replies = pipeline.execute()
+        client.close()
+        return replies == [True] * len(values) + values
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(run_client, range(4))) == [True] * 4
 
 
 def test_value_larger_than_limit_is_refused(start_sidecar: Callable[..., RunningSidecar]) -> None:
