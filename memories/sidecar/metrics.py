@@ -52,7 +52,7 @@ class RespCollector(Collector):
         latency = statistics.batch_latency
         yield HistogramMetricFamily(
             "memories_sidecar_resp_batch_duration_seconds",
-            "Seconds from reading a batch of (pipelined) RESP commands to writing their last reply",
+            "Seconds from reading a batch of (pipelined) RESP commands until their last reply is ready to write",
             buckets=latency.cumulative(),
             sum_value=latency.sum,
         )

@@ -68,7 +68,8 @@ class RespStatistics:
     protocol_errors: int = 0
     calls: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
-    #: Seconds from reading a batch of (pipelined) commands to writing the last of their replies.
+    #: Seconds from reading a batch of (pipelined) commands until the last of their replies is queued for writing
+    #: (replies are written at the end of the event loop turn).
     batch_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
