@@ -136,7 +136,7 @@ class RespConnection(asyncio.Protocol):
             self._batch_started = time.perf_counter()
             replies, consumed, incomplete = self._run_fast(data, start, TURN_BYTES, self.session, self._max_bulk_length)
             if consumed > start:
-                self._send(replies)
+                self._write([replies])
                 self._latency.observe(time.perf_counter() - self._batch_started)
             rest = len(data) - consumed
             if not rest:
@@ -257,15 +257,11 @@ class RespConnection(asyncio.Protocol):
             self._resume_reading()
 
     def _write(self, output: list[bytes]) -> None:
-        if output:
-            self._send(output[0] if len(output) == 1 else b"".join(output))
-
-    def _send(self, replies: bytes) -> None:
-        """Queue ``replies`` for the write at the end of this event loop turn."""
-        if not self._closed:
+        """Queue ``output`` (replies, in order) for the write at the end of this event loop turn."""
+        if output and not self._closed:
             if not self._output:
                 self._server.flush_soon(self)
-            self._output.append(replies)
+            self._output += output
 
     def flush(self) -> None:
         """Write the replies queued since the last flush (called by the server at the end of a turn)."""
