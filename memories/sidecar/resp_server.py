@@ -111,8 +111,7 @@ class RespConnection(asyncio.Protocol):
         self._pause_reading()
 
     def resume_writing(self) -> None:
-        if not self._busy:
-            self._resume_reading()
+        self._resume_reading_if_free()
 
     def data_received(self, data: bytes) -> None:
         if self._backlog:
@@ -175,8 +174,7 @@ class RespConnection(asyncio.Protocol):
         self._serve(data, start)
         if self._backlog_paused and not self._backlog:
             self._backlog_paused = False
-            if not self._busy and not self._server.stopping:
-                self._resume_reading()
+            self._resume_reading_if_free()
 
     # --- command execution -------------------------------------------------------------------
 
@@ -253,8 +251,7 @@ class RespConnection(asyncio.Protocol):
             self._run(queued)
         else:
             self._latency.observe(time.perf_counter() - self._batch_started)
-        if not self._busy and not self._server.stopping:
-            self._resume_reading()
+        self._resume_reading_if_free()
 
     def _write(self, output: list[bytes]) -> None:
         """Queue ``output`` (replies, in order) for the write at the end of this event loop turn."""
@@ -275,6 +272,11 @@ class RespConnection(asyncio.Protocol):
         if not self._reading_paused and not self._closed and self._transport is not None:
             self._reading_paused = True
             self._transport.pause_reading()
+
+    def _resume_reading_if_free(self) -> None:
+        """Resume reading unless a command waits, the backlog is over its bound or the server is stopping."""
+        if not (self._busy or self._backlog_paused or self._server.stopping):
+            self._resume_reading()
 
     def _resume_reading(self) -> None:
         if self._reading_paused and not self._closed and self._transport is not None:

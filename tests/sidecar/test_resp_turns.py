@@ -88,6 +88,30 @@ async def test_a_stopping_server_answers_the_backlog_but_reads_nothing_more() ->
     assert not transport.reading
 
 
+async def test_drained_writes_do_not_resume_reading_on_a_stopping_server() -> None:
+    resp_server = server(accelerate=True)
+    resp_connection, transport = connect(resp_server)
+    resp_connection.pause_writing()
+    assert not transport.reading
+    resp_server.stop_accepting()
+    resp_connection.resume_writing()
+    assert not transport.reading
+
+
+@compiled_only
+async def test_drained_writes_do_not_resume_reading_while_the_backlog_is_over_its_bound() -> None:
+    resp_connection, transport = connect(server(accelerate=True, cache=CacheManager("1MB")))
+    sets, _values = set_pipeline(600, 4000)
+    resp_connection.data_received(b"".join(sets[:300]))
+    resp_connection.data_received(b"".join(sets[300:]))
+    resp_connection.pause_writing()
+    resp_connection.resume_writing()
+    assert not transport.reading
+    await settle(resp_connection)
+    assert transport.reading
+    assert transport.written == b"+OK\r\n" * len(sets)
+
+
 @pytest.mark.parametrize("accelerate", [True, False])
 async def test_replies_of_one_turn_are_written_together(accelerate: bool) -> None:
     resp_connection, transport = connect(server(accelerate=accelerate))
