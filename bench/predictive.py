@@ -23,16 +23,16 @@ from pathlib import Path
 import libcachesim
 import numpy
 
-from memories.optimization.predictive.evaluate import blended_predictions, markov_predictions, simulate_lru
+from memories.optimization.predictive.evaluation.simulation import blended_predictions, markov_predictions, simulate_lru
+from memories.optimization.predictive.evaluation.traces import ORACLE_GENERAL_RECORD, load_trace
 from memories.optimization.predictive.features import key_deltas
-from memories.optimization.predictive.inference import OnnxSequenceModel
-from memories.optimization.predictive.lstm_numpy import LSTMConfig
-from memories.optimization.predictive.lstm_predictor import LstmPredictor
 from memories.optimization.predictive.markov import MarkovPredictor
-from memories.optimization.predictive.onnx_export import export_network
 from memories.optimization.predictive.records import AccessColumns
-from memories.optimization.predictive.traces import ORACLE_GENERAL_RECORD, load_trace
-from memories.optimization.predictive.trainer import TARGET_PROBE_RECORDS, markov_accuracy, train_lstm
+from memories.optimization.predictive.serving.inference import OnnxSequenceModel
+from memories.optimization.predictive.serving.lstm_predictor import LstmPredictor
+from memories.optimization.predictive.training.export import export_network
+from memories.optimization.predictive.training.fit import TARGET_PROBE_RECORDS, markov_accuracy, train_lstm
+from memories.optimization.predictive.training.network import LSTMConfig
 
 TRACES = Path("/work/shared/traces")
 #: (file, cache entries at 1% and 10% of the whole trace's distinct keys)

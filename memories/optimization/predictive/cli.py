@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from memories.errors import ConfigError
-from memories.optimization.predictive.evaluate import (
+from memories.optimization.predictive.evaluation.simulation import (
     SimulationResult,
     blended_predictions,
     capacity_for,
@@ -20,13 +20,14 @@ from memories.optimization.predictive.evaluate import (
     markov_predictions,
     simulate_lru,
 )
-from memories.optimization.predictive.lstm_numpy import LSTMConfig
-from memories.optimization.predictive.lstm_predictor import LstmPredictor
+from memories.optimization.predictive.evaluation.traces import load_trace
 from memories.optimization.predictive.markov import MarkovPredictor
-from memories.optimization.predictive.model_file import load_predictor, save_lstm, save_markov
 from memories.optimization.predictive.records import AccessColumns
-from memories.optimization.predictive.traces import load_trace
-from memories.optimization.predictive.trainer import train_lstm
+from memories.optimization.predictive.serving.lstm_predictor import LstmPredictor
+from memories.optimization.predictive.serving.model_file import load_predictor
+from memories.optimization.predictive.training.export import save_lstm, save_markov
+from memories.optimization.predictive.training.fit import train_lstm
+from memories.optimization.predictive.training.network import LSTMConfig
 
 
 def register(subparsers: Any) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from memories.optimization.predictive.lstm_numpy import LSTMConfig
+from memories.optimization.predictive.training.network import LSTMConfig
 
 PeriodicLog = Callable[[int, int], list[dict[str, object]]]
 

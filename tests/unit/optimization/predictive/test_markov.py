@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from memories.errors import ModelError
 from memories.optimization.predictive.markov import MarkovPredictor
-from memories.optimization.predictive.trainer import markov_accuracy
+from memories.optimization.predictive.training.fit import markov_accuracy
 
 
 def test_predicts_most_frequent_successor() -> None:

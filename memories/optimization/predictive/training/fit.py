@@ -1,17 +1,25 @@
-"""From an access log to a trained model: choose the target, fit vocabularies, train, export."""
+"""From an access log to a trained LSTM: choose the target (keys or deltas), fit the vocabularies, train.
+
+(:mod:`.loop` is the optimisation loop itself; :mod:`.export` writes the result as an ONNX model file.)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from memories.errors import ConfigError
 from memories.optimization.predictive.features import FeatureEncoder, key_deltas
-from memories.optimization.predictive.lstm_numpy import EpochResult, LSTMConfig, LSTMNetwork, TrainingHistory
 from memories.optimization.predictive.markov import MarkovPredictor
-from memories.optimization.predictive.progress import ProgressBar
 from memories.optimization.predictive.records import AccessColumns
-from memories.optimization.predictive.training import train_network
+from memories.optimization.predictive.reports import EpochResult, TrainingHistory
+from memories.optimization.predictive.serving.inference import OnnxSequenceModel
+from memories.optimization.predictive.serving.live_predictor import LivePredictor
+from memories.optimization.predictive.serving.lstm_predictor import LstmPredictor
+from memories.optimization.predictive.training.export import export_network
+from memories.optimization.predictive.training.loop import train_network
+from memories.optimization.predictive.training.network import LSTMConfig, LSTMNetwork
+from memories.optimization.predictive.training.progress import ProgressBar
 
 #: Records used by the "auto" target measurement (a prefix of the log).
 TARGET_PROBE_RECORDS = 200_000
@@ -86,3 +94,55 @@ def train_lstm(
 
     history = train_network(network, encoded, epochs, bar, on_epoch)
     return TrainedLstm(network, encoder, history)
+
+
+@dataclass(slots=True)
+class TrainedPredictor:
+    """What :func:`train_predictor` learned: the ``live`` predictor to serve (None for model "none"),
+    the trained network for LSTMs (to save), and the number of records learned from."""
+
+    records: int
+    live: LivePredictor | None
+    lstm: TrainedLstm | None
+
+
+def train_predictor(
+    model: str,
+    access_patterns: Iterable[object],
+    *,
+    features: Sequence[str],
+    epochs: int,
+    target: str = "auto",
+    vocabulary_size: int = 8192,
+    config: LSTMConfig | None = None,
+    progress: bool = True,
+    online_markov: bool = True,
+) -> TrainedPredictor:
+    """Learn a ``model`` ("lstm", "markov" or "none") from a log of accesses (see ``records``).
+
+    CPU-bound: call from a thread in async code. An "lstm" is served through onnxruntime from its
+    exported graph (what a saved file would give), blended with an online Markov model trained on
+    the same log when ``online_markov``. Raises ConfigError as :func:`train_lstm`.
+    """
+    columns = AccessColumns.from_records(access_patterns)
+    if model == "none":
+        return TrainedPredictor(len(columns), None, None)
+    if model == "markov":
+        markov = MarkovPredictor()
+        markov.train(columns.keys)
+        return TrainedPredictor(len(columns), LivePredictor(markov), None)
+    trained = train_lstm(
+        columns,
+        features=features,
+        epochs=epochs,
+        target=target,
+        vocabulary_size=vocabulary_size,
+        config=config,
+        progress=progress,
+    )
+    session = OnnxSequenceModel(export_network(trained.network).SerializeToString())
+    online = None
+    if online_markov:
+        online = MarkovPredictor()
+        online.train(columns.keys)
+    return TrainedPredictor(len(columns), LivePredictor(LstmPredictor(trained.encoder, session), online), trained)

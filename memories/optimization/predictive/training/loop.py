@@ -7,11 +7,10 @@ from collections.abc import Callable
 import numpy
 
 from memories.optimization.predictive.features import EncodedLog
-from memories.optimization.predictive.lstm_numpy import (
+from memories.optimization.predictive.reports import EpochResult, TrainingHistory
+from memories.optimization.predictive.training.network import (
     AdamOptimizer,
-    EpochResult,
     LSTMNetwork,
-    TrainingHistory,
     TrainProgress,
     check_trainable,
     sample_candidates,

@@ -6,10 +6,10 @@ import numpy
 import pytest
 
 from memories.optimization.predictive.features import FeatureEncoder
-from memories.optimization.predictive.lstm_numpy import LSTMConfig, LSTMNetwork
 from memories.optimization.predictive.records import AccessColumns
-from memories.optimization.predictive.trainer import train_lstm
-from memories.optimization.predictive.training import evaluate_network
+from memories.optimization.predictive.training.fit import train_lstm
+from memories.optimization.predictive.training.loop import evaluate_network
+from memories.optimization.predictive.training.network import LSTMConfig, LSTMNetwork
 
 
 def _tiny_batch(rng: numpy.random.Generator) -> tuple[dict[str, numpy.ndarray], numpy.ndarray, numpy.ndarray]:

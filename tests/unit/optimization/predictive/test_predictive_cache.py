@@ -8,7 +8,7 @@ import pytest
 
 from memories.errors import ConfigError, ModelError
 from memories.optimization import CacheManager, PredictiveCache
-from memories.optimization.predictive.lstm_numpy import LSTMConfig
+from memories.optimization.predictive.training.network import LSTMConfig
 
 
 class RecordingCache:

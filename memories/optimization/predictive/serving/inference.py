@@ -6,9 +6,16 @@ import numpy
 import onnxruntime
 
 from memories.errors import ModelError
-from memories.optimization.predictive.onnx_export import TIME_FEATURES_INPUT, input_name
 
 State = tuple[numpy.ndarray, numpy.ndarray]
+
+#: Graph input names shared with the exporter (``training.export``): ``<name>_ids`` per categorical input.
+TIME_FEATURES_INPUT = "time_features"
+
+
+def input_name(categorical: str) -> str:
+    """Graph input name of categorical input ``categorical`` (e.g. ``key_ids``)."""
+    return f"{categorical}_ids"
 
 
 class OnnxSequenceModel:
@@ -27,8 +34,13 @@ class OnnxSequenceModel:
         names = {value.name: value for value in self.session.get_inputs()}
         if "initial_h" not in names or "k" not in names:
             raise ModelError("model graph lacks the initial_h/k inputs of a memories predictor")
+        self._metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.hidden_size = int(names["initial_h"].shape[2])
         self.input_names = set(names)
+
+    def metadata(self) -> dict[str, str]:
+        """The model's ``metadata_props`` (key → text)."""
+        return dict(self._metadata)
 
     def zero_state(self, batch: int = 1) -> State:
         """Return zero (h, c), each ``[1, batch, hidden]`` float32."""

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from memories.optimization.predictive.lstm_numpy import EpochResult
+from memories.optimization.predictive.reports import EpochResult
 
 BAR_WIDTH = 30
 

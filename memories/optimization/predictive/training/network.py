@@ -11,7 +11,7 @@ Everything is computed on whole minibatches (no Python loop over the batch).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy
 
@@ -43,25 +43,6 @@ class LSTMConfig:
     #: Fewer parallel streams than ``batch_size`` are used when a log is too short to give this
     #: many optimizer steps per epoch.
     min_steps_per_epoch: int = 200
-
-
-@dataclass(slots=True)
-class EpochResult:
-    """Mean training loss, held-out loss and held-out top-1 accuracy (0..1) of one epoch."""
-
-    epoch: int
-    train_loss: float
-    validation_loss: float
-    validation_accuracy: float
-
-
-@dataclass(slots=True)
-class TrainingHistory:
-    """Per-epoch results; ``best_epoch`` is the one whose weights were kept (early stopping)."""
-
-    epochs: list[EpochResult] = field(default_factory=list)
-    best_epoch: int = 0
-    stopped_early: bool = False
 
 
 #: Called with (epoch, epochs, step, steps, running mean loss).

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from memories.errors import ConfigError
-from memories.optimization.predictive.evaluate import blended_predictions, markov_predictions, simulate_lru
+from memories.optimization.predictive.evaluation.simulation import blended_predictions, markov_predictions, simulate_lru
 from memories.optimization.predictive.markov import MarkovPredictor
 from memories.optimization.predictive.records import AccessColumns
 

@@ -8,7 +8,12 @@ import numpy
 import pytest
 
 from memories.errors import ConfigError, CorruptDataError
-from memories.optimization.predictive.traces import ORACLE_GENERAL_RECORD, detect_format, load_trace, read_trace
+from memories.optimization.predictive.evaluation.traces import (
+    ORACLE_GENERAL_RECORD,
+    detect_format,
+    load_trace,
+    read_trace,
+)
 
 TRACES = Path("/work/shared/traces")
 ORM = TRACES / "orm-busy.trace.xz"

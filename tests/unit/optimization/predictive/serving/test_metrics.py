@@ -3,7 +3,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 
 from memories.optimization.predictive import PredictiveCache
-from memories.optimization.predictive.metrics import PredictiveMetricsCollector
+from memories.optimization.predictive.serving.metrics import PredictiveMetricsCollector
 
 
 def test_collector_reads_stats_at_scrape_time() -> None:

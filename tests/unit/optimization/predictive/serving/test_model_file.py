@@ -6,12 +6,13 @@ import onnx
 import pytest
 
 from memories.errors import ModelError
-from memories.optimization.predictive.lstm_numpy import LSTMConfig
-from memories.optimization.predictive.lstm_predictor import LstmPredictor
 from memories.optimization.predictive.markov import MarkovPredictor
-from memories.optimization.predictive.model_file import load_predictor, save_lstm, save_markov
 from memories.optimization.predictive.records import AccessColumns, AccessRecord
-from memories.optimization.predictive.trainer import train_lstm
+from memories.optimization.predictive.serving.lstm_predictor import LstmPredictor
+from memories.optimization.predictive.serving.model_file import load_predictor
+from memories.optimization.predictive.training.export import save_lstm, save_markov
+from memories.optimization.predictive.training.fit import train_lstm
+from memories.optimization.predictive.training.network import LSTMConfig
 
 
 def test_lstm_round_trip_predicts_the_same(tmp_path: Path, tiny_config: LSTMConfig, periodic_log) -> None:
@@ -57,7 +58,7 @@ def test_foreign_onnx_model_is_model_error(tmp_path: Path) -> None:
     )
     path = tmp_path / "foreign.onnx"
     onnx.save(onnx.helper.make_model(graph), path)
-    with pytest.raises(ModelError, match="metadata"):
+    with pytest.raises(ModelError, match="not a memories predictor"):
         load_predictor(path)
 
 

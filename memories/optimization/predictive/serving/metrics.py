@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from memories.optimization.predictive.prefetcher import PredictiveCache
+if TYPE_CHECKING:
+    from memories.optimization.predictive.predictive_cache import PredictiveCache
 
 
 class PredictiveMetricsCollector(Collector):

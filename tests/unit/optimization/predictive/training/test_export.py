@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy
 import onnx
 
-from memories.optimization.predictive.inference import OnnxSequenceModel
-from memories.optimization.predictive.lstm_numpy import LSTMConfig, LSTMNetwork
-from memories.optimization.predictive.onnx_export import export_network
+from memories.optimization.predictive.serving.inference import OnnxSequenceModel
+from memories.optimization.predictive.training.export import export_network
+from memories.optimization.predictive.training.network import LSTMConfig, LSTMNetwork
 
 
 def _network() -> LSTMNetwork:

@@ -1,4 +1,4 @@
-"""Export a trained :class:`LSTMNetwork` as an ONNX graph of standard operators.
+"""Export a trained :class:`LSTMNetwork` as an ONNX graph of standard operators, and write model files.
 
 Graph (time-major, dynamic sequence length T and batch B)::
 
@@ -12,19 +12,21 @@ The state outputs let a caller feed one access at a time and carry the LSTM stat
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from memories.optimization.predictive.lstm_numpy import LSTMNetwork
+from memories.optimization.predictive.features import FeatureEncoder
+from memories.optimization.predictive.markov import MarkovPredictor
+from memories.optimization.predictive.serving.inference import TIME_FEATURES_INPUT, input_name
+from memories.optimization.predictive.serving.model_file import FORMAT_VERSION, METADATA_KEY
+from memories.optimization.predictive.training.network import LSTMNetwork
 
 OPSET = 17
-TIME_FEATURES_INPUT = "time_features"
-
-
-def input_name(categorical: str) -> str:
-    """Graph input name of categorical input ``categorical`` (e.g. ``key_ids``)."""
-    return f"{categorical}_ids"
 
 
 def export_network(network: LSTMNetwork) -> onnx.ModelProto:
@@ -84,3 +86,24 @@ def export_network(network: LSTMNetwork) -> onnx.ModelProto:
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary name and rename, so a reader never sees half a model."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def save_lstm(path: str | Path, network: LSTMNetwork, encoder: FeatureEncoder) -> None:
+    """Export ``network`` to ONNX with ``encoder``'s configuration embedded, at ``path``."""
+    model = export_network(network)
+    metadata = {"format_version": FORMAT_VERSION, "kind": "lstm", "encoder": encoder.to_json()}
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+    _write_atomically(Path(path), model.SerializeToString())
+
+
+def save_markov(path: str | Path, predictor: MarkovPredictor) -> None:
+    """Write ``predictor``'s transition table as JSON at ``path``."""
+    _write_atomically(Path(path), json.dumps(predictor.to_json()).encode())

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import numpy
 
 from memories.optimization.predictive.features import FeatureEncoder
-from memories.optimization.predictive.inference import OnnxSequenceModel
 from memories.optimization.predictive.records import AccessColumns, AccessRecord
+from memories.optimization.predictive.serving.inference import OnnxSequenceModel
 
 #: Candidates fetched from the model per step; predict(k) decodes the first k non-OOV of them.
 CANDIDATES_PER_STEP = 16
