@@ -16,15 +16,19 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import libcachesim
 import numpy
+from bench_traces import add_trace_arguments, libcachesim_miss_ratios, require_libcachesim, trace_paths
 
-from memories.optimization.predictive.evaluation.simulation import blended_predictions, markov_predictions, simulate_lru
-from memories.optimization.predictive.evaluation.traces import ORACLE_GENERAL_RECORD, load_trace
+from memories.optimization.predictive.evaluation.simulation import (
+    blended_predictions,
+    capacity_for,
+    markov_predictions,
+    simulate,
+)
+from memories.optimization.predictive.evaluation.traces import load_trace
 from memories.optimization.predictive.features import key_deltas
 from memories.optimization.predictive.markov import MarkovPredictor
 from memories.optimization.predictive.records import AccessColumns
@@ -34,34 +38,7 @@ from memories.optimization.predictive.training.export import export_network
 from memories.optimization.predictive.training.fit import TARGET_PROBE_RECORDS, markov_accuracy, train_lstm
 from memories.optimization.predictive.training.network import LSTMConfig
 
-TRACES = Path("/work/shared/traces")
-#: (file, cache entries at 1% and 10% of the whole trace's distinct keys)
-TRACE_SIZES = {
-    "orm-busy.trace.xz": (763, 7634),
-    "cloudPhysicsIO.oracleGeneral.bin": (489, 4897),
-}
-
-
-def libcachesim_hit_ratios(keys: list[str], capacity: int) -> dict[str, float]:
-    """Hit ratios of LRU, S3-FIFO and Belady (object sizes 1) on ``keys``."""
-    ids: dict[str, int] = {}
-    dense = numpy.array([ids.setdefault(key, len(ids) + 1) for key in keys], dtype=numpy.uint64)
-    next_access = numpy.full(len(keys), -1, dtype=numpy.int64)
-    last_seen: dict[int, int] = {}
-    for index in range(len(keys) - 1, -1, -1):
-        next_access[index] = last_seen.get(int(dense[index]), -1)
-        last_seen[int(dense[index])] = index
-    records = numpy.zeros(len(keys), dtype=ORACLE_GENERAL_RECORD)
-    records["time"], records["id"], records["size"], records["next"] = numpy.arange(len(keys)), dense, 1, next_access
-    results = {}
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "test.oracleGeneral.bin"
-        records.tofile(path)
-        for name, policy in (("LRU", libcachesim.LRU), ("S3-FIFO", libcachesim.S3FIFO), ("Belady", libcachesim.Belady)):
-            reader = libcachesim.TraceReader(str(path), libcachesim.TraceType.ORACLE_GENERAL_TRACE)
-            miss_ratio, _ = policy(capacity).process_trace(reader)
-            results[name] = 1.0 - miss_ratio
-    return results
+CACHE_SHARES = (0.01, 0.1)
 
 
 def inference_latency(predictor: LstmPredictor, columns: AccessColumns, steps: int) -> tuple[float, float]:
@@ -75,9 +52,10 @@ def inference_latency(predictor: LstmPredictor, columns: AccessColumns, steps: i
     return statistics.median(samples) * 1e3, float(numpy.percentile(samples, 99)) * 1e3
 
 
-def run_trace(name: str, max_records: int | None, epochs: int, target: str, hidden: int) -> dict[str, object]:
-    print(f"== {name}", file=sys.stderr)
-    columns = load_trace(TRACES / name, max_records=max_records)
+def run_trace(path: Path, arguments: argparse.Namespace) -> dict[str, object]:
+    print(f"== {path}", file=sys.stderr)
+    columns = load_trace(path, max_records=arguments.max_records, trace_format=arguments.trace_format)
+    epochs, target, hidden = arguments.epochs, arguments.target, arguments.hidden_size
     boundary = int(len(columns) * 0.7)
     train, test = columns.slice(0, boundary), columns.slice(boundary, len(columns))
     probe_keys = train.keys[:TARGET_PROBE_RECORDS]
@@ -91,29 +69,35 @@ def run_trace(name: str, max_records: int | None, epochs: int, target: str, hidd
     lstm_predictions = [[key for key, _ in scored] for scored in lstm_scored]
     p50, p99 = inference_latency(predictor, test, 3000)
     rows = []
-    for capacity in TRACE_SIZES[name]:
+    distinct = len(set(columns.keys))
+    for capacity in [capacity_for(share, distinct) for share in CACHE_SHARES]:
         markov = MarkovPredictor()
         markov.train(train.keys)
         simulations = [
-            simulate_lru("no prefetch", test.keys, capacity),
-            simulate_lru("markov", test.keys, capacity, markov_predictions(markov, test, 1)),
-            simulate_lru("lstm", test.keys, capacity, lstm_predictions),
+            simulate("no prefetch", test.keys, capacity),
+            simulate("markov", test.keys, capacity, markov_predictions(markov, test, 1), admission="mru"),
+            simulate("lstm", test.keys, capacity, lstm_predictions, admission="mru"),
         ]
         blend_markov = MarkovPredictor()
         blend_markov.train(train.keys)
         blended = blended_predictions(lstm_scored, blend_markov, test, 1)
         blended_list = list(blended)
-        simulations.append(simulate_lru("lstm+markov", test.keys, capacity, blended_list))
-        simulations.append(simulate_lru("lstm+markov cold", test.keys, capacity, blended_list, admission="cold"))
+        simulations.append(simulate("lstm+markov", test.keys, capacity, blended_list, admission="mru"))
+        simulations.append(simulate("lstm+markov cold", test.keys, capacity, blended_list, admission="cold"))
         cold_markov = MarkovPredictor()
         cold_markov.train(train.keys)
         simulations.append(
-            simulate_lru("markov cold", test.keys, capacity, markov_predictions(cold_markov, test, 1), admission="cold")
+            simulate("markov cold", test.keys, capacity, markov_predictions(cold_markov, test, 1), admission="cold")
         )
         rows.append(
             {
                 "capacity": capacity,
-                "libcachesim": libcachesim_hit_ratios(test.keys, capacity),
+                "libcachesim": {
+                    name: 1.0 - ratios[0]
+                    for name, ratios in libcachesim_miss_ratios(
+                        test.keys, [capacity], ["LRU", "S3FIFO", "Belady"]
+                    ).items()
+                },
                 **{
                     result.name: {
                         "hit_ratio": result.hit_ratio,
@@ -126,7 +110,7 @@ def run_trace(name: str, max_records: int | None, epochs: int, target: str, hidd
             }
         )
     return {
-        "trace": name,
+        "trace": str(path),
         "records": len(columns),
         "train_records": len(train),
         "test_records": len(test),
@@ -144,16 +128,15 @@ def run_trace(name: str, max_records: int | None, epochs: int, target: str, hidd
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orm-records", type=int, default=1_000_000)
+    add_trace_arguments(parser, default_max_records=1_000_000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--target", default="auto", choices=["auto", "key", "delta"])
     parser.add_argument("--hidden-size", type=int, default=96)
-    parser.add_argument("--traces", default=",".join(TRACE_SIZES))
     arguments = parser.parse_args()
+    require_libcachesim()
     results = []
-    for name in arguments.traces.split(","):
-        limit = arguments.orm_records if name.startswith("orm") else None
-        results.append(run_trace(name, limit, arguments.epochs, arguments.target, arguments.hidden_size))
+    for path in trace_paths(arguments):
+        results.append(run_trace(path, arguments))
         print(json.dumps(results[-1], indent=1))
     print(json.dumps(results))
 

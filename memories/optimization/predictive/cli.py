@@ -2,32 +2,21 @@
 
 Both split the trace the same way (``--train-fraction``, default 0.7 of the first
 ``--max-records``): train-predictor learns from the head, eval-predictor replays the tail.
+eval-predictor replays through the agent's eviction policies with the agent's prefetch admission
+rule ("cold") and, for comparison, the unguarded one ("mru"); ``--plot`` draws miss-ratio curves.
+Progress goes to stderr (one line per step when stderr is not a terminal), results to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
 from memories.errors import ConfigError
-from memories.optimization.predictive.evaluation.simulation import (
-    SimulationResult,
-    blended_predictions,
-    capacity_for,
-    format_table,
-    markov_predictions,
-    simulate_lru,
-)
-from memories.optimization.predictive.evaluation.traces import load_trace
-from memories.optimization.predictive.markov import MarkovPredictor
 from memories.optimization.predictive.records import AccessColumns
-from memories.optimization.predictive.serving.lstm_predictor import LstmPredictor
-from memories.optimization.predictive.serving.model_file import load_predictor
-from memories.optimization.predictive.training.export import save_lstm, save_markov
-from memories.optimization.predictive.training.fit import train_lstm
-from memories.optimization.predictive.training.network import LSTMConfig
+
+DEFAULT_CURVE_SHARES = "0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2"
 
 
 def register(subparsers: Any) -> None:
@@ -46,35 +35,75 @@ def register(subparsers: Any) -> None:
     evaluate = subparsers.add_parser("eval-predictor", help="compare a prefetch model with Markov and no prefetch")
     _common_arguments(evaluate)
     evaluate.add_argument("--model", required=True, help="model file written by train-predictor")
-    evaluate.add_argument("--cache-shares", default="0.01,0.1", help="cache sizes as shares of distinct keys")
+    evaluate.add_argument(
+        "--cache-shares", default="0.01,0.1", help="cache sizes as shares of distinct keys (truncated, as libcachesim)"
+    )
+    evaluate.add_argument(
+        "--policies", default="lru", help="comma-separated eviction policies (lru,lfu,s3fifo,wtinylfu)"
+    )
     evaluate.add_argument("--prefetch-k", type=int, default=1, help="keys prefetched after each request")
     evaluate.add_argument(
-        "--admission", choices=["mru", "cold"], default="mru", help="where prefetched keys enter the LRU cache"
+        "--admission",
+        choices=["both", "cold", "mru"],
+        default="both",
+        help="how prefetched keys enter the cache: cold = the agent's rule (CacheManager.prefetch), mru = unguarded",
     )
     evaluate.add_argument("--min-probability", type=float, default=0.0, help="skip less likely LSTM predictions")
+    evaluate.add_argument(
+        "--plot", help="draw miss-ratio curves into this image file (e.g. curve.png; needs matplotlib)"
+    )
+    evaluate.add_argument("--curve-shares", default=DEFAULT_CURVE_SHARES, help="cache sizes of the curves (shares)")
     evaluate.set_defaults(handler=_evaluate)
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trace", required=True, help="int32be .trace[.xz], oracleGeneral .bin, .csv or .jsonl")
+    from memories.optimization.predictive.evaluation.traces import TRACE_FORMATS
+
+    parser.add_argument("--trace", required=True, help="access trace or log (see --trace-format), may end in .xz/.zst")
+    parser.add_argument(
+        "--trace-format",
+        choices=TRACE_FORMATS,
+        help="format of --trace (default: from its name: .trace int32be, .lis arc, *oracleGeneral*, .csv, .jsonl)",
+    )
     parser.add_argument("--max-records", type=int, default=None, help="read only the first N records")
     parser.add_argument("--train-fraction", type=float, default=0.7, help="share of the records used for training")
 
 
+def _shares(text: str, option: str) -> list[float]:
+    try:
+        shares = [float(share) for share in text.split(",") if share.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if not shares or any(not 0 < share <= 1 for share in shares):
+        raise ConfigError(f"{option}: every share must be in (0, 1], got {text!r}")
+    return shares
+
+
 def _split(arguments: argparse.Namespace) -> tuple[AccessColumns, AccessColumns]:
+    from memories.optimization.predictive.evaluation.traces import load_trace
+    from memories.optimization.predictive.progress import Progress
+
     if not 0 < arguments.train_fraction <= 1:
         raise ConfigError(f"--train-fraction must be in (0, 1], got {arguments.train_fraction}")
-
-    def progress(count: int) -> None:
-        print(f"\rread {count:,} records", end="", file=sys.stderr, flush=True)
-
-    columns = load_trace(arguments.trace, max_records=arguments.max_records, progress=progress)
-    print(file=sys.stderr)
+    progress = Progress()
+    started = time.perf_counter()
+    columns = load_trace(
+        arguments.trace,
+        max_records=arguments.max_records,
+        trace_format=arguments.trace_format,
+        progress=lambda count: progress.update(f"read {count:,} records"),
+    )
+    progress.done(f"read {len(columns):,} records from {arguments.trace} in {time.perf_counter() - started:.1f} s")
     boundary = int(len(columns) * arguments.train_fraction)
     return columns.slice(0, boundary), columns.slice(boundary, len(columns))
 
 
 def _train(arguments: argparse.Namespace) -> int:
+    from memories.optimization.predictive.markov import MarkovPredictor
+    from memories.optimization.predictive.training.export import save_lstm, save_markov
+    from memories.optimization.predictive.training.fit import train_lstm
+    from memories.optimization.predictive.training.network import LSTMConfig
+
     train_columns, _ = _split(arguments)
     started = time.perf_counter()
     if arguments.model == "markov":
@@ -99,40 +128,47 @@ def _train(arguments: argparse.Namespace) -> int:
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
+    from memories.optimization.cache.policies import policy_class
+    from memories.optimization.predictive.evaluation.compare import (
+        NO_PREFETCH,
+        compare,
+        miss_ratio_curves,
+        prediction_sets,
+    )
+    from memories.optimization.predictive.evaluation.curves import plot_miss_ratio_curves
+    from memories.optimization.predictive.evaluation.simulation import ADMISSION_LABELS, capacity_for, format_table
+    from memories.optimization.predictive.progress import Progress
+    from memories.optimization.predictive.serving.model_file import load_predictor
+
     model = load_predictor(arguments.model)
+    shares = _shares(arguments.cache_shares, "--cache-shares")
+    curve_shares = _shares(arguments.curve_shares, "--curve-shares") if arguments.plot else []
+    policies = [name.strip().lower() for name in arguments.policies.split(",") if name.strip()]
+    for name in policies:
+        policy_class(name)  # a ConfigError listing the valid names, before minutes of work
+    admissions = ["cold", "mru"] if arguments.admission == "both" else [arguments.admission]
     train_columns, test_columns = _split(arguments)
-    shares = [float(share) for share in arguments.cache_shares.split(",") if share]
+    progress = Progress()
     distinct = len(set(train_columns.keys) | set(test_columns.keys))
     k = arguments.prefetch_k
-    blended: list[list[str]] = []
-    if isinstance(model, LstmPredictor):
-        scored = list(model.predict_log_scored(test_columns, k))
-        model_predictions = [[key for key, p in row if p >= arguments.min_probability] for row in scored]
-        online = MarkovPredictor()
-        online.train(train_columns.keys)
-        blended = list(blended_predictions(scored, online, test_columns, k))
-    else:
-        model.train(train_columns.keys)
-        model_predictions = list(markov_predictions(model, test_columns, k))
-    results: list[SimulationResult] = []
-    for share in shares:
-        capacity = capacity_for(share, distinct)
-        baseline = MarkovPredictor()
-        baseline.train(train_columns.keys)
-        admission = arguments.admission
-        results += [
-            simulate_lru("no prefetch", test_columns.keys, capacity),
-            simulate_lru(
-                "markov",
-                test_columns.keys,
-                capacity,
-                markov_predictions(baseline, test_columns, k),
-                admission=admission,
-            ),
-            simulate_lru(f"{model.kind} (model)", test_columns.keys, capacity, model_predictions, admission=admission),
-        ]
-        if blended:
-            results.append(simulate_lru("lstm+markov", test_columns.keys, capacity, blended, admission=admission))
+    sets = prediction_sets(
+        model, train_columns, test_columns, k, min_probability=arguments.min_probability, progress=progress
+    )
+    capacities = [capacity_for(share, distinct) for share in shares]
+    results = compare(test_columns.keys, capacities, policies, admissions, sets, progress=progress)
     print(f"{len(test_columns):,} test requests, {distinct:,} distinct keys, prefetch {k} key(s) per request")
-    print(format_table(results))
+    for admission in admissions:
+        print(f"\nadmission {admission} ({ADMISSION_LABELS[admission]}):")
+        rows = [result for result in results if result.name == NO_PREFETCH or result.admission == admission]
+        print(format_table(sorted(rows, key=lambda result: (result.capacity, result.policy))))
+    if arguments.plot:
+        sizes = sorted({capacity_for(share, distinct) for share in curve_shares})
+        curves = miss_ratio_curves(test_columns.keys, sizes, policies, sets[-1], progress=progress)
+        plot_miss_ratio_curves(
+            curves,
+            arguments.plot,
+            title=f"{arguments.trace.rsplit('/', 1)[-1]}: {len(test_columns):,} test requests",
+            distinct_keys=distinct,
+        )
+        print(f"\nmiss-ratio curves -> {arguments.plot}")
     return 0

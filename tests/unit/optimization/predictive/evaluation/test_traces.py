@@ -1,21 +1,24 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from itertools import islice
 from pathlib import Path
 
 import numpy
 import pytest
+import zstandard
 
 from memories.errors import ConfigError, CorruptDataError
 from memories.optimization.predictive.evaluation.traces import (
     ORACLE_GENERAL_RECORD,
+    TraceFormatWarning,
     detect_format,
     load_trace,
     read_trace,
 )
 
-TRACES = Path("/work/shared/traces")
+TRACES = Path(__file__).resolve().parents[5].parent / "shared" / "traces"
 ORM = TRACES / "orm-busy.trace.xz"
 CLOUD = TRACES / "cloudPhysicsIO.oracleGeneral.bin"
 needs_traces = pytest.mark.skipif(not ORM.exists() or not CLOUD.exists(), reason="shared traces not present")
@@ -50,7 +53,7 @@ def test_oracle_general_reads_time_key_and_size() -> None:
 def test_truncated_oracle_record_is_corrupt_data(tmp_path: Path) -> None:
     path = tmp_path / "cut.oracleGeneral.bin"
     path.write_bytes(bytes(24 * 3 + 5))
-    with pytest.raises(CorruptDataError, match="truncated"):
+    with pytest.raises(CorruptDataError, match="truncated"), pytest.warns(TraceFormatWarning):
         list(read_trace(path))
 
 
@@ -94,3 +97,70 @@ def test_progress_reports_records_read(tmp_path: Path) -> None:
     seen: list[int] = []
     assert len(load_trace(path, progress=seen.append)) == 70_000
     assert seen[-1] == 70_000 and seen == sorted(seen)
+
+
+def test_int64be_trace_reads_each_key_once(tmp_path: Path) -> None:
+    keys = numpy.array([1, 2**40, 3, -5], dtype=">i8")
+    path = tmp_path / "keys.bin"
+    path.write_bytes(keys.tobytes())
+    assert load_trace(path, trace_format="int64be").keys == ["1", str(2**40), "3", "-5"]
+
+
+def test_int64_keys_read_as_int32_warn(tmp_path: Path) -> None:
+    path = tmp_path / "keys.trace"
+    path.write_bytes(numpy.arange(1, 101, dtype=">i8").tobytes())
+    with pytest.warns(TraceFormatWarning, match="int64be"):
+        load_trace(path)
+
+
+def test_size_that_fits_no_whole_record_warns_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "keys.bin"
+    path.write_bytes(bytes(8 * 10 + 4))
+    with pytest.warns(TraceFormatWarning, match="84 bytes is not a whole number of 8-byte int64be records"):
+        records = read_trace(path, trace_format="int64be")
+        with pytest.raises(CorruptDataError, match="truncated"):
+            list(records)
+
+
+def test_arc_lines_expand_to_consecutive_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "P1.lis"
+    path.write_text("100 3 0 1\n7 1 0 2\n\n42 2\n")
+    columns = load_trace(path)
+    assert columns.keys == ["100", "101", "102", "7", "42", "43"]
+    assert columns.times == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_arc_bad_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.lis"
+    path.write_text("1 2 0 0\nabc 1 0 0\n")
+    with pytest.raises(ConfigError, match="line 2"):
+        list(read_trace(path))
+
+
+@pytest.mark.parametrize("compression", ["xz", "zst"])
+@pytest.mark.parametrize(
+    ("name", "trace_format", "data", "expected"),
+    [
+        ("keys.trace", None, numpy.array([5, 6, 5], ">i4").tobytes(), ["5", "6", "5"]),
+        ("keys.bin", "int64be", numpy.array([5, 2**33], ">i8").tobytes(), ["5", str(2**33)]),
+        ("OLTP.lis", None, b"10 2 0 0\n3 1 0 0\n", ["10", "11", "3"]),
+        ("log.csv", None, b"key,time\na,1\nb,2\n", ["a", "b"]),
+        ("log.jsonl", None, b'{"key": "a"}\n{"key": "b"}\n', ["a", "b"]),
+    ],
+)
+def test_compressed_traces_read_as_the_plain_ones(
+    compression: str, name: str, trace_format: str | None, data: bytes, expected: list[str], tmp_path: Path
+) -> None:
+    plain = tmp_path / name
+    plain.write_bytes(data)
+    subprocess.run([compression if compression == "xz" else "zstd", "-q", "-k", str(plain)], check=True)
+    compressed = tmp_path / f"{name}.{compression}"
+    assert load_trace(compressed, trace_format=trace_format).keys == expected
+
+
+def test_oracle_general_zst_reads_records(tmp_path: Path) -> None:
+    records = numpy.zeros(3, dtype=ORACLE_GENERAL_RECORD)
+    records["id"] = [7, 8, 7]
+    path = tmp_path / "sample.oracleGeneral.bin.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(records.tobytes()))
+    assert load_trace(path).keys == ["7", "8", "7"]
