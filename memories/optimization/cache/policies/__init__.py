@@ -11,7 +11,7 @@ from memories.optimization.cache.policies.lru import LruPolicy
 from memories.optimization.cache.policies.s3fifo import S3FifoPolicy
 from memories.optimization.cache.policies.wtinylfu import WTinyLfuPolicy
 
-POLICIES: dict[str, Callable[[], EvictionPolicy]] = {
+POLICIES: dict[str, type[EvictionPolicy]] = {
     LruPolicy.name: LruPolicy,
     LfuPolicy.name: LfuPolicy,
     S3FifoPolicy.name: S3FifoPolicy,

@@ -19,6 +19,8 @@ class EvictionPolicy(Protocol):
     """
 
     name: ClassVar[str]
+    #: What it evicts, in a few words (the CRD and config docs list it).
+    summary: ClassVar[str]
     entry_overhead_bytes: ClassVar[int]
 
     def record_insert(self, key: Hashable, size: int = 1, *, low_priority: bool = False) -> None:

@@ -21,6 +21,7 @@ class LfuPolicy(ReplaceByReinsert):
     """
 
     name: ClassVar[str] = "lfu"
+    summary: ClassVar[str] = "least frequently used"
     entry_overhead_bytes: ClassVar[int] = 120
 
     def __init__(self) -> None:

@@ -19,6 +19,7 @@ class PythonLruPolicy:
     """
 
     name: ClassVar[str] = "lru"
+    summary: ClassVar[str] = "least recently used"
     entry_overhead_bytes: ClassVar[int] = 120
 
     def __init__(self) -> None:
@@ -62,6 +63,7 @@ else:
 
         __slots__ = ()
         name: ClassVar[str] = "lru"
+        summary: ClassVar[str] = PythonLruPolicy.summary
         entry_overhead_bytes: ClassVar[int] = 120
         #: The in-memory tier may keep its entries in this order's payloads (one hash table instead of two).
         indexes_entries: ClassVar[bool] = True

@@ -33,6 +33,7 @@ class S3FifoPolicy(ReplaceByReinsert):
     """
 
     name: ClassVar[str] = "s3fifo"
+    summary: ClassVar[str] = "scan resistant, good for one-hit-wonder traffic"
     entry_overhead_bytes: ClassVar[int] = 500
 
     def __init__(self) -> None:

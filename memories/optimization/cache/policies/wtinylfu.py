@@ -29,6 +29,9 @@ class WTinyLfuPolicy(ReplaceByReinsert):
     """
 
     name: ClassVar[str] = "wtinylfu"
+    summary: ClassVar[str] = (
+        "admits a new key over a resident one only when it is read more often; best on skewed traffic"
+    )
     entry_overhead_bytes: ClassVar[int] = 260
 
     def __init__(self) -> None:
