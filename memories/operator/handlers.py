@@ -16,13 +16,13 @@ import kopf
 
 from memories.errors import ConfigError
 from memories.operator import constants, kube_api, login  # noqa: F401  (login registers its handler)
+from memories.operator.api import parse_compression_profile, parse_memory_pool
 from memories.operator.conditions import Condition, merge_conditions
 from memories.operator.injection import apply_injection
 from memories.operator.options import OperatorOptions
 from memories.operator.policy_status import PodSummary, PolicyOutcome, decide_policy
 from memories.operator.render import CONFIG_HASH_ANNOTATION, config_document
-from memories.operator.selectors import selector_matches
-from memories.operator.specs import parse_compression_profile, parse_memory_pool
+from memories.operator.selectors import raw_selector_matches
 
 logger = logging.getLogger(__name__)
 POLICIES = (constants.GROUP, constants.VERSION, constants.CACHE_POLICY_PLURAL)
@@ -256,7 +256,11 @@ def _choose_policy(
     policies: list[dict[str, Any]], labels: Mapping[str, str], warnings: list[str]
 ) -> dict[str, Any] | None:
     matching = sorted(
-        (policy for policy in policies if selector_matches((policy.get("spec") or {}).get("selector") or {}, labels)),
+        (
+            policy
+            for policy in policies
+            if raw_selector_matches((policy.get("spec") or {}).get("selector") or {}, labels)
+        ),
         key=lambda policy: str(policy["metadata"]["name"]),
     )
     if len(matching) > 1:

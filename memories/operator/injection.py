@@ -15,7 +15,10 @@ from typing import Any
 
 from memories.errors import ConfigError
 from memories.operator import constants
-from memories.operator.specs import L2_DEFAULT_MOUNT_PATH, CachePolicySpec, MemoryPoolSpec, SecretKeyRef
+from memories.operator.api.cache_policy import L2_DEFAULT_MOUNT_PATH, CachePolicySpec
+from memories.operator.api.memory_pool import MemoryPoolSpec
+from memories.settings.kinds import KeyReference
+from memories.settings.write import write_section
 from memories.units import parse_size
 
 #: Memory the agent needs beyond its L1 budget (interpreter, buffers, metrics), in bytes.
@@ -39,7 +42,7 @@ class InjectionPlan:
     l2_mount_path: str = L2_DEFAULT_MOUNT_PATH
     pool_size_bytes: int = 0
     pool_shared: bool = False
-    l3_secret: SecretKeyRef | None = None
+    l3_secret: KeyReference | None = None
     model_config_map: str | None = None
     resources_override: dict[str, Any] | None = None
 
@@ -53,18 +56,20 @@ def plan_for(
     default_image: str = constants.DEFAULT_IMAGE,
 ) -> InjectionPlan:
     """Combine a policy, its pool and the API server's version into an injection plan."""
+    tiers = policy.tiers
+    model = policy.prefetch.model
     return InjectionPlan(
         policy_name=policy_name,
-        image=policy.image or default_image,
+        image=policy.sidecar.image or default_image,
         native_sidecar=server_minor_version >= NATIVE_SIDECAR_MINOR,
-        l1_size_bytes=policy.l1_size_bytes,
-        l2_size_bytes=policy.l2_size_bytes,
-        l2_mount_path=policy.l2_mount_path,
-        pool_size_bytes=pool.total_size_bytes if pool else 0,
+        l1_size_bytes=tiers.l1_size,
+        l2_size_bytes=tiers.l2_size or 0,
+        l2_mount_path=tiers.l2_mount_path,
+        pool_size_bytes=pool.total_size if pool else 0,
         pool_shared=bool(pool and pool.shared),
-        l3_secret=policy.l3_secret,
-        model_config_map=policy.prefetch.model_config_map.name if policy.prefetch.model_config_map else None,
-        resources_override=dict(policy.resources) or None,
+        l3_secret=tiers.l3.secret_ref if tiers.l3 else None,
+        model_config_map=model.config_map.name if model and model.config_map else None,
+        resources_override=write_section(policy.sidecar.resources) or None,
     )
 
 

@@ -15,7 +15,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from memories.operator import constants
-from memories.operator.selectors import selector_matches
+from memories.operator.selectors import raw_selector_matches
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def restart_workloads(
         for workload in lister(namespace).to_dict()["items"]:
             name = workload["metadata"]["name"]
             template = workload["spec"]["template"]["metadata"]
-            if not selector_matches(selector, template.get("labels") or {}):
+            if not raw_selector_matches(selector, template.get("labels") or {}):
                 continue
             if _rolled_recently(template.get("annotations") or {}, now, cooldown_seconds):
                 continue

@@ -12,11 +12,11 @@ from typing import Any
 
 from memories.errors import ConfigError
 from memories.operator import constants
+from memories.operator.api import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.operator.conditions import Condition
 from memories.operator.injection import InjectionPlan, plan_digest, plan_for
 from memories.operator.render import config_hash, render_sidecar_config
 from memories.operator.selectors import selector_matches
-from memories.operator.specs import parse_cache_policy, parse_compression_profile, parse_memory_pool
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,16 @@ def decide_policy(
         return _not_ready("InvalidSpec", str(error))
     profile = pool = None
     try:
-        if policy.compression_profile is not None:
-            if policy.compression_profile not in profiles:
-                return _not_ready(
-                    "CompressionProfileNotFound", f"CompressionProfile {policy.compression_profile!r} does not exist"
-                )
-            profile = parse_compression_profile(profiles[policy.compression_profile])
-        if policy.memory_pool is not None:
-            if policy.memory_pool not in pools:
-                return _not_ready("MemoryPoolNotFound", f"MemoryPool {policy.memory_pool!r} does not exist")
-            pool = parse_memory_pool(pools[policy.memory_pool])
+        if policy.compression_profile_ref is not None:
+            profile_name = policy.compression_profile_ref.name
+            if profile_name not in profiles:
+                return _not_ready("CompressionProfileNotFound", f"CompressionProfile {profile_name!r} does not exist")
+            profile = parse_compression_profile(profiles[profile_name])
+        if policy.memory_pool_ref is not None:
+            pool_name = policy.memory_pool_ref.name
+            if pool_name not in pools:
+                return _not_ready("MemoryPoolNotFound", f"MemoryPool {pool_name!r} does not exist")
+            pool = parse_memory_pool(pools[pool_name])
     except ConfigError as error:
         return _not_ready("InvalidReference", str(error))
     config = render_sidecar_config(policy, profile, pool)

@@ -1,8 +1,10 @@
 """Render the sidecar's config file from a CachePolicy and the profile and pool it references.
 
-The output is the document that ``memories sidecar --config`` reads (see docs/sidecar-config.md);
-the operator stores it in a ConfigMap owned by the policy. Secrets never enter it: the L3 URL
-reaches the sidecar as the ``MEMORIES_L3_URL`` environment variable from a secretKeyRef.
+The output is the document that ``memories sidecar --config`` reads (see docs/sidecar-config.md); the operator
+stores it in a ConfigMap owned by the policy. It is built as the agent's typed config: every setting the CRDs
+share with the agent's model is carried over by :func:`~memories.settings.write.project`, so a new shared
+setting needs nothing here; this module only decides what is particular to a pod (paths, listeners). Secrets
+never enter it: the L3 URL reaches the agent as ``MEMORIES_L3_URL`` from a secretKeyRef.
 """
 
 from __future__ import annotations
@@ -14,51 +16,64 @@ from typing import Any
 import yaml
 
 from memories.operator import constants
-from memories.operator.specs import CachePolicySpec, CompressionProfileSpec, MemoryPoolSpec
+from memories.operator.api.cache_policy import CachePolicySpec
+from memories.operator.api.compression_profile import CompressionProfileSpec
+from memories.operator.api.memory_pool import MemoryPoolSpec
+from memories.settings.write import project, write_section
+from memories.sidecar.config import (
+    CacheConfig,
+    CompressionConfig,
+    DedupConfig,
+    L3Config,
+    ListenConfig,
+    MemoryPoolConfig,
+    PrefetchConfig,
+    RespListenConfig,
+    ServerConfig,
+    SidecarConfig,
+)
 
 #: Annotation on the rendered ConfigMap: the digest of the config it holds.
 CONFIG_HASH_ANNOTATION = "memories.dev/config-hash"
 
-
-def _cache_section(policy: CachePolicySpec) -> dict[str, Any]:
-    cache: dict[str, Any] = {"l1Size": policy.l1_size_bytes, "evictionPolicy": policy.eviction_policy}
-    if policy.l2_size_bytes:
-        cache["l2Size"] = policy.l2_size_bytes
-        cache["l2Path"] = f"{policy.l2_mount_path}/l2"
-    if policy.l3_secret is not None:
-        # No URL here: the sidecar reads MEMORIES_L3_URL, which the pod gets from the Secret.
-        cache["l3"] = {"size": policy.l3_size_bytes} if policy.l3_size_bytes else {}
-    if policy.default_ttl_seconds is not None:
-        cache["defaultTtl"] = policy.default_ttl_seconds
-    return cache
+#: In a pod the data APIs listen on loopback (only the pod's containers reach them), ops on every interface.
+POD_SERVER = ServerConfig(
+    resp=RespListenConfig(host="127.0.0.1", port=constants.RESP_PORT),
+    http=ListenConfig(host="127.0.0.1", port=constants.HTTP_PORT),
+    ops=ListenConfig(host="0.0.0.0", port=constants.OPS_PORT),
+)
 
 
-def _compression_sections(profile: CompressionProfileSpec, l2_mount_path: str) -> dict[str, Any]:
-    compression: dict[str, Any] = {"algorithm": profile.algorithm, "chunkSize": profile.chunk_size_bytes}
-    if profile.level is not None:
-        compression["level"] = profile.level
-    if profile.lossy_quality is not None or profile.lossy_target_size_bytes is not None:
-        compression["lossy"] = {
-            key: value
-            for key, value in (("quality", profile.lossy_quality), ("targetSize", profile.lossy_target_size_bytes))
-            if value is not None
-        }
-    sections: dict[str, Any] = {"compression": compression}
-    if profile.dedup_enabled:
-        sections["dedup"] = {
-            "enabled": True,
-            "blockSize": profile.dedup_block_size_bytes,
-            "chunking": profile.dedup_chunking,
-            "storePath": f"{l2_mount_path}/dedup",
-        }
-    return sections
+def sidecar_config(
+    policy: CachePolicySpec,
+    profile: CompressionProfileSpec | None = None,
+    pool: MemoryPoolSpec | None = None,
+) -> SidecarConfig:
+    """The agent's config for the pods of ``policy`` (typed; :func:`render_sidecar_config` writes it out)."""
+    mount = policy.tiers.l2_mount_path
+    sections: dict[str, Any] = {"cache": _cache(policy), "server": POD_SERVER}
+    if profile is not None:
+        sections["compression"] = project(CompressionConfig, profile)
+        if profile.dedup.enabled:
+            sections["dedup"] = project(DedupConfig, profile.dedup, store_path=f"{mount}/dedup")
+    if pool is not None:
+        shared_path = f"{constants.SHM_MOUNT_PATH}/pool" if pool.shared else None
+        sections["memory_pool"] = project(MemoryPoolConfig, pool, path=shared_path)
+    if policy.prefetch.enabled:
+        sections["prefetch"] = PrefetchConfig(model_path=model_path(policy))
+    return SidecarConfig(**sections)
 
 
-def _pool_section(pool: MemoryPoolSpec) -> dict[str, Any]:
-    section: dict[str, Any] = {"blockSizes": list(pool.block_sizes), "totalSize": pool.total_size_bytes}
-    if pool.shared:
-        section["path"] = f"{constants.SHM_MOUNT_PATH}/pool"
-    return section
+def _cache(policy: CachePolicySpec) -> CacheConfig:
+    tiers = policy.tiers
+    return project(
+        CacheConfig,
+        tiers,
+        policy,
+        l2_path=f"{tiers.l2_mount_path}/l2" if tiers.l2_size else None,
+        # The L3 section without its URL: the agent reads MEMORIES_L3_URL, which the pod gets from the Secret.
+        l3=None if tiers.l3 is None else project(L3Config, tiers.l3),
+    )
 
 
 def render_sidecar_config(
@@ -66,27 +81,16 @@ def render_sidecar_config(
     profile: CompressionProfileSpec | None = None,
     pool: MemoryPoolSpec | None = None,
 ) -> dict[str, Any]:
-    """Return the sidecar config document for ``policy``; sizes in bytes, durations in seconds."""
-    config: dict[str, Any] = {"cache": _cache_section(policy)}
-    if profile is not None:
-        config.update(_compression_sections(profile, policy.l2_mount_path))
-    if pool is not None:
-        config["memoryPool"] = _pool_section(pool)
-    if policy.prefetch.enabled:
-        config["prefetch"] = {"modelPath": model_path(policy)}
-    config["server"] = {
-        "resp": {"host": "127.0.0.1", "port": constants.RESP_PORT},
-        "http": {"host": "127.0.0.1", "port": constants.HTTP_PORT},
-        "ops": {"host": "0.0.0.0", "port": constants.OPS_PORT},
-    }
-    return config
+    """The sidecar config document for ``policy``: sizes in bytes, durations in seconds."""
+    return write_section(sidecar_config(policy, profile, pool))
 
 
 def model_path(policy: CachePolicySpec) -> str:
     """Where the sidecar finds the prefetch model: the mounted ConfigMap key or the given volume path."""
-    if policy.prefetch.model_config_map is not None:
-        return f"{constants.MODEL_MOUNT_PATH}/{policy.prefetch.model_config_map.key}"
-    return policy.prefetch.model_volume_path or f"{constants.MODEL_MOUNT_PATH}/model.onnx"
+    model = policy.prefetch.model
+    if model is not None and model.config_map is not None:
+        return f"{constants.MODEL_MOUNT_PATH}/{model.config_map.key}"
+    return (model.volume_path if model is not None else None) or f"{constants.MODEL_MOUNT_PATH}/model.onnx"
 
 
 def config_document(config: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-#: Shell scripts only (by shebang): scripts/crd-reference is Python and is covered by ruff instead.
+#: Shell scripts only (by shebang): scripts/generate is Python and is covered by ruff instead.
 SCRIPTS = sorted(
     path
     for path in (REPOSITORY / "scripts").iterdir()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from memories.operator import specs
+from memories.operator import api as specs
 
 CRD_DIRECTORY = Path(__file__).resolve().parents[2] / "crds"
 #: Our own CRDs (crds/ also holds third-party ones the operator needs, e.g. kopf peering).

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from memories.errors import ConfigError
-from memories.sidecar.config import load_config, parse_config, read_auth_token
+from memories.sidecar.config import SCHEMA_FILE, load_config, parse_config, read_auth_token
 
 FULL_EXAMPLE = """
 cache:
@@ -82,7 +82,7 @@ def test_full_example_parses_every_field() -> None:
 
 
 def test_json_schema_documents_exactly_the_parsed_fields() -> None:
-    schema = json.loads(resources.files("memories.sidecar").joinpath("config.schema.json").read_text())
+    schema = json.loads(resources.files("memories.sidecar.config").joinpath(SCHEMA_FILE).read_text())
     assert schema_paths(schema) == key_paths(yaml.safe_load(FULL_EXAMPLE))
 
 
@@ -140,3 +140,31 @@ def test_empty_auth_token_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("\n")
     with pytest.raises(ConfigError, match="server.authTokenFile: .* is empty"):
         read_auth_token(parse_config({"server": {"authTokenFile": str(tmp_path / "token")}}))
+
+
+def test_l3_url_falls_back_to_the_environment_where_the_file_is_loaded() -> None:
+    document = {"cache": {"l3": {"size": "1Gi"}}}
+    config = parse_config(document, environ={"MEMORIES_L3_URL": "redis://l3:6379/0"})
+    assert config.cache.l3 is not None and config.cache.l3.url == "redis://l3:6379/0"
+    given = parse_config({"cache": {"l3": {"url": "redis://file:6379/0"}}}, environ={"MEMORIES_L3_URL": "redis://x"})
+    assert given.cache.l3 is not None and given.cache.l3.url == "redis://file:6379/0"
+    assert parse_config({"cache": {}}, environ={"MEMORIES_L3_URL": "redis://x"}).cache.l3 is None
+
+
+def test_a_zero_l2_size_is_no_disk_tier_as_in_the_crd() -> None:
+    assert parse_config({"cache": {"l2Size": 0}}).cache.l2_size is None
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"compression": {"lossy": {"quality": 101}}}, "compression.lossy.quality: must be between 0 and 100"),
+        ({"compression": {"lossy": {}}}, "compression.lossy: lossy needs quality (0-100) or targetSize"),
+        ({"memoryPool": {"blockSizes": ["64KB", "4KB"], "totalSize": "1MB"}}, "memoryPool.blockSizes: blockSizes must"),
+        ({"memoryPool": {"blockSizes": ["4KB"], "totalSize": "1KB"}}, "memoryPool.totalSize: totalSize must be at"),
+    ],
+)
+def test_rules_shared_with_the_crds_apply_to_the_file(document: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document)
+    assert str(raised.value).startswith(message)

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 from memories.operator import constants
+from memories.operator.api import parse_cache_policy, parse_memory_pool
 from memories.operator.injection import AGENT_OVERHEAD_BYTES, apply_injection, plan_for
 from memories.operator.render import render_sidecar_config
-from memories.operator.specs import parse_cache_policy, parse_memory_pool
 
 POLICY = parse_cache_policy(
     {"selector": {"matchLabels": {"app": "web"}}, "tiers": {"l1Size": "128Mi", "l2Size": "1Gi"}}
@@ -46,7 +46,7 @@ def test_memory_limit_covers_l1_plus_overhead() -> None:
     target = pod()
     apply_injection(target, plan_for("web", POLICY, None, server_minor_version=35))
     limit = target["spec"]["initContainers"][0]["resources"]["limits"]["memory"]
-    assert int(limit.removesuffix("Mi")) * 1024**2 >= POLICY.l1_size_bytes + AGENT_OVERHEAD_BYTES
+    assert int(limit.removesuffix("Mi")) * 1024**2 >= POLICY.tiers.l1_size + AGENT_OVERHEAD_BYTES
 
 
 def test_shared_memory_volume_is_memory_backed_and_sized() -> None:

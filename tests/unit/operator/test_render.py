@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
+from memories.operator.api import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.operator.render import config_document, config_hash, render_sidecar_config
-from memories.operator.specs import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.sidecar.config import parse_config_text
 
 FULL_POLICY = parse_cache_policy(
@@ -38,7 +38,7 @@ def test_rendered_config_is_accepted_by_the_sidecar() -> None:
 
 
 def test_minimal_policy_renders_minimal_config() -> None:
-    minimal = parse_cache_policy({"selector": {"matchLabels": {"app": "web"}}})
+    minimal = parse_cache_policy({"selector": {"matchLabels": {"app": "web"}}, "tiers": {}})
     rendered = render_sidecar_config(minimal)
     assert set(rendered) == {"cache", "server"}
     parse_config_text(config_document(rendered))

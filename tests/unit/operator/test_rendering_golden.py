@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from memories.operator import constants
+from memories.operator.api import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.operator.injection import apply_injection, plan_for
 from memories.operator.render import config_document, config_hash, render_sidecar_config
-from memories.operator.specs import parse_cache_policy, parse_compression_profile, parse_memory_pool
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = Path(__file__).resolve().parents[3] / "crds" / "examples"

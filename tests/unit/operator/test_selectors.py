@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memories.errors import ConfigError
-from memories.operator.selectors import selector_matches
+from memories.operator.selectors import raw_selector_matches
 
 
 @pytest.mark.parametrize(
@@ -21,9 +20,17 @@ from memories.operator.selectors import selector_matches
     ],
 )
 def test_selector_matches(selector: dict[str, object], labels: dict[str, str], expected: bool) -> None:
-    assert selector_matches(selector, labels) is expected
+    assert raw_selector_matches(selector, labels) is expected
 
 
-def test_unknown_operator_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="Near"):
-        selector_matches({"matchExpressions": [{"key": "a", "operator": "Near"}]}, {"a": "1"})
+@pytest.mark.parametrize(
+    "selector",
+    [
+        {"matchExpressions": [{"key": "a", "operator": "Near"}]},
+        {"matchExpressions": [{"key": "a", "operator": "In"}]},
+        {"matchLabels": "a=1"},
+    ],
+    ids=["unknown-operator", "in-without-values", "labels-not-a-map"],
+)
+def test_a_selector_the_api_server_would_refuse_matches_nothing(selector: dict[str, object]) -> None:
+    assert raw_selector_matches(selector, {"a": "1"}) is False
