@@ -6,11 +6,14 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# A C compiler for the sidecar's RESP fast path (memories/sidecar/_resp_fast.c); the final stage has none.
-# Versions come from the pinned base image's Debian release.
-# hadolint ignore=DL3008
+# A C compiler for the two C extensions (RESP fast path, LRU order); the final stage has none. Python's headers
+# come with the official python images; a Debian base image with Debian's python3 (how scripts/node-images builds
+# this file without a registry) needs python3-dev for them. Versions come from the base image's Debian release.
+# hadolint ignore=DL3008,SC2086
 RUN apt-get update \
-    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && headers="$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" \
+    && python_dev="$([ -f "$headers" ] || echo python3-dev)" \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev $python_dev \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/memories \
     && /opt/memories/bin/pip install --upgrade pip==25.3
