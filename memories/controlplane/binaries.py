@@ -1,8 +1,8 @@
 """Find the control-plane binaries that ``scripts/controlplane-binaries`` builds and caches.
 
-The script builds etcd, kube-apiserver, kubectl, helm (and optionally kube-controller-manager, kube-scheduler and
-kwok) from the Go module proxy into ``~/.cache/memories/controlplane/<k8s version>/bin/``. This module only looks
-them up; :func:`build_binaries` runs the script (minutes the first time) for ``memories dev``.
+The script builds etcd, kube-apiserver, kubectl, helm (and optionally kube-controller-manager, kube-scheduler, kwok
+and the kubelet) from the Go module proxy into ``~/.cache/memories/controlplane/<k8s version>/bin/``. This module
+only looks them up; :func:`build_binaries` runs the script (minutes the first time) for ``memories dev``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class ControlPlaneBinaries:
     kube_controller_manager: Path | None = None
     kube_scheduler: Path | None = None
     kwok: Path | None = None
+    kubelet: Path | None = None
 
 
 def _executable(bin_dir: Path, name: str) -> Path | None:
@@ -80,6 +81,7 @@ def locate_binaries(version: str | None = None, *, bin_dir: Path | None = None) 
         kube_controller_manager=_executable(directory, "kube-controller-manager"),
         kube_scheduler=_executable(directory, "kube-scheduler"),
         kwok=_executable(directory, "kwok"),
+        kubelet=_executable(directory, "kubelet"),
     )
 
 

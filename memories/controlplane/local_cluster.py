@@ -7,11 +7,15 @@ Used by the operator tests and ``memories dev``::
 
 Everything lives in one temporary directory (data, certificates, logs, kubeconfig) removed by :meth:`stop`.
 The admin user authenticates with a client certificate (CN ``admin``, O ``system:masters``).
+
+With a :class:`~memories.controlplane.node.RealNode`, pods really run: the API server then listens on the
+node's bridge, on the ``kubernetes`` Service's ClusterIP and port 443 (so pods reach it through their
+in-cluster configuration), authorizes kubelets with the Node authorizer, mounts service-account tokens, and
+calls webhooks at their endpoints (``--enable-aggregator-routing``: no kube-proxy runs).
 """
 
 from __future__ import annotations
 
-import base64
 import shutil
 import ssl
 import subprocess
@@ -22,13 +26,15 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import TYPE_CHECKING
 
 import yaml
 
 from memories.controlplane.binaries import ControlPlaneBinaries, locate_binaries
 from memories.controlplane.certificates import CertificateAuthority, generate_signing_key_pem, write_pem
-from memories.controlplane.kubectl import loopback_environment, run_kubectl
+from memories.controlplane.kubeconfig import write_kubeconfig
+from memories.controlplane.kubectl import run_kubectl
+from memories.controlplane.processes import ManagedProcess, log_tail
 from memories.controlplane.workloads import (
     FAKE_NODE_NAME,
     controller_manager_command,
@@ -37,48 +43,14 @@ from memories.controlplane.workloads import (
     scheduler_command,
 )
 from memories.errors import ControlPlaneError
-from memories.local_processes import free_port, stop_process
+from memories.local_processes import free_port
+
+if TYPE_CHECKING:
+    from memories.controlplane.node import RealNode
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 #: First address of the service range: the in-cluster ``kubernetes`` Service, named in the serving certificate.
 KUBERNETES_SERVICE_IP = "10.0.0.1"
-#: Lines of a failed process's log quoted in the error.
-LOG_TAIL_LINES = 25
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(lines[-LOG_TAIL_LINES:])
-
-
-class _ManagedProcess:
-    """A child process writing to a log file; stopped with terminate, wait, then kill."""
-
-    def __init__(self, name: str, command: list[str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log: IO[bytes] = log_path.open("wb")
-        self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=loopback_environment(), start_new_session=True
-        )
-
-    def check_alive(self) -> None:
-        """Raise ControlPlaneError, quoting the log, when the process has exited."""
-        status = self.process.poll()
-        if status is not None:
-            raise ControlPlaneError(
-                f"{self.name} exited with status {status}; log {self.log_path}:\n{_log_tail(self.log_path)}"
-            )
-
-    def stop(self, timeout_seconds: float) -> None:
-        """Terminate, wait up to ``timeout_seconds``, then kill; always closes the log."""
-        try:
-            stop_process(self.process, timeout_seconds)
-        finally:
-            self._log.close()
 
 
 class LocalControlPlane:
@@ -92,6 +64,7 @@ class LocalControlPlane:
         keep_workdir: leave the directory (logs, data) in place after :meth:`stop`, for debugging.
         workloads: also run kube-controller-manager, kube-scheduler and kwok with one fake node, so that
             Deployments create Pods that reach Running (needs those binaries; see ``scripts/controlplane-binaries``).
+        node: a real node instead of kwok's fake one (implies ``workloads``): containers run.
     """
 
     def __init__(
@@ -103,15 +76,18 @@ class LocalControlPlane:
         stop_timeout_seconds: float = 15.0,
         keep_workdir: bool = False,
         workloads: bool = False,
+        node: RealNode | None = None,
     ) -> None:
         self.binaries = binaries or locate_binaries()
         self._parent_dir = workdir
         self._startup_timeout_seconds = startup_timeout_seconds
         self._stop_timeout_seconds = stop_timeout_seconds
         self._keep_workdir = keep_workdir
-        self._workloads = workloads
-        self._processes: list[_ManagedProcess] = []
+        self._workloads = workloads or node is not None
+        self.node = node
+        self._processes: list[ManagedProcess] = []
         self._directory: Path | None = None
+        self.api_host = "127.0.0.1"
         self.api_port = 0
         self.etcd_port = 0
         self.certificate_authority: CertificateAuthority | None = None
@@ -129,8 +105,8 @@ class LocalControlPlane:
 
     @property
     def server_url(self) -> str:
-        """``https://127.0.0.1:<port>`` of the API server."""
-        return f"https://127.0.0.1:{self.api_port}"
+        """``https://<host>:<port>`` of the API server (127.0.0.1, or the ClusterIP with a real node)."""
+        return f"https://{self.api_host}:{self.api_port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -157,6 +133,13 @@ class LocalControlPlane:
             raise ControlPlaneError("the control plane is already started")
         self._directory = Path(tempfile.mkdtemp(prefix="memories-controlplane-", dir=self._parent_dir))
         try:
+            if self.node is not None:
+                network = self.node.prepare()
+                if not self._keep_workdir:
+                    self.node.own_directory(self._directory)
+                self.api_host, self.api_port = network.api_address, 443
+            else:
+                self.api_port = free_port()
             self._write_credentials()
             self._start_etcd()
             self._start_api_server()
@@ -169,13 +152,19 @@ class LocalControlPlane:
         return self
 
     def stop(self) -> None:
-        """Stop the API server, then etcd, and remove the temporary directory (unless ``keep_workdir``)."""
-        for process in reversed(self._processes):
-            process.stop(self._stop_timeout_seconds)
-        self._processes.clear()
-        if self._directory is not None and not self._keep_workdir:
-            shutil.rmtree(self._directory, ignore_errors=True)
-        self._directory = None
+        """Stop the node (if any), the API server, etcd; remove the temporary directory (unless ``keep_workdir``)."""
+        try:
+            if self.node is not None:
+                self.node.stop_processes()
+            for process in reversed(self._processes):
+                process.stop(self._stop_timeout_seconds)
+            self._processes.clear()
+        finally:
+            if self.node is not None:
+                self.node.release()
+            if self._directory is not None and not self._keep_workdir:
+                shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
 
     def __enter__(self) -> LocalControlPlane:
         return self.start()
@@ -193,54 +182,44 @@ class LocalControlPlane:
             self.binaries.kubectl, self.kubeconfig, *args, input_text=input_text, timeout_seconds=timeout_seconds
         )
 
+    def _spawn(self, name: str, command: list[str]) -> None:
+        managed = ManagedProcess(name, command, self.directory / f"{name}.log")
+        self._processes.append(managed)
+        if self.node is not None:
+            self.node.record_process(name, managed.process)
+
     def _write_credentials(self) -> None:
         pki = self.directory / "pki"
         pki.mkdir()
         authority = CertificateAuthority()
         self.certificate_authority = authority
+        service_ip = self.api_host if self.node is not None else KUBERNETES_SERVICE_IP
         server = authority.issue(
             "kube-apiserver",
-            dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
-            ip_addresses=("127.0.0.1", KUBERNETES_SERVICE_IP),
+            dns_names=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
+            ip_addresses=tuple(dict.fromkeys(("127.0.0.1", service_ip))),
         )
         admin = authority.issue("admin", organizations=("system:masters",), server=False, client=True)
+        kubelet_client = authority.issue(
+            "kube-apiserver-kubelet-client", organizations=("system:masters",), server=False, client=True
+        )
         write_pem(pki / "ca.crt", authority.certificate_pem)
         write_pem(pki / "apiserver.crt", server.certificate_pem)
         write_pem(pki / "apiserver.key", server.private_key_pem, private=True)
         write_pem(pki / "admin.crt", admin.certificate_pem)
         write_pem(pki / "admin.key", admin.private_key_pem, private=True)
+        write_pem(pki / "kubelet-client.crt", kubelet_client.certificate_pem)
+        write_pem(pki / "kubelet-client.key", kubelet_client.private_key_pem, private=True)
         write_pem(pki / "service-account.key", generate_signing_key_pem(), private=True)
-        self.api_port = free_port()
-        self.kubeconfig.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "memories-local",
-                            "cluster": {
-                                "server": self.server_url,
-                                "certificate-authority-data": _base64(authority.certificate_pem),
-                            },
-                        }
-                    ],
-                    "users": [
-                        {
-                            "name": "admin",
-                            "user": {
-                                "client-certificate-data": _base64(admin.certificate_pem),
-                                "client-key-data": _base64(admin.private_key_pem),
-                            },
-                        }
-                    ],
-                    "contexts": [{"name": "memories-local", "context": {"cluster": "memories-local", "user": "admin"}}],
-                    "current-context": "memories-local",
-                },
-                sort_keys=False,
-            )
+        write_kubeconfig(
+            self.kubeconfig, server_url=self.server_url, ca_pem=authority.certificate_pem, client=admin, user="admin"
         )
-        self.kubeconfig.chmod(0o600)
 
     def _start_etcd(self) -> None:
         self.etcd_port = free_port()
@@ -257,30 +236,44 @@ class LocalControlPlane:
             "--unsafe-no-fsync",
             "--log-level=warn",
         ]
-        self._processes.append(_ManagedProcess("etcd", command, self.directory / "etcd.log"))
+        self._spawn("etcd", command)
 
     def _start_api_server(self) -> None:
         pki = self.directory / "pki"
         command = [
             str(self.binaries.kube_apiserver),
             f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={self.api_host}",
+            f"--advertise-address={self.api_host}",
             f"--secure-port={self.api_port}",
             f"--cert-dir={pki}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--allow-privileged=true",
-            "--authorization-mode=RBAC",
-            "--disable-admission-plugins=ServiceAccount",
             f"--service-account-issuer={self.server_url}/",
             f"--service-account-key-file={pki / 'service-account.key'}",
             f"--service-account-signing-key-file={pki / 'service-account.key'}",
             "--v=1",
         ]
-        self._processes.append(_ManagedProcess("kube-apiserver", command, self.directory / "kube-apiserver.log"))
+        if self.node is None:
+            # No controllers create the default ServiceAccounts here: pods must not need one.
+            command += [
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--authorization-mode=RBAC",
+                "--disable-admission-plugins=ServiceAccount",
+            ]
+        else:
+            command += [
+                f"--service-cluster-ip-range={self.node.network.service_range}",
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
+                "--enable-aggregator-routing=true",
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={pki / 'kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'kubelet-client.key'}",
+            ]
+        self._spawn("kube-apiserver", command)
 
     def _readyz_answers(self, opener: urllib.request.OpenerDirector) -> bool:
         try:
@@ -311,7 +304,7 @@ class LocalControlPlane:
         log_path = self.directory / f"{log_name}.log"
         raise ControlPlaneError(
             f"timed out after {self._startup_timeout_seconds:.0f} s waiting for {what}; "
-            f"log {log_path}:\n{_log_tail(log_path)}"
+            f"log {log_path}:\n{log_tail(log_path)}"
         )
 
     def _fake_node_ready(self) -> bool:
@@ -322,26 +315,29 @@ class LocalControlPlane:
 
     def _start_workloads(self) -> None:
         binaries = self.binaries
-        if binaries.kube_controller_manager is None or binaries.kube_scheduler is None or binaries.kwok is None:
+        if binaries.kube_controller_manager is None or binaries.kube_scheduler is None:
             raise ControlPlaneError(
-                f"workloads need kube-controller-manager, kube-scheduler and kwok in {binaries.bin_dir}; "
+                f"workloads need kube-controller-manager and kube-scheduler in {binaries.bin_dir}; "
                 "build them with scripts/controlplane-binaries (without MEMORIES_CONTROLPLANE_MINIMAL=1)"
             )
         pki = self.directory / "pki"
-        commands = {
-            "kube-controller-manager": controller_manager_command(
-                binaries.kube_controller_manager, self.kubeconfig, pki, free_port()
-            ),
-            "kube-scheduler": scheduler_command(binaries.kube_scheduler, self.kubeconfig, pki, free_port()),
-            "kwok": kwok_command(binaries.kwok, self.kubeconfig, free_port()),
-        }
-        for name, command in commands.items():
-            self._processes.append(_ManagedProcess(name, command, self.directory / f"{name}.log"))
+        self._spawn(
+            "kube-controller-manager",
+            controller_manager_command(binaries.kube_controller_manager, self.kubeconfig, pki, free_port()),
+        )
+        self._spawn("kube-scheduler", scheduler_command(binaries.kube_scheduler, self.kubeconfig, pki, free_port()))
+        if self.node is not None:
+            assert self.certificate_authority is not None
+            self.node.start(
+                certificate_authority=self.certificate_authority, server_url=self.server_url, kubectl=self.kubectl
+            )
+            return
+        if binaries.kwok is None:
+            raise ControlPlaneError(
+                f"a fake node needs kwok in {binaries.bin_dir}; build it with scripts/controlplane-binaries"
+            )
+        self._spawn("kwok", kwok_command(binaries.kwok, self.kubeconfig, free_port()))
         created = self.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(fake_node()))
         if created.returncode != 0:
             raise ControlPlaneError(f"cannot create the fake node: {created.stderr.strip()}")
         self._wait_for(self._fake_node_ready, f"kwok to make node {FAKE_NODE_NAME} Ready", "kwok")
-
-
-def _base64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
