@@ -31,6 +31,8 @@ SIDECAR_CONTAINER_NAME = "memories-agent"
 CONFIG_VOLUME = "memories-config"
 SHM_VOLUME = "memories-shm"
 L2_VOLUME = "memories-l2"
+#: A CachePolicy's tiers.l2Volume (a PersistentVolumeClaim or a hostPath), mounted over the disk tier's directory.
+L2_PERSISTENT_VOLUME = "memories-l2-persistent"
 MODEL_VOLUME = "memories-model"
 
 CONFIG_MOUNT_PATH = "/etc/memories"

@@ -136,6 +136,7 @@ def reconcile_policy(
         _named_specs(profile_index, namespace),
         _named_specs(pool_index, namespace),
         list(pod_index.get(namespace, [])),
+        namespace=namespace,
         server_minor_version=memo.server_minor,
         default_image=options.image,
     )
@@ -291,6 +292,7 @@ def inject_sidecar(body: kopf.Body, patch: kopf.Patch, warnings: list[str], memo
         _named_specs(kwargs["profile_index"], namespace),
         _named_specs(kwargs["pool_index"], namespace),
         [],
+        namespace=namespace,
         server_minor_version=memo.server_minor,
         default_image=options.image,
     )

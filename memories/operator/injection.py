@@ -15,7 +15,7 @@ from typing import Any
 
 from memories.errors import ConfigError
 from memories.operator import constants
-from memories.operator.api.cache_policy import L2_DEFAULT_MOUNT_PATH, CachePolicySpec
+from memories.operator.api.cache_policy import L2_DEFAULT_MOUNT_PATH, CachePolicySpec, l2_directory
 from memories.operator.api.memory_pool import MemoryPoolSpec
 from memories.settings.kinds import KeyReference
 from memories.settings.write import write_section
@@ -45,6 +45,13 @@ class InjectionPlan:
     l3_secret: KeyReference | None = None
     model_config_map: str | None = None
     resources_override: dict[str, Any] | None = None
+    #: The volume source of tiers.l2Volume (persistentVolumeClaim or hostPath); None keeps L2 on the emptyDir.
+    l2_volume: dict[str, Any] | None = None
+
+
+#: Plan fields added after pods were first injected: left out of the digest while unset, so that an operator
+#: upgrade does not mark every pod injected by its predecessor as outdated.
+_ADDED_FIELDS = ("l2_volume",)
 
 
 def plan_for(
@@ -70,12 +77,17 @@ def plan_for(
         l3_secret=tiers.l3.secret_ref if tiers.l3 else None,
         model_config_map=model.config_map.name if model and model.config_map else None,
         resources_override=write_section(policy.sidecar.resources) or None,
+        l2_volume=tiers.l2_volume.volume_source() if tiers.l2_volume and tiers.l2_size else None,
     )
 
 
 def plan_digest(plan: InjectionPlan) -> str:
     """A short, stable digest of everything the plan puts into a pod spec."""
-    canonical = json.dumps(dataclasses.asdict(plan), sort_keys=True, separators=(",", ":")).encode()
+    fields = dataclasses.asdict(plan)
+    for name in _ADDED_FIELDS:
+        if fields[name] is None:
+            del fields[name]
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()[:16]
 
 
@@ -119,6 +131,8 @@ def _volume_mounts(plan: InjectionPlan) -> list[dict[str, Any]]:
     if plan.pool_size_bytes:
         mounts.append({"name": constants.SHM_VOLUME, "mountPath": constants.SHM_MOUNT_PATH})
     mounts.append({"name": constants.L2_VOLUME, "mountPath": plan.l2_mount_path})
+    if plan.l2_volume is not None:
+        mounts.append({"name": constants.L2_PERSISTENT_VOLUME, "mountPath": l2_directory(plan.l2_mount_path)})
     if plan.model_config_map:
         mounts.append({"name": constants.MODEL_VOLUME, "mountPath": constants.MODEL_MOUNT_PATH, "readOnly": True})
     return mounts
@@ -186,6 +200,8 @@ def agent_volumes(plan: InjectionPlan) -> list[dict[str, Any]]:
         )
     l2_limit = {"sizeLimit": _mebibytes(plan.l2_size_bytes + plan.l2_size_bytes // 10)} if plan.l2_size_bytes else {}
     volumes.append({"name": constants.L2_VOLUME, "emptyDir": l2_limit})
+    if plan.l2_volume is not None:
+        volumes.append({"name": constants.L2_PERSISTENT_VOLUME, **plan.l2_volume})
     if plan.model_config_map:
         volumes.append({"name": constants.MODEL_VOLUME, "configMap": {"name": plan.model_config_map}})
     return volumes

@@ -62,12 +62,13 @@ def decide_policy(
     pools: Mapping[str, Mapping[str, Any]],
     pods: Sequence[PodSummary],
     *,
+    namespace: str,
     server_minor_version: int,
     default_image: str = constants.DEFAULT_IMAGE,
 ) -> PolicyOutcome:
     """Render the config and compute the conditions of one policy.
 
-    ``profiles`` and ``pools`` map names to specs of the policy's namespace.
+    ``profiles`` and ``pools`` map names to specs of the policy's ``namespace``.
     """
     try:
         policy = parse_cache_policy(spec)
@@ -87,7 +88,7 @@ def decide_policy(
             pool = parse_memory_pool(pools[pool_name])
     except ConfigError as error:
         return _not_ready("InvalidReference", str(error))
-    config = render_sidecar_config(policy, profile, pool)
+    config = render_sidecar_config(policy, profile, pool, owner=f"{namespace}/{policy_name}")
     plan = plan_for(policy_name, policy, pool, server_minor_version=server_minor_version, default_image=default_image)
     pod_spec_hash = plan_digest(plan)
     matched = [pod for pod in pods if selector_matches(policy.selector, pod.labels) and not pod.host_network]

@@ -48,10 +48,16 @@ def sidecar_config(
     policy: CachePolicySpec,
     profile: CompressionProfileSpec | None = None,
     pool: MemoryPoolSpec | None = None,
+    *,
+    owner: str = "",
 ) -> SidecarConfig:
-    """The agent's config for the pods of ``policy`` (typed; :func:`render_sidecar_config` writes it out)."""
+    """The agent's config for the pods of ``policy`` (typed; :func:`render_sidecar_config` writes it out).
+
+    ``owner`` (``<namespace>/<name>`` of the policy) names the policy's directory on a shared L2 volume;
+    raises ValueError when the policy has an ``l2Volume`` and no owner is given.
+    """
     mount = policy.tiers.l2_mount_path
-    sections: dict[str, Any] = {"cache": _cache(policy), "server": POD_SERVER}
+    sections: dict[str, Any] = {"cache": _cache(policy, owner), "server": POD_SERVER}
     if profile is not None:
         sections["compression"] = project(CompressionConfig, profile)
         if profile.dedup.enabled:
@@ -64,13 +70,22 @@ def sidecar_config(
     return SidecarConfig(**sections)
 
 
-def _cache(policy: CachePolicySpec) -> CacheConfig:
+def _cache(policy: CachePolicySpec, owner: str) -> CacheConfig:
     tiers = policy.tiers
+    l2_path = tiers.l2_directory if tiers.l2_size else None
+    shared = bool(tiers.l2_size) and tiers.l2_volume is not None
+    if shared:
+        if not owner:
+            raise ValueError("a policy with tiers.l2Volume renders for a named policy (owner=<namespace>/<name>)")
+        # Policies (and namespaces) sharing a volume or a node directory keep apart; the agents of one policy
+        # lease slots below it.
+        l2_path = f"{tiers.l2_directory}/{owner}"
     return project(
         CacheConfig,
         tiers,
         policy,
-        l2_path=f"{tiers.l2_mount_path}/l2" if tiers.l2_size else None,
+        l2_path=l2_path,
+        l2_shared=True if shared else None,
         # The L3 section without its URL: the agent reads MEMORIES_L3_URL, which the pod gets from the Secret.
         l3=None if tiers.l3 is None else project(L3Config, tiers.l3),
     )
@@ -80,9 +95,12 @@ def render_sidecar_config(
     policy: CachePolicySpec,
     profile: CompressionProfileSpec | None = None,
     pool: MemoryPoolSpec | None = None,
+    *,
+    owner: str = "",
 ) -> dict[str, Any]:
-    """The sidecar config document for ``policy``: sizes in bytes, durations in seconds."""
-    return write_section(sidecar_config(policy, profile, pool))
+    """The sidecar config document for ``policy`` (see :func:`sidecar_config`): sizes in bytes, durations in
+    seconds."""
+    return write_section(sidecar_config(policy, profile, pool, owner=owner))
 
 
 def model_path(policy: CachePolicySpec) -> str:

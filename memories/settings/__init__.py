@@ -7,7 +7,7 @@ Declare a section with :func:`section` and its fields with :func:`setting` (kind
 
 from __future__ import annotations
 
-from memories.settings.model import like, section, setting
+from memories.settings.model import exactly_one_of, like, section, setting
 from memories.settings.parse import parse_section
 from memories.settings.spec import NO_DEFAULT, FieldSpec, Rule, SectionSpec, fields_set, spec_of
 
@@ -16,6 +16,7 @@ __all__ = [
     "FieldSpec",
     "Rule",
     "SectionSpec",
+    "exactly_one_of",
     "fields_set",
     "like",
     "parse_section",

@@ -118,6 +118,15 @@ def section(
     return build if cls is None else build(cls)
 
 
+def exactly_one_of(first: str, second: str, message: str) -> Rule:
+    """A section rule: exactly one of the fields ``first`` and ``second`` (attribute names) is set."""
+    return Rule(
+        message,
+        cel=f"has(self.{wire_name(first)}) != has(self.{wire_name(second)})",
+        check=lambda section: (getattr(section, first) is None) != (getattr(section, second) is None),
+    )
+
+
 def wire_name(attribute: str) -> str:
     """The camelCase name of a snake_case attribute (``l1_size`` → ``l1Size``)."""
     head, *rest = attribute.split("_")

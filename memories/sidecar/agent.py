@@ -187,6 +187,8 @@ class SidecarAgent:
         if self.engine.prefetch.predictor is not None:
             await self.engine.prefetch.predictor.stop()
         await self.engine.cache.close()
+        if self.engine.l2_slot is not None:
+            self.engine.l2_slot.release()
         if self.engine.dedup is not None:
             self.engine.dedup.close()
         if self.engine.pool is not None:

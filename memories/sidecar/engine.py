@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.registry import Collector
 
 from memories.sidecar.config import SidecarConfig
+from memories.sidecar.l2_slots import L2Slot, lease_slot
 
 if TYPE_CHECKING:
     from memories.optimization.cache import CacheManager
@@ -41,7 +43,7 @@ class PrefetchStatus:
 
 @dataclass
 class Engine:
-    """The parts; ``dedup`` and ``pool`` are None when the config leaves them out."""
+    """The parts; ``dedup``, ``pool`` and ``l2_slot`` are None when the config leaves them out."""
 
     cache: CacheManager
     compressor: MemoryCompressor
@@ -49,6 +51,8 @@ class Engine:
     pool: MemoryPool | None
     monitor: PerformanceMonitor
     prefetch: PrefetchStatus
+    #: The slot of a shared L2 directory this agent holds (``cache.l2Shared``), released when the agent stops.
+    l2_slot: L2Slot | None = None
 
 
 def build_compressor(config: SidecarConfig) -> MemoryCompressor:
@@ -67,16 +71,24 @@ def build_engine(config: SidecarConfig) -> Engine:
     from memories.optimization.monitor import PerformanceMonitor
 
     cache_config = config.cache
-    cache = CacheManager(
-        l1_size=cache_config.l1_size,
-        l2_size=cache_config.l2_size,
-        l3_size=cache_config.l3.size if cache_config.l3 else None,
-        eviction_policy=cache_config.eviction_policy,
-        l2_path=cache_config.l2_path,
-        l3_url=cache_config.l3.url if cache_config.l3 else None,
-        default_ttl=cache_config.default_ttl,
-        max_value_size=cache_config.max_value_size,
-    )
+    l2_slot = None
+    if cache_config.l2_shared and cache_config.l2_size and cache_config.l2_path:
+        l2_slot = lease_slot(Path(cache_config.l2_path))
+    try:
+        cache = CacheManager(
+            l1_size=cache_config.l1_size,
+            l2_size=cache_config.l2_size,
+            l3_size=cache_config.l3.size if cache_config.l3 else None,
+            eviction_policy=cache_config.eviction_policy,
+            l2_path=l2_slot.directory if l2_slot else cache_config.l2_path,
+            l3_url=cache_config.l3.url if cache_config.l3 else None,
+            default_ttl=cache_config.default_ttl,
+            max_value_size=cache_config.max_value_size,
+        )
+    except BaseException:
+        if l2_slot is not None:
+            l2_slot.release()
+        raise
     dedup = None
     if config.dedup.enabled:
         from memories.optimization.dedup import Deduplicator
@@ -99,7 +111,7 @@ def build_engine(config: SidecarConfig) -> Engine:
         )
     monitor = PerformanceMonitor(cache=cache)
     prefetch = PrefetchStatus(enabled=config.prefetch.model_path is not None, model_path=config.prefetch.model_path)
-    return Engine(cache, build_compressor(config), dedup, pool, monitor, prefetch)
+    return Engine(cache, build_compressor(config), dedup, pool, monitor, prefetch, l2_slot)
 
 
 def load_prefetch(engine: Engine, config: SidecarConfig) -> None:

@@ -109,6 +109,38 @@ REJECTED_CASES = [
     ("empty-selector", cache_policy("bad-selector", selector={}), "selector must set matchLabels or matchExpressions"),
     ("rollout-enum", cache_policy("bad-rollout", rollout="Sometimes"), 'spec.rollout: Unsupported value: "Sometimes"'),
     (
+        "l2-volume-needs-l2-size",
+        cache_policy("bad-l2volume", tiers={"l1Size": "1Gi", "l2Volume": {"hostPath": {"path": "/srv/memories"}}}),
+        "spec.tiers.l2Volume: Required value: l2Volume requires l2Size",
+    ),
+    (
+        "l2-volume-one-source",
+        cache_policy(
+            "bad-l2sources",
+            tiers={
+                "l1Size": "1Gi",
+                "l2Size": "4Gi",
+                "l2Volume": {"hostPath": {"path": "/srv"}, "persistentVolumeClaim": {"claimName": "cache"}},
+            },
+        ),
+        "l2Volume takes exactly one of persistentVolumeClaim or hostPath",
+    ),
+    (
+        "l2-volume-claim-name",
+        cache_policy(
+            "bad-claim",
+            tiers={"l1Size": "1Gi", "l2Size": "4Gi", "l2Volume": {"persistentVolumeClaim": {"claimName": "No_Such"}}},
+        ),
+        "spec.tiers.l2Volume.persistentVolumeClaim.claimName in body should match",
+    ),
+    (
+        "l2-volume-host-path-absolute",
+        cache_policy(
+            "bad-hostpath", tiers={"l1Size": "1Gi", "l2Size": "4Gi", "l2Volume": {"hostPath": {"path": "srv"}}}
+        ),
+        "spec.tiers.l2Volume.hostPath.path in body should match",
+    ),
+    (
         "lossy-needs-jpeg2000",
         compression_profile("bad-lossy", algorithm="zstd", lossy={"quality": 50}),
         "spec.lossy: Forbidden: lossy settings require algorithm jpeg2000",
@@ -156,6 +188,14 @@ ACCEPTED = [
     pytest.param(cache_policy("int-sizes", tiers={"l1Size": 1073741824, "l2Size": "1GB"}), id="bytes-and-1024-units"),
     pytest.param(memory_pool("fractional", blockSizes=["4Ki", "1.5Mi", "2MB"], totalSize="2MB"), id="fractional"),
     pytest.param(compression_profile("lossy", algorithm="jpeg2000", lossy={"targetSize": "512Ki"}), id="lossy"),
+    pytest.param(
+        cache_policy(
+            "persistent-l2",
+            tiers={"l1Size": "1Gi", "l2Size": "10Gi", "l2Volume": {"persistentVolumeClaim": {"claimName": "cache"}}},
+        ),
+        id="l2-on-a-claim",
+    ),
+    pytest.param(cache_policy("wtinylfu", evictionPolicy="wtinylfu"), id="every-policy-of-the-registry"),
 ]
 
 
@@ -179,6 +219,22 @@ def test_explain_reads_the_tier_descriptions(control_plane: LocalControlPlane, i
     assert result.returncode == 0, result.stderr
     for expected in ("In-memory (L1) tier per pod", "Requires l2Size", "Shared Redis (L3) tier"):
         assert expected in " ".join(result.stdout.split())
+
+
+def test_explain_describes_the_persistent_l2_volume(control_plane: LocalControlPlane, installed_crds: object) -> None:
+    result = control_plane.kubectl("explain", "cachepolicy.spec.tiers.l2Volume")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for expected in (
+        "outlive the pod",
+        "writable by uid 65532",
+        "persistentVolumeClaim",
+        "hostPath",
+        "Requires l2Size",
+    ):
+        assert expected in text
+    claim = control_plane.kubectl("explain", "cachepolicy.spec.tiers.l2Volume.persistentVolumeClaim.claimName")
+    assert "ReadWriteMany" in " ".join(claim.stdout.split())
 
 
 def test_get_memories_lists_all_three_kinds(control_plane: LocalControlPlane, namespace: str) -> None:

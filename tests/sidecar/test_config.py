@@ -18,6 +18,7 @@ cache:
   l1Size: 64MB
   l2Size: 1GB
   l2Path: /var/cache/memories
+  l2Shared: true
   l3: {url: "redis://cache:6379/0", size: 10GB}
   evictionPolicy: s3fifo
   defaultTtl: 1h
@@ -28,7 +29,7 @@ compression:
   chunkSize: 4MB
   lossy: {quality: 40, targetSize: 1MB}
 dedup: {enabled: true, blockSize: 8KB, chunking: cdc, storePath: /data/dedup}
-memoryPool: {blockSizes: [4KB, 1MB], totalSize: 256MB, shmName: memories, path: /shm/arena}
+memoryPool: {blockSizes: [4KB, 1MB], totalSize: 256MB, path: /shm/arena}
 prefetch: {modelPath: /models/lstm.onnx, model: lstm, features: [time, type]}
 server:
   resp: {host: 127.0.0.1, port: 6380, unixSocket: /run/memories/resp.sock}
@@ -76,14 +77,20 @@ def test_full_example_parses_every_field() -> None:
     assert config.compression.lossy is not None and config.compression.lossy.quality == 40
     assert config.dedup.chunking == "cdc"
     assert config.memory_pool is not None and config.memory_pool.block_sizes == (4096, 1024**2)
+    assert config.memory_pool.path == "/shm/arena"
     assert config.server.resp.unix_socket == "/run/memories/resp.sock"
     assert config.server.limits.read_timeout == 10
     assert config.shutdown.grace_period == 20
 
 
+#: The fields the full example cannot hold together with the ones it has.
+ALTERNATIVES = {"memoryPool": {"blockSizes": ["4KB"], "totalSize": "1MB", "shmName": "memories"}}
+
+
 def test_json_schema_documents_exactly_the_parsed_fields() -> None:
     schema = json.loads(resources.files("memories.sidecar.config").joinpath(SCHEMA_FILE).read_text())
-    assert schema_paths(schema) == key_paths(yaml.safe_load(FULL_EXAMPLE))
+    assert parse_config(ALTERNATIVES).memory_pool is not None
+    assert schema_paths(schema) == key_paths(yaml.safe_load(FULL_EXAMPLE)) | key_paths(ALTERNATIVES)
 
 
 def test_json_file_is_accepted(tmp_path: Path) -> None:
@@ -162,9 +169,26 @@ def test_a_zero_l2_size_is_no_disk_tier_as_in_the_crd() -> None:
         ({"compression": {"lossy": {}}}, "compression.lossy: lossy needs quality (0-100) or targetSize"),
         ({"memoryPool": {"blockSizes": ["64KB", "4KB"], "totalSize": "1MB"}}, "memoryPool.blockSizes: blockSizes must"),
         ({"memoryPool": {"blockSizes": ["4KB"], "totalSize": "1KB"}}, "memoryPool.totalSize: totalSize must be at"),
+        ({"cache": {"l2Size": "1GB", "l2Shared": True}}, "cache.l2Shared: l2Shared requires l2Path"),
+        (
+            {"memoryPool": {"blockSizes": ["4KB"], "totalSize": "1MB", "shmName": "a", "path": "/b"}},
+            "memoryPool: set shmName or path, not both",
+        ),
     ],
 )
 def test_rules_shared_with_the_crds_apply_to_the_file(document: Any, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config(document)
     assert str(raised.value).startswith(message)
+
+
+def test_the_examples_of_the_docs_parse_and_show_every_field() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "sidecar-config.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in page.split("```yaml\n")[1:]]
+    shown: set[str] = set()
+    for block in blocks:
+        document = yaml.safe_load(block)
+        parse_config(document, environ={})
+        shown |= key_paths(document)
+    schema = json.loads(resources.files("memories.sidecar.config").joinpath(SCHEMA_FILE).read_text())
+    assert shown == schema_paths(schema)

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from memories.operator.api.common import Condition, LabelSelector, ResourceRequirements, conditions_of
-from memories.settings import Rule, fields_set, like, section, setting
+from memories.operator.api.l2_volume import L2_VOLUME_DOC, L2Volume
+from memories.settings import Rule, exactly_one_of, fields_set, like, section, setting
 from memories.settings.cel import size_in_bytes
 from memories.settings.kinds import (
     AbsolutePath,
@@ -41,6 +42,11 @@ class L3Tier(L3Settings):
     )
 
 
+def l2_directory(mount_path: str) -> str:
+    """The disk tier's directory below the mount path of its emptyDir (which keeps the dedup store beside it)."""
+    return f"{mount_path}/l2"
+
+
 def _l2_path_has_a_size(tiers: CacheTiers) -> bool:
     # As CEL's has(): a given l2Size counts even when it is 0 (parsed to None, "off").
     return tiers.l2_path is None or "l2_size" in fields_set(tiers)
@@ -69,6 +75,13 @@ def _l2_path_has_a_size(tiers: CacheTiers) -> bool:
             field=".l2Size",
             reason="FieldValueInvalid",
         ),
+        Rule(
+            "l2Volume requires l2Size (the disk tier is off without a size)",
+            cel=f"!has(self.l2Volume) || (has(self.l2Size) && {size_in_bytes('self.l2Size')} > 0.0)",
+            check=lambda tiers: tiers.l2_volume is None or bool(tiers.l2_size),
+            field=".l2Volume",
+            reason="FieldValueRequired",
+        ),
     )
 )
 class CacheTiers:
@@ -89,25 +102,23 @@ class CacheTiers:
         f"{L2_DEFAULT_MOUNT_PATH}. Requires l2Size.",
         default=None,
     )
+    l2_volume: L2Volume | None = setting(doc=L2_VOLUME_DOC, default=None)
     l3: L3Tier | None = setting(
         doc="Shared Redis (L3) tier; its URL comes from a Secret so it never appears in a ConfigMap.", default=None
     )
 
     @property
     def l2_mount_path(self) -> str:
-        """Where the disk tier's volume is mounted in the agent."""
+        """Where the disk tier's emptyDir is mounted in the agent (it also holds the dedup store)."""
         return self.l2_path or L2_DEFAULT_MOUNT_PATH
 
+    @property
+    def l2_directory(self) -> str:
+        """The disk tier's directory in the agent, where ``l2Volume`` is mounted when there is one."""
+        return l2_directory(self.l2_mount_path)
 
-@section(
-    rules=(
-        Rule(
-            "model takes exactly one of configMap or volumePath",
-            cel="has(self.configMap) != has(self.volumePath)",
-            check=lambda model: (model.config_map is None) != (model.volume_path is None),
-        ),
-    )
-)
+
+@section(rules=(exactly_one_of("config_map", "volume_path", "model takes exactly one of configMap or volumePath"),))
 class PrefetchModel:
     """Where the agent reads the ONNX model."""
 

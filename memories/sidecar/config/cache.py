@@ -7,8 +7,8 @@ their kind, default and description are written once and the operator's renderin
 from __future__ import annotations
 
 from memories.optimization.cache.policies import POLICIES
-from memories.settings import section, setting
-from memories.settings.kinds import Choice, Duration, Size, Text
+from memories.settings import Rule, section, setting
+from memories.settings.kinds import Boolean, Choice, Duration, Size, Text
 
 #: Every eviction policy of the cache's registry, in its order.
 EVICTION_POLICIES = tuple(POLICIES)
@@ -45,7 +45,15 @@ class L3Config(L3Settings):
     )
 
 
-@section
+@section(
+    rules=(
+        Rule(
+            "l2Shared requires l2Path (the directory the agents share)",
+            check=lambda cache: not cache.l2_shared or cache.l2_path is not None,
+            field=".l2Shared",
+        ),
+    )
+)
 class CacheConfig:
     """The cache tiers of one agent."""
 
@@ -57,6 +65,13 @@ class CacheConfig:
         Text(min_length=1),
         doc="Directory of the L2 tier; absent = the per-user cache directory (~/.cache/memories/cache-l2).",
         default=None,
+    )
+    l2_shared: bool = setting(
+        Boolean(),
+        doc="l2Path is on a volume several agents use (what a CachePolicy's tiers.l2Volume renders): each agent "
+        "locks a slot directory of its own under it (slot-0, slot-1, ...), and one that replaces another reopens "
+        "the slot it left, warm.",
+        default=False,
     )
     l3: L3Config | None = setting(doc="Shared Redis (L3) tier; absent = no L3.", default=None)
     eviction_policy: str = setting(Choice(EVICTION_POLICIES), doc=_eviction_policy_doc(), default="lru")

@@ -46,7 +46,14 @@ class PoolLayout:
     )
 
 
-@section
+@section(
+    rules=(
+        Rule(
+            "set shmName or path, not both (the arena lives in one of them)",
+            check=lambda pool: pool.shm_name is None or pool.path is None,
+        ),
+    )
+)
 class MemoryPoolConfig(PoolLayout):
     """The agent's shared-memory arena behind ``/v1/pool``."""
 

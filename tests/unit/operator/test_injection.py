@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
+import json
 from typing import Any
 
 from memories.operator import constants
 from memories.operator.api import parse_cache_policy, parse_memory_pool
-from memories.operator.injection import AGENT_OVERHEAD_BYTES, apply_injection, plan_for
+from memories.operator.injection import AGENT_OVERHEAD_BYTES, apply_injection, plan_digest, plan_for
 from memories.operator.render import render_sidecar_config
 
 POLICY = parse_cache_policy(
@@ -122,3 +125,53 @@ def test_l2_volume_is_mounted_where_the_policy_puts_the_disk_tier() -> None:
     mounts = {mount["name"]: mount["mountPath"] for mount in target["spec"]["initContainers"][0]["volumeMounts"]}
     assert mounts[constants.L2_VOLUME] == "/data/cache"
     assert render_sidecar_config(policy)["cache"]["l2Path"] == "/data/cache/l2"
+
+
+def persistent_policy(volume: dict[str, object]) -> Any:
+    return parse_cache_policy(
+        {"selector": {"matchLabels": {"a": "b"}}, "tiers": {"l1Size": "64Mi", "l2Size": "1Gi", "l2Volume": volume}}
+    )
+
+
+def test_a_claim_is_mounted_over_the_disk_tiers_directory_beside_the_emptydir() -> None:
+    target = pod()
+    plan = plan_for(
+        "web", persistent_policy({"persistentVolumeClaim": {"claimName": "cache"}}), None, server_minor_version=35
+    )
+    apply_injection(target, plan)
+    volumes = {volume["name"]: volume for volume in target["spec"]["volumes"]}
+    assert volumes[constants.L2_PERSISTENT_VOLUME] == {
+        "name": constants.L2_PERSISTENT_VOLUME,
+        "persistentVolumeClaim": {"claimName": "cache"},
+    }
+    assert "emptyDir" in volumes[constants.L2_VOLUME]  # the dedup store stays per pod
+    mounts = {mount["name"]: mount["mountPath"] for mount in target["spec"]["initContainers"][0]["volumeMounts"]}
+    assert mounts[constants.L2_VOLUME] == "/var/cache/memories"
+    assert mounts[constants.L2_PERSISTENT_VOLUME] == "/var/cache/memories/l2"
+    assert "subPath" not in str(target["spec"]["initContainers"][0]["volumeMounts"])  # kubelet would own it
+
+
+def test_a_host_path_must_exist_on_the_node() -> None:
+    target = pod()
+    apply_injection(
+        target,
+        plan_for("web", persistent_policy({"hostPath": {"path": "/srv/memories/"}}), None, server_minor_version=35),
+    )
+    [volume] = [volume for volume in target["spec"]["volumes"] if volume["name"] == constants.L2_PERSISTENT_VOLUME]
+    assert volume["hostPath"] == {"path": "/srv/memories", "type": "Directory"}
+
+
+def test_the_config_tells_the_agents_to_share_the_policys_directory_by_slots() -> None:
+    policy = persistent_policy({"persistentVolumeClaim": {"claimName": "cache"}})
+    cache = render_sidecar_config(policy, owner="shop/web")["cache"]
+    assert (cache["l2Path"], cache["l2Shared"]) == ("/var/cache/memories/l2/shop/web", True)
+
+
+def test_a_plan_without_a_persistent_volume_keeps_the_digest_pods_were_injected_with() -> None:
+    plan = plan_for("web", POLICY, POOL, server_minor_version=35)
+    fields = dataclasses.asdict(plan)
+    del fields["l2_volume"]  # the plan as the previous operator made it
+    previous = hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    assert plan_digest(plan) == previous
+    persistent = plan_for("web", persistent_policy({"hostPath": {"path": "/srv"}}), POOL, server_minor_version=35)
+    assert plan_digest(persistent) != plan_digest(plan)  # adding a volume needs new pods

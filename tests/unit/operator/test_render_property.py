@@ -63,9 +63,13 @@ def test_rendered_config_is_accepted_and_carries_every_shared_setting(
     policy: CachePolicySpec = parsed(parse_cache_policy, policy_document)
     profile: CompressionProfileSpec | None = parsed(parse_compression_profile, profile_document)
     pool: MemoryPoolSpec | None = parsed(parse_memory_pool, pool_document)
-    config = parse_config(yaml.safe_load(config_document(render_sidecar_config(policy, profile, pool))), environ={})
+    rendered = render_sidecar_config(policy, profile, pool, owner="shop/web")
+    config = parse_config(yaml.safe_load(config_document(rendered)), environ={})
     assert_shared_settings_equal(policy.tiers, config.cache)
     assert_shared_settings_equal(policy, config.cache)
+    assert config.cache.l2_shared == (policy.tiers.l2_volume is not None and config.cache.l2_size is not None)
+    if config.cache.l2_shared:
+        assert config.cache.l2_path == f"{policy.tiers.l2_directory}/shop/web"
     assert (config.cache.l3 is None) == (policy.tiers.l3 is None)
     if policy.tiers.l3 is not None and config.cache.l3 is not None:
         assert_shared_settings_equal(policy.tiers.l3, config.cache.l3)

@@ -103,7 +103,7 @@ def produce(policy_spec: dict[str, Any], profile: dict[str, Any] | None, pool: d
     policy = parse_cache_policy(policy_spec)
     parsed_profile = None if profile is None else parse_compression_profile(profile)
     parsed_pool = None if pool is None else parse_memory_pool(pool)
-    config = render_sidecar_config(policy, parsed_profile, parsed_pool)
+    config = render_sidecar_config(policy, parsed_profile, parsed_pool, owner="shop/web")
     pods = {}
     for minor in (35, 28):
         pod: dict[str, Any] = {
