@@ -18,7 +18,8 @@ from memories.operator import constants
 from memories.operator.api.cache_policy import L2_DEFAULT_MOUNT_PATH, CachePolicySpec, l2_directory
 from memories.operator.api.memory_pool import MemoryPoolSpec
 from memories.settings.kinds import KeyReference
-from memories.settings.write import write_section
+from memories.settings.write import key_references, write_section
+from memories.sidecar.config.cache import L3_URL_ENV
 from memories.units import parse_size
 
 #: Memory the agent needs beyond its L1 budget (interpreter, buffers, metrics), in bytes.
@@ -28,6 +29,21 @@ NATIVE_SIDECAR_MINOR = 29
 #: Seconds a plain sidecar waits in preStop so the workload drains its requests first.
 PRESTOP_DRAIN_SECONDS = 5
 _MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EnvFromKey:
+    """An environment variable of the agent filled from a key of a Secret or ConfigMap (a ``KeyRef`` with
+    ``env`` in the CRD model)."""
+
+    variable: str
+    resource: str
+    reference: KeyReference
+
+    def entry(self) -> dict[str, Any]:
+        """The container's ``env`` entry."""
+        source = "secretKeyRef" if self.resource == "Secret" else "configMapKeyRef"
+        return {"name": self.variable, "valueFrom": {source: {"name": self.reference.name, "key": self.reference.key}}}
 
 
 @dataclass(frozen=True)
@@ -42,16 +58,12 @@ class InjectionPlan:
     l2_mount_path: str = L2_DEFAULT_MOUNT_PATH
     pool_size_bytes: int = 0
     pool_shared: bool = False
-    l3_secret: KeyReference | None = None
     model_config_map: str | None = None
     resources_override: dict[str, Any] | None = None
     #: The volume source of tiers.l2Volume (persistentVolumeClaim or hostPath); None keeps L2 on the emptyDir.
     l2_volume: dict[str, Any] | None = None
-
-
-#: Plan fields added after pods were first injected: left out of the digest while unset, so that an operator
-#: upgrade does not mark every pod injected by its predecessor as outdated.
-_ADDED_FIELDS = ("l2_volume",)
+    #: The agent's variables from Secret and ConfigMap keys, in the CRD model's order (the L3 URL first).
+    key_env: tuple[EnvFromKey, ...] = ()
 
 
 def plan_for(
@@ -74,21 +86,37 @@ def plan_for(
         l2_mount_path=tiers.l2_mount_path,
         pool_size_bytes=pool.total_size if pool else 0,
         pool_shared=bool(pool and pool.shared),
-        l3_secret=tiers.l3.secret_ref if tiers.l3 else None,
         model_config_map=model.config_map.name if model and model.config_map else None,
         resources_override=write_section(policy.sidecar.resources) or None,
         l2_volume=tiers.l2_volume.volume_source() if tiers.l2_volume and tiers.l2_size else None,
+        key_env=tuple(
+            EnvFromKey(kind.env, kind.resource, reference)
+            for kind, reference in key_references(policy)
+            if kind.env is not None
+        ),
     )
 
 
 def plan_digest(plan: InjectionPlan) -> str:
     """A short, stable digest of everything the plan puts into a pod spec."""
-    fields = dataclasses.asdict(plan)
-    for name in _ADDED_FIELDS:
-        if fields[name] is None:
-            del fields[name]
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    canonical = json.dumps(_digested_fields(plan), sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _digested_fields(plan: InjectionPlan) -> dict[str, Any]:
+    """The plan as the first operator release laid it out, with what came later only where it is used, so an
+    operator upgrade does not mark every pod its predecessor injected as outdated."""
+    fields = dataclasses.asdict(plan)
+    if fields["l2_volume"] is None:
+        del fields["l2_volume"]
+    # 0.1 had one variable from a Secret, the L3 URL, as "l3_secret": {name, key}.
+    entries = fields.pop("key_env")
+    l3_url = [entry["reference"] for entry in entries if entry["variable"] == L3_URL_ENV]
+    fields["l3_secret"] = l3_url[0] if l3_url else None
+    later = [entry for entry in entries if entry["variable"] != L3_URL_ENV]
+    if later:
+        fields["key_env"] = later
+    return fields
 
 
 def is_injected(pod: dict[str, Any]) -> bool:
@@ -167,13 +195,8 @@ def agent_container(plan: InjectionPlan) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
-    if plan.l3_secret is not None:
-        container["env"] = [
-            {
-                "name": "MEMORIES_L3_URL",
-                "valueFrom": {"secretKeyRef": {"name": plan.l3_secret.name, "key": plan.l3_secret.key}},
-            }
-        ]
+    if plan.key_env:
+        container["env"] = [variable.entry() for variable in plan.key_env]
     if plan.native_sidecar:
         container["restartPolicy"] = "Always"
         container["startupProbe"] = _probe("/readyz", periodSeconds=1, failureThreshold=60)

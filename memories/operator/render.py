@@ -4,7 +4,8 @@ The output is the document that ``memories sidecar --config`` reads (see docs/si
 stores it in a ConfigMap owned by the policy. It is built as the agent's typed config: every setting the CRDs
 share with the agent's model is carried over by :func:`~memories.settings.write.project`, so a new shared
 setting needs nothing here; this module only decides what is particular to a pod (paths, listeners). Secrets
-never enter it: the L3 URL reaches the agent as ``MEMORIES_L3_URL`` from a secretKeyRef.
+never enter it: a value from a Secret (the L3 URL) reaches the agent as an environment variable the webhook
+fills from a secretKeyRef (see ``injection.EnvFromKey``).
 """
 
 from __future__ import annotations

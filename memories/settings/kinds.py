@@ -152,12 +152,15 @@ class KeyReference:
 class KeyRef(Kind):
     """A reference to a key of a ``resource`` ("Secret" or "ConfigMap"); parsed to a :class:`KeyReference`.
 
-    ``key_default`` fills a missing key (the API server does the same from the schema default).
+    ``key_default`` fills a missing key (the API server does the same from the schema default). ``env`` names
+    the agent's environment variable that the operator fills from the key (a secretKeyRef or configMapKeyRef);
+    the agent's setting that takes the value declares the same variable (``setting(..., env=...)``).
     """
 
     resource: str
     key_doc: str
     key_default: str | None = None
+    env: str | None = None
     #: Where the referenced object lives, as the name's description says it.
     scope: str = "the policy's namespace"
     python_type = KeyReference

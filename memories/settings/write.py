@@ -59,6 +59,20 @@ def _(kind: NameRef, value: ObjectReference) -> Any:
     return {"name": value.name}
 
 
+def key_references(instance: object) -> list[tuple[KeyRef, KeyReference]]:
+    """Every key reference set in ``instance`` and the sections below it, in declaration order, with its kind."""
+    found: list[tuple[KeyRef, KeyReference]] = []
+    for field in spec_of(type(instance)).fields:
+        value = getattr(instance, field.attribute)
+        kind = field.kind.item if isinstance(field.kind, ListOf) else field.kind
+        for item in value if isinstance(field.kind, ListOf) and value is not None else (value,):
+            if isinstance(kind, KeyRef) and isinstance(item, KeyReference):
+                found.append((kind, item))
+            elif isinstance(kind, Section) and item is not None:
+                found += key_references(item)
+    return found
+
+
 def project(target: type[_T], *sources: object, **values: Any) -> _T:
     """An instance of the section ``target`` holding every setting that ``sources`` set and ``target`` shares.
 

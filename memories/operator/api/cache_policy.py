@@ -25,7 +25,7 @@ from memories.settings.kinds import (
     Text,
 )
 from memories.settings.parse import CUSTOM_RESOURCE, parse_section
-from memories.sidecar.config.cache import CacheConfig, L3Settings
+from memories.sidecar.config.cache import L3_URL_ENV, CacheConfig, L3Settings
 
 ROLLOUT_MODES = ("Automatic", "Manual")
 #: Where the disk tier's volume is mounted in the agent when the policy does not say (tiers.l2Path).
@@ -37,7 +37,7 @@ class L3Tier(L3Settings):
     """The CachePolicy's L3: the agent's L3 settings, with the URL's Secret instead of the URL."""
 
     secret_ref: KeyReference = setting(
-        KeyRef("Secret", key_doc="Key inside the Secret.", key_default="url"),
+        KeyRef("Secret", key_doc="Key inside the Secret.", key_default="url", env=L3_URL_ENV),
         doc="The Secret key holding the Redis URL (redis://[user:password@]host:port/db).",
     )
 

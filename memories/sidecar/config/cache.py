@@ -10,6 +10,8 @@ from memories.optimization.cache.policies import POLICIES
 from memories.settings import Rule, section, setting
 from memories.settings.kinds import Boolean, Choice, Duration, Size, Text
 
+#: The agent's environment variable holding the L3 URL (the operator fills it from the policy's Secret).
+L3_URL_ENV = "MEMORIES_L3_URL"
 #: Every eviction policy of the cache's registry, in its order.
 EVICTION_POLICIES = tuple(POLICIES)
 
@@ -39,9 +41,9 @@ class L3Config(L3Settings):
 
     url: str | None = setting(
         Text(min_length=1),
-        doc="Redis URL (redis://[user:password@]host:port/db); absent = the MEMORIES_L3_URL environment variable.",
+        doc=f"Redis URL (redis://[user:password@]host:port/db); absent = the {L3_URL_ENV} environment variable.",
         default=None,
-        env="MEMORIES_L3_URL",
+        env=L3_URL_ENV,
     )
 
 

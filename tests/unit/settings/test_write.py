@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from memories.errors import ConfigError
 from memories.settings import fields_set, like, parse_section, section, setting
-from memories.settings.kinds import Duration, Size, Text
-from memories.settings.write import project, write_section
+from memories.settings.kinds import Duration, KeyRef, KeyReference, ListOf, Section, Size, Text
+from memories.settings.write import key_references, project, write_section
 from memories.sidecar.config import SidecarConfig, parse_config
 from tests.unit.settings.strategies import documents
 
@@ -86,3 +86,36 @@ def test_an_agent_config_reads_back_what_it_writes(document: dict[str, Any]) -> 
 @given(st.integers(0, 1 << 30))
 def test_sizes_write_as_the_bytes_they_parsed_to(size: int) -> None:
     assert write_section(parse_section(Agent, {"capacity": size})) == {"capacity": size}
+
+
+@section
+class Credentials:
+    password: KeyReference | None = setting(
+        KeyRef("Secret", key_doc="Key.", env="TEST_PASSWORD"), doc="Password.", default=None
+    )
+
+
+@section
+class Connection:
+    url: KeyReference = setting(KeyRef("Secret", key_doc="Key.", key_default="url", env="TEST_URL"), doc="URL.")
+    credentials: Credentials | None = setting(doc="Credentials.", default=None)
+    extra: tuple[Credentials, ...] | None = setting(
+        ListOf(Section(Credentials), item_doc="More."), doc="More.", default=None
+    )
+
+
+def test_key_references_are_found_in_nested_sections_and_lists_in_order() -> None:
+    connection = parse_section(
+        Connection,
+        {
+            "url": {"name": "a"},
+            "credentials": {"password": {"name": "b", "key": "p"}},
+            "extra": [{}, {"password": {"name": "c", "key": "q"}}],
+        },
+    )
+    found = [(kind.env, reference) for kind, reference in key_references(connection)]
+    assert found == [
+        ("TEST_URL", KeyReference("a", "url")),
+        ("TEST_PASSWORD", KeyReference("b", "p")),
+        ("TEST_PASSWORD", KeyReference("c", "q")),
+    ]
