@@ -56,6 +56,18 @@ class ValueTooLarge(CacheError, ValueError):
     """A value exceeds the size that a tier or the whole cache accepts."""
 
 
+class TierUnavailable(CacheError):
+    """A cache tier that an operation needs did not answer (L3's Redis down, unreachable or too slow).
+
+    For a write the outcome is unknown: the value may or may not have been stored. The message names the tier,
+    the server and the cause.
+    """
+
+
+class WrongValueType(CacheError, TypeError):
+    """An operation needs a value of another kind than the one stored (e.g. INCR of a non-integer)."""
+
+
 class ModelError(MemoriesError):
     """A predictive model file is missing, malformed or incompatible."""
 

@@ -1,49 +1,65 @@
 """CacheManager: L1 in memory, L2 on local disk, L3 in Redis, behind one async API.
 
-Data flow (documented choices):
+Data flow (documented choices; the consistency model is docs/consistency.md):
 
-* ``get`` looks in L1, then L2, then L3, then calls ``compute_fn`` (or the ``loader``). A value
-  found in L2 or L3 is promoted to L1 (L2 keeps its copy, so demoting it later costs nothing).
-  Concurrent misses of one key share one lookup and one computation.
-* ``set`` writes L1 and, when configured, L3 (write-through to the shared tier); any older L2
-  copy is deleted. L2 is fed by L1's evictions (demotion) and by values too large for L1.
-  L2's own evictions drop the entry (L3, when present, still has what was set).
-* Values leave the process only through :mod:`memories.optimization.cache.codec` (bytes, str,
-  JSON types, numpy arrays; never pickle). Other objects are cached in L1 only.
-* A value too large for a tier skips that tier; :class:`ValueTooLarge` is raised only when it fits
-  in no tier, or exceeds ``max_value_size``.
-* A ``None`` result of ``compute_fn`` / ``loader`` is returned but not cached (``get`` returns None
-  for a miss too).
+* ``get`` looks in L1, then L2, then L3, then calls ``compute_fn`` (or the ``loader``). A value found in L2 or L3
+  is promoted to L1 (L2 keeps its copy, so demoting it later costs nothing). Concurrent misses of one key share
+  one lookup and one computation — but a reader that arrives after a write of the key never joins a lookup that
+  started before it.
+* Without L3, ``set`` writes L1 (what L1 evicts moves to L2 in the same step) or, for values too large for L1,
+  L2. With L3, L3 is the source of truth: a write removes the local copies, is sent to Redis, and once Redis has
+  acknowledged it the value becomes the local copy (unless something newer happened meanwhile). Conditional writes
+  (``condition``, :meth:`getset`) and :meth:`increment` run inside Redis, atomic across every agent.
+* Read-your-writes: whatever reads, fills, promotions, demotions and Redis round trips are in flight, once a write
+  returns no read on this manager returns an older value. Every operation that waits opens a fence on its key
+  (:mod:`memories.optimization.cache.fences`) and installs what it brings back only if no write, delete or
+  invalidation of the key happened meanwhile.
+* Across agents (L3 with ``coherence: tracking``): Redis pushes an invalidation for every key of the prefix that
+  another client changes, and the local copies go; when the invalidation stream may have gaps (a connection lost,
+  no word from Redis for ``max_staleness``), every local copy goes.
+* Values leave the process only through :mod:`memories.optimization.cache.codec` (bytes, str, JSON types, numpy
+  arrays; never pickle). Other objects are cached in L1 only.
+* A value too large for a tier skips that tier; :class:`ValueTooLarge` is raised only when it fits in no tier, or
+  exceeds ``max_value_size``. A ``None`` result of ``compute_fn`` / ``loader`` is returned but not cached.
 * Every tier honours TTLs against ``clock`` (default ``time.time``; L3 uses Redis' clock).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from memories.errors import CacheError, ValueTooLarge
-from memories.optimization.cache.config import DEFAULT_PREFIX, CacheSettings, parse_settings
+from memories.errors import CacheError, TierUnavailable, ValueTooLarge, WrongValueType
+from memories.optimization.cache.codec import UnencodableValue
+from memories.optimization.cache.config import CacheSettings, parse_settings
 from memories.optimization.cache.disk_tier import DiskTier
+from memories.optimization.cache.fences import Fence, Fences
+from memories.optimization.cache.integers import INT64_MAX, INT64_MIN, parse_integer
 from memories.optimization.cache.keys import MISSING, Key, MissingMarker, normalize_key
-from memories.optimization.cache.lower_tiers import LowerTiers, pack_or_none
+from memories.optimization.cache.local_copies import LocalCopies, pack_or_none
 from memories.optimization.cache.memory_tier import MemoryTier
+from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, RemoteSettings
 from memories.optimization.cache.single_flight import SingleFlight
 from memories.optimization.cache.sizing import estimate_size
 from memories.optimization.cache.stats import CacheStats
 from memories.optimization.cache.tier import Presence
+from memories.units import Duration, Size, parse_duration
 
 if TYPE_CHECKING:
-    from memories.optimization.cache.redis_tier import RedisTier
-from memories.units import Duration, Size, parse_duration
+    from memories.optimization.cache.remote.tier import RemoteTier
 
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[str], Awaitable[bytes | None]]
+#: ``"absent"`` writes only a key that does not exist (Redis' NX), ``"present"`` only one that does (XX).
+Condition = Literal["absent", "present"]
+_REDIS_CONDITION = {"absent": "NX", "present": "XX"}
+_NOT_AN_INTEGER = "ERR value is not an integer or out of range"
 
 
 class CacheManager:
@@ -51,10 +67,10 @@ class CacheManager:
 
     ``eviction_policy`` is one of "lru", "lfu", "s3fifo", "wtinylfu" (L1 and L2 each use one).
 
-    Sizes are bytes or strings like ``"1GB"``; durations seconds or strings like ``"1h"``.
-    ``l2_size`` without ``l2_path`` uses ``$XDG_CACHE_HOME/memories/cache-l2`` (or
-    ``~/.cache/memories/cache-l2``); ``l3_size`` without ``l3_url`` uses ``$MEMORIES_L3_URL``, and
-    without either L3 is absent (logged once). Raises ConfigError for invalid arguments.
+    Sizes are bytes or strings like ``"1GB"``; durations seconds or strings like ``"1h"``. ``l2_size`` without
+    ``l2_path`` uses ``$XDG_CACHE_HOME/memories/cache-l2`` (or ``~/.cache/memories/cache-l2``). L3 comes from
+    ``l3`` (typed settings: the agent), or from ``l3_size`` with ``l3_url`` or ``$MEMORIES_L3_URL`` (a standalone
+    Redis); without either L3 is absent (logged once). Raises ConfigError for invalid arguments.
     """
 
     MISSING: ClassVar[MissingMarker] = MISSING
@@ -68,6 +84,7 @@ class CacheManager:
         *,
         l2_path: str | os.PathLike[str] | None = None,
         l3_url: str | None = None,
+        l3: RemoteSettings | None = None,
         default_ttl: Duration | None = None,
         max_value_size: Size | None = None,
         loader: Loader | None = None,
@@ -75,7 +92,16 @@ class CacheManager:
         l3_prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.settings: CacheSettings = parse_settings(
-            l1_size, l2_size, l3_size, eviction_policy, l2_path, l3_url, default_ttl, max_value_size
+            l1_size,
+            l2_size,
+            l3_size,
+            eviction_policy,
+            l2_path,
+            l3_url,
+            default_ttl,
+            max_value_size,
+            l3=l3,
+            l3_prefix=l3_prefix,
         )
         self.loader = loader
         # A write of bytes with no ttl needs no check: no default TTL and no value size limit (settings are frozen).
@@ -85,42 +111,82 @@ class CacheManager:
         self._clock = clock
         self._l1 = MemoryTier(self.settings.l1_bytes, self.settings.policy_factory(), clock)
         l2: DiskTier | None = None
-        l3: RedisTier | None = None
         if self.settings.l2_bytes is not None and self.settings.l2_path is not None:
             l2 = DiskTier(self.settings.l2_path, self.settings.l2_bytes, self.settings.policy_factory(), clock)
-        if self.settings.l3_bytes is not None and self.settings.l3_url is not None:
-            from memories.optimization.cache.redis_tier import RedisTier  # redis loads only when L3 is used
+        self._local = LocalCopies(self._l1, l2)
+        self._l3: RemoteTier | None = None
+        if self.settings.remote is not None:
+            from memories.optimization.cache.remote.tier import RemoteTier  # loads only when L3 is used
 
-            l3 = RedisTier(self.settings.l3_url, self.settings.l3_bytes, clock, prefix=l3_prefix)
-        self._lower = LowerTiers(l2, l3, clock)
-        self._has_lower_tiers = bool(self._lower)  # read on every synchronous fast-path call
+            self._l3 = RemoteTier(
+                self.settings.remote, clock, on_invalidate=self._invalidated, on_coherence_lost=self._coherence_lost
+            )
+        self._has_lower_tiers = l2 is not None or self._l3 is not None  # read on every synchronous fast-path call
+        self._fences = Fences()
         self._flights: SingleFlight[tuple[object, bool]] = SingleFlight()
         self._hits = 0
         self._misses = 0
         self._started = False
+        self._starting: asyncio.Task[None] | None = None
         self._closed = False
 
-    async def start(self) -> None:
-        """Recover the L2 index (in a thread) and connect to L3; idempotent.
+    # --- lifecycle ---------------------------------------------------------------------------
 
-        Called by the first async operation if not called before. Raises CacheError after close().
+    async def start(self) -> None:
+        """Recover the L2 index (in a thread) and connect to L3; idempotent, and concurrent callers share one start.
+
+        Called by the first async operation if not called before. Raises CacheError after close(). With L3 and
+        coherence tracking, what L2 recovered is dropped: it may have changed in Redis while nobody listened.
         """
         if self._closed:
             raise CacheError("the cache manager is closed")
         if self._started:
             return
-        await self._lower.start()
+        if not self._has_lower_tiers:
+            self._started = True  # nothing to recover or connect: no reason to suspend
+            return
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start_tiers())
+        await asyncio.shield(self._starting)
         self._started = True
 
-    async def close(self) -> None:
-        """Release the Redis connection; further async operations raise CacheError."""
+    async def _start_tiers(self) -> None:
+        l2 = self._local.l2
+        if l2 is not None:
+            await l2.recover()
+        if self._l3 is not None:
+            if self._l3.client.tracking and l2 is not None and len(l2):
+                logger.info("l2: dropping %d recovered entries: Redis may have changed them meanwhile", len(l2))
+                l2.clear()
+            await self._l3.start()
+
+    async def close(self, timeout_seconds: float | None = None) -> None:
+        """Write what only L1 holds to L2 (when there is an L2 that outlives the process: no L3 coherence), let
+        L2's writes land (up to ``timeout_seconds``), release the Redis connections. Further async operations
+        raise CacheError."""
+        if self._closed:
+            return
         self._closed = True
-        await self._lower.close()
+        l2 = self._local.l2
+        if l2 is not None and l2.ready and (self._l3 is None or not self._l3.client.tracking):
+            written = self._local.persist_l1()
+            logger.info("l2: writing %d entries held only in L1 before stopping", written)
+        if self._l3 is not None:
+            await self._l3.close()
+        if l2 is not None:
+            await l2.close(timeout_seconds)
+
+    async def settle(self) -> None:
+        """Wait until every L2 file operation issued so far has reached the disk (or failed)."""
+        if self._local.l2 is not None:
+            await self._local.l2.settle()
 
     @property
     def ready(self) -> bool:
         """True once the L2 index is recovered (always True without L2)."""
-        return self._lower.ready
+        return self._local.l2 is None or self._local.l2.ready
+
+    # --- the synchronous fast path (L1 only) ---------------------------------------------------
 
     def get_nowait(self, key: Key) -> object:
         """Return the value of ``key`` from L1, or :attr:`MISSING`; counts a hit only on success."""
@@ -152,13 +218,35 @@ class CacheManager:
         self._misses += 1
         return None
 
+    def set_nowait(self, key: Key, value: object, ttl: Duration | None = None) -> bool:
+        """Do :meth:`set` without suspending when only L1 is configured; return whether it did.
+
+        Returns False, storing nothing, when L2 or L3 is configured or the manager is closed (call
+        :meth:`set` then). Otherwise stores like :meth:`set` (what L1 evicts is dropped) and raises
+        the same errors: ValueTooLarge, ConfigError for a bad ttl.
+        """
+        if self._has_lower_tiers or self._closed:
+            return False
+        if type(value) is bytes and ttl is None and self._plain_writes:  # the sidecar's SET: nothing to check
+            name, expires_at = (key if type(key) is str else normalize_key(key)), None
+        else:
+            name, value, expires_at = self._checked(key, value, ttl)
+        self._started = True  # without L2 or L3, start() has nothing to do
+        self._fences.supersede(name)
+        if not self._l1.store(name, value, expires_at):
+            self._check_fits_somewhere(name, self._l1.cost(name, value), None, None)  # raises ValueTooLarge
+        return True
+
+    # --- reads -------------------------------------------------------------------------------
+
     async def get(self, key: Key, compute_fn: Callable[[], Any] | None = None, ttl: Duration | None = None) -> Any:
         """Return the cached value of ``key``, computing it on a miss.
 
-        ``compute_fn`` (no arguments, sync or async) or else the manager's ``loader(key)`` is
-        awaited once for all concurrent misses of the key; its exception reaches every waiter and
-        nothing is cached. The computed value is stored with ``ttl`` (default: ``default_ttl``).
-        Returns None on a miss with no source.
+        ``compute_fn`` (no arguments, sync or async) or else the manager's ``loader(key)`` is awaited once for all
+        concurrent misses of the key; its exception reaches every waiter and nothing is cached. The computed value
+        is stored with ``ttl`` (default: ``default_ttl``), unless the key was written meanwhile. Returns None on a
+        miss with no source. Raises TierUnavailable when only L3 could answer and it does not (with a
+        ``compute_fn`` or loader the value is computed instead, and not stored).
         """
         name = normalize_key(key)
         if self.access_observer is not None:
@@ -174,54 +262,215 @@ class CacheManager:
         return value
 
     async def _load(self, key: str, compute_fn: Callable[[], Any] | None, ttl: Duration | None) -> tuple[object, bool]:
-        found = await self._lower.read(key, count=True)
-        if found is not None:
-            value, expires_at = found
-            await self._admit(key, value, expires_at, low_priority=False)
-            return value, True
-        if compute_fn is not None:
-            value = compute_fn()
-        elif self.loader is not None:
-            value = self.loader(key)
-        else:
-            return None, False
+        has_source = compute_fn is not None or self.loader is not None
+        while True:
+            with self._fences.watch(key) as fence:
+                entry = self._l1.lookup(key, count_miss=False)  # written since the caller looked?
+                if entry is not None:
+                    return entry.value, True
+                try:
+                    found = await self._read_below_l1(key, count=True)
+                except TierUnavailable as error:
+                    if not has_source:
+                        raise
+                    logger.debug("computing %r without L3: %s", key, error)
+                    return await self._compute(key, compute_fn), False
+                if found is not None:
+                    value, expires_at, from_l2 = found
+                    if self._may_install(fence):
+                        self._local.install(key, value, expires_at, in_l2=from_l2)
+                        await self._local.settle()
+                    return value, True
+                if fence.superseded and self._l3 is None:
+                    continue  # written while L2 was read: the value may have moved into L1, look again
+                if not has_source:
+                    return None, False
+                value = await self._compute(key, compute_fn)
+                if value is not None and not fence.superseded:
+                    await self._store_computed(key, value, ttl)
+                return value, False
+
+    async def _compute(self, key: str, compute_fn: Callable[[], Any] | None) -> object:
+        value = compute_fn() if compute_fn is not None else self.loader(key) if self.loader is not None else None
         if inspect.isawaitable(value):
             value = await value
-        if value is not None:
-            await self.set(key, value, ttl)
-        return value, False
+        return value
 
-    async def set(self, key: Key, value: object, ttl: Duration | None = None) -> None:
-        """Store ``value`` (bytes-like values as bytes) with ``ttl`` (default: ``default_ttl``).
+    async def _read_below_l1(self, key: str, *, count: bool) -> tuple[object, float | None, bool] | None:
+        """The value, expiry and whether it came from L2, from L2 then L3; None when neither has it."""
+        found = await self._local.read_l2(key, count=count)
+        if found is not None:
+            return found[0], found[1], True
+        if self._l3 is not None:
+            from memories.optimization.cache.remote.values import from_remote
 
-        Raises ValueTooLarge when the value exceeds ``max_value_size`` or fits in no tier,
-        ConfigError for a bad ttl.
+            stored = await self._l3.get(key, count=count)
+            if stored is not None:
+                return from_remote(stored.payload), stored.expires_at, False
+        return None
+
+    def _may_install(self, fence: Fence) -> bool:
+        """Whether what an operation brings back may become the local copy: nothing changed its key meanwhile and
+        (with L3) local copies are trusted now."""
+        return not fence.superseded and (self._l3 is None or self._l3.coherent)
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def set(
+        self,
+        key: Key,
+        value: object,
+        ttl: Duration | None = None,
+        *,
+        condition: Condition | None = None,
+        keep_ttl: bool = False,
+    ) -> bool:
+        """Store ``value`` (bytes-like values as bytes) with ``ttl`` (default: ``default_ttl``); return whether it
+        was stored (always, unless ``condition`` said otherwise).
+
+        ``condition`` "absent"/"present" stores only if the key does not / does exist (Redis' NX/XX), ``keep_ttl``
+        keeps the key's current expiry. Raises ValueTooLarge when the value exceeds ``max_value_size`` or fits in no
+        tier, ConfigError for a bad ttl, TierUnavailable when L3 does not answer (then the outcome is unknown).
         """
+        if condition is not None or keep_ttl:
+            return (await self.getset(key, value, ttl, condition=condition, keep_ttl=keep_ttl))[0]
         name, value, expires_at = self._checked(key, value, ttl)
         await self.start()
-        packed = pack_or_none(value) if self._has_lower_tiers else None
+        packed = pack_or_none(value) if self._local.l2 is not None else None
         cost = self._l1.cost(name, value)
-        self._check_fits_somewhere(name, cost, packed)
-        in_l1 = await self._admit(name, value, expires_at, low_priority=False, cost=cost)
-        await self._lower.store(name, packed, expires_at, in_l1=in_l1)
-
-    def set_nowait(self, key: Key, value: object, ttl: Duration | None = None) -> bool:
-        """Do :meth:`set` without suspending when only L1 is configured; return whether it did.
-
-        Returns False, storing nothing, when L2 or L3 is configured or the manager is closed (call
-        :meth:`set` then). Otherwise stores like :meth:`set` (what L1 evicts is dropped) and raises
-        the same errors: ValueTooLarge, ConfigError for a bad ttl.
-        """
-        if self._has_lower_tiers or self._closed:
-            return False
-        if type(value) is bytes and ttl is None and self._plain_writes:  # the sidecar's SET: nothing to check
-            name, expires_at = (key if type(key) is str else normalize_key(key)), None
-        else:
-            name, value, expires_at = self._checked(key, value, ttl)
-        self._started = True  # without L2 or L3, start() has nothing to do
-        if not self._l1.store(name, value, expires_at):
-            self._check_fits_somewhere(name, self._l1.cost(name, value), None)  # raises ValueTooLarge
+        if self._l3 is None:
+            self._check_fits_somewhere(name, cost, packed, None)
+            self._supersede(name)
+            self._local.install(name, value, expires_at, packed=packed, cost=cost)
+            await self._local.settle()
+            return True
+        remote = _remote_bytes(value)
+        self._check_fits_somewhere(name, cost, packed, remote)
+        self._drop_local(name)
+        with self._fences.watch(name) as fence:
+            if remote is None:
+                await self._l3.delete(name)  # an L1-only value: no agent may read an older shared one
+            else:
+                await self._l3.set(name, remote, expires_at)
+            if self._may_install(fence):
+                self._local.install(name, value, expires_at, packed=packed, cost=cost)
+        await self._local.settle()
         return True
+
+    async def getset(
+        self,
+        key: Key,
+        value: object,
+        ttl: Duration | None = None,
+        *,
+        condition: Condition | None = None,
+        keep_ttl: bool = False,
+    ) -> tuple[bool, object]:
+        """Like :meth:`set`, atomically: return (whether it stored, the previous value or None) — Redis'
+        ``SET ... GET``. With L3 Redis executes it; without, it happens in one step of this manager."""
+        name, value, expires_at = self._checked(key, value, ttl)
+        await self.start()
+        if self._l3 is not None:
+            return await self._remote_getset(name, value, expires_at, condition, keep_ttl)
+        while True:
+            with self._fences.watch(name) as fence:
+                current = await self._current(name)
+                if fence.superseded:
+                    continue  # written meanwhile: decide again on the newer value
+                previous, current_expiry = current if isinstance(current, tuple) else (None, None)
+                exists = isinstance(current, tuple)
+                if (condition == "absent" and exists) or (condition == "present" and not exists):
+                    return False, previous
+                packed = pack_or_none(value) if self._local.l2 is not None else None
+                cost = self._l1.cost(name, value)
+                self._check_fits_somewhere(name, cost, packed, None)
+                self._supersede(name)
+                self._local.install(name, value, current_expiry if keep_ttl else expires_at, packed=packed, cost=cost)
+            await self._local.settle()
+            return True, previous
+
+    async def _remote_getset(
+        self, name: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool
+    ) -> tuple[bool, object]:
+        from memories.optimization.cache.remote.values import from_remote
+
+        assert self._l3 is not None
+        remote = _remote_bytes(value)
+        if remote is None:
+            raise UnencodableValue(f"value of {name!r} cannot be stored in L3, so it cannot be written conditionally")
+        self._check_fits_somewhere(name, self._l1.cost(name, value), None, remote)
+        self._drop_local(name)
+        with self._fences.watch(name) as fence:
+            stored, previous = await self._l3.set(
+                name,
+                remote,
+                expires_at,
+                condition=None if condition is None else _REDIS_CONDITION[condition],
+                keep_ttl=keep_ttl,
+                get_previous=True,
+            )
+            if stored and not keep_ttl and self._may_install(fence):
+                self._local.install(name, value, expires_at)
+        await self._local.settle()
+        return stored, None if previous is None else from_remote(previous)
+
+    async def increment(self, key: Key, amount: int = 1) -> int:
+        """Add ``amount`` to the integer stored under ``key`` (absent counts as 0), keeping its expiry; return the
+        new number (Redis' INCRBY, atomic across agents with L3). Raises WrongValueType when the value is not a
+        64-bit integer or the result would overflow, TierUnavailable when L3 does not answer."""
+        name = normalize_key(key)
+        await self.start()
+        if self._l3 is not None:
+            self._drop_local(name)
+            with self._fences.watch(name) as fence:
+                number, expires_at = await self._l3.increment(name, amount)
+                if self._may_install(fence):
+                    self._local.install(name, b"%d" % number, expires_at)
+            await self._local.settle()
+            return number
+        while True:
+            with self._fences.watch(name) as fence:
+                current = await self._current(name)
+                if fence.superseded:
+                    continue
+                previous, expires_at = current if isinstance(current, tuple) else (b"0", None)
+                number = _integer_value(previous) + amount
+                if not INT64_MIN <= number <= INT64_MAX:
+                    raise WrongValueType("ERR increment or decrement would overflow")
+                self._supersede(name)
+                self._local.install(name, b"%d" % number, expires_at)
+            await self._local.settle()
+            return number
+
+    async def _current(self, key: str) -> tuple[object, float | None] | object:
+        """The local value and expiry of ``key`` (L1, else L2) without counting a read, or MISSING."""
+        current = self._local.current(key)
+        if current is not MISSING:
+            return current
+        return await self._local.read_l2(key, count=False) or MISSING
+
+    async def _store_computed(self, key: str, value: object, ttl: Duration | None) -> None:
+        """Store what compute_fn or the loader produced, unless the key was written meanwhile (with L3: unless any
+        agent wrote it, ``SET NX``). A failure to reach L3 is logged: the caller still gets its value."""
+        name, value, expires_at = self._checked(key, value, ttl)
+        if self._l3 is None:
+            await self.set(name, value, ttl)
+            return
+        remote = _remote_bytes(value)
+        if remote is None:
+            self._supersede(name)
+            self._local.install(name, value, expires_at)
+            return
+        self._check_fits_somewhere(name, self._l1.cost(name, value), None, remote)
+        with self._fences.watch(name) as fence:
+            try:
+                stored, _previous = await self._l3.set(name, remote, expires_at, condition="NX")
+            except TierUnavailable as error:
+                logger.debug("computed value of %r not stored: %s", name, error)
+                return
+            if stored and self._may_install(fence):
+                self._local.install(name, value, expires_at)
+        await self._local.settle()
 
     def _checked(self, key: Key, value: object, ttl: Duration | None) -> tuple[str, object, float | None]:
         """The normalized key, value (bytes-like as bytes) and expiry time of a write; raises like :meth:`set`."""
@@ -234,9 +483,12 @@ class CacheManager:
             raise ValueTooLarge(f"value of {name!r} exceeds max_value_size ({limit} bytes)")
         return name, value, expires_at
 
-    def _check_fits_somewhere(self, key: str, l1_cost: int, packed: bytes | None) -> None:
-        if l1_cost > self._l1.capacity_bytes and not self._lower.fits(key, packed):
-            raise ValueTooLarge(f"value of {key!r} fits in no cache tier")
+    def _check_fits_somewhere(self, key: str, l1_cost: int, packed: bytes | None, remote: bytes | None) -> None:
+        if l1_cost <= self._l1.capacity_bytes or self._local.fits_l2(key, packed):
+            return
+        if remote is not None and self._l3 is not None and len(remote) <= self._l3.capacity_bytes:
+            return
+        raise ValueTooLarge(f"value of {key!r} fits in no cache tier")
 
     def _expires_at(self, ttl: Duration | None) -> float | None:
         seconds = (
@@ -244,55 +496,55 @@ class CacheManager:
         )
         return None if seconds is None else self._clock() + seconds
 
-    async def _admit(
-        self, key: str, value: object, expires_at: float | None, *, low_priority: bool, cost: int | None = None
-    ) -> bool:
-        """Put into L1 and demote what it evicts; returns whether L1 took the value."""
-        try:
-            evicted = self._l1.put(key, value, expires_at, low_priority=low_priority, size=cost)
-        except ValueTooLarge:
-            self._l1.delete(key)
-            return False
-        if evicted.entries:
-            await self._lower.demote(evicted.entries)
-        return evicted.admitted
-
     async def prefetch(self, key: Key, value: object = None, ttl: Duration | None = None) -> bool:
         """Admit ``key`` into L1 at low priority; return whether it was admitted.
 
-        With ``value`` None the value comes from L2/L3, else from the ``loader``. The policy
-        inserts it where it is evicted first (LRU: cold end; LFU: frequency 0; S3-FIFO: small
-        queue; W-TinyLFU: cold end of probation, not counted by the sketch), and room is made only by evicting entries never read since they entered L1, so a
-        prefetch never displaces anything read more recently or more often. Not counted as a hit
-        or a miss. Returns False when already in L1, not found, or no room.
+        With ``value`` None the value comes from L2/L3, else from the ``loader``. The policy inserts it where it is
+        evicted first (LRU: cold end; LFU: frequency 0; S3-FIFO: small queue; W-TinyLFU: cold end of probation, not
+        counted by the sketch), and room is made only by evicting entries never read since they entered L1, so a
+        prefetch never displaces anything read more recently or more often. Not counted as a hit or a miss.
+        Returns False when already in L1, not found, no room, or the key was written meanwhile. With L3, a value
+        that did not come from L2/L3 is stored there only if the key is absent (like a computed value).
         """
         name = normalize_key(key)
         await self.start()
         if self._l1.peek(name) is not None:
             return False
-        expires_at = self._expires_at(ttl)
-        from_lower_tier = False
-        if value is None:
-            found = await self._lower.read(name, count=False)
-            if found is not None:
-                (value, expires_at), from_lower_tier = found, True
-            elif self.loader is not None:
-                value = await self.loader(name)
-        if value is None:
-            return False
-        if isinstance(value, bytearray | memoryview):
-            value = bytes(value)
-        admitted = await self._admit(name, value, expires_at, low_priority=True)
-        if admitted and not from_lower_tier:
-            await self._lower.forget_in_l2(name)  # an older L2 copy must not be served after a demotion
-        return admitted
+        with self._fences.watch(name) as fence:
+            expires_at = self._expires_at(ttl)
+            from_l2 = from_lower_tier = False
+            if value is None:
+                try:
+                    found = await self._read_below_l1(name, count=False)
+                except TierUnavailable:
+                    return False
+                if found is not None:
+                    value, expires_at, from_l2 = found
+                    from_lower_tier = True
+                elif self.loader is not None:
+                    value = await self.loader(name)
+            if value is None or fence.superseded:
+                return False
+            if isinstance(value, bytearray | memoryview):
+                value = bytes(value)
+            if not from_lower_tier and self._l3 is not None:
+                await self._store_computed(name, value, ttl)
+                return self._l1.peek(name) is not None
+            if not self._may_install(fence):
+                return False
+            if not from_lower_tier:
+                self._supersede(name)  # a value from outside: a write as far as other waiting reads are concerned
+            admitted = self._local.install(name, value, expires_at, low_priority=True, in_l2=from_l2)
+        return admitted and self._l1.peek(name) is not None
 
     async def delete(self, key: Key) -> bool:
-        """Remove ``key`` from every tier; return whether any tier had it."""
+        """Remove ``key`` from every tier; return whether any tier had it. Raises TierUnavailable."""
         name = normalize_key(key)
         await self.start()
-        deleted = self._l1.delete(name)
-        return await self._lower.delete(name) or deleted
+        deleted = self._drop_local(name)
+        if self._l3 is not None:
+            deleted = await self._l3.delete(name) or deleted
+        return deleted
 
     async def exists(self, key: Key) -> bool:
         """Return whether a live value of ``key`` is in any tier (not counted as a lookup)."""
@@ -300,16 +552,17 @@ class CacheManager:
 
     async def _presence(self, key: str) -> Presence | None:
         await self.start()
-        entry = self._l1.peek(key)
-        if entry is not None:
-            return Presence(entry.expires_at)
-        return await self._lower.presence(key)
+        presence = self._local.presence(key)
+        if presence is not None or self._l3 is None:
+            return presence
+        return await self._l3.ttl(key)
 
     async def clear(self) -> None:
         """Remove every entry from every tier (in L3, only keys under this cache's prefix)."""
         await self.start()
-        self._l1.clear()
-        await self._lower.clear()
+        self._drop_all_local()
+        if self._l3 is not None:
+            await self._l3.clear()
 
     async def expire(self, key: Key, ttl: Duration) -> bool:
         """Make ``key`` expire ``ttl`` from now in every tier (0 deletes it); return whether it exists."""
@@ -329,10 +582,11 @@ class CacheManager:
 
     async def _set_expiry(self, key: str, expires_at: float | None) -> bool:
         await self.start()
-        entry = self._l1.peek(key)
-        if entry is not None:
-            entry.expires_at = expires_at
-        return await self._lower.set_expiry(key, expires_at) or entry is not None
+        if self._l3 is None:
+            self._supersede(key)
+            return self._local.set_expiry(key, expires_at)
+        self._drop_local(key)
+        return await self._l3.expire_at(key, expires_at)
 
     async def get_ttl(self, key: Key) -> float | None:
         """Return the seconds until ``key`` expires (None: never); raises KeyError when absent."""
@@ -344,10 +598,69 @@ class CacheManager:
             return None
         return max(0.0, presence.expires_at - self._clock())
 
+    # --- what changes the local copies -----------------------------------------------------------
+
+    def _supersede(self, key: str) -> None:
+        """``key`` is being written: operations waiting on it must not install, later readers start afresh."""
+        self._fences.supersede(key)
+        self._flights.forget(key)
+
+    def _drop_local(self, key: str) -> bool:
+        """:meth:`_supersede` and remove the local copies of ``key``; return whether there were any."""
+        self._supersede(key)
+        return self._local.drop(key)
+
+    def _drop_all_local(self) -> None:
+        self._fences.supersede_all()
+        self._flights.forget_all()
+        self._local.drop_all()
+
+    def _invalidated(self, keys: list[str] | None) -> None:
+        """Redis says another client changed ``keys`` (None: possibly every key)."""
+        if keys is None:
+            self._drop_all_local()
+            return
+        for key in keys:
+            self._drop_local(key)
+
+    def _coherence_lost(self, reason: str) -> None:
+        self._drop_all_local()
+
+    # --- sizes and statistics --------------------------------------------------------------
+
     def __len__(self) -> int:
         """Distinct live keys in L1 and L2 (L3 is shared and not counted)."""
-        return len(set(self._l1.keys()) | self._lower.live_keys())
+        l2 = self._local.l2
+        return len(set(self._l1.keys()) | (l2.live_keys() if l2 is not None else set()))
 
     def stats(self) -> CacheStats:
         """Return overall and per-tier counters (tiers "l1", "l2", "l3" when present)."""
-        return CacheStats(self._hits, self._misses, {self._l1.name: self._l1.stats(), **self._lower.stats()})
+        tiers = {self._l1.name: self._l1.stats()}
+        if self._local.l2 is not None:
+            tiers[self._local.l2.name] = self._local.l2.stats()
+        if self._l3 is not None:
+            tiers[self._l3.name] = self._l3.stats()
+        return CacheStats(self._hits, self._misses, tiers)
+
+
+def _remote_bytes(value: object) -> bytes | None:
+    """The bytes L3 stores for ``value``, or None when it can only live in L1."""
+    from memories.optimization.cache.remote.values import to_remote
+
+    try:
+        return to_remote(value)
+    except UnencodableValue:
+        return None
+
+
+def _integer_value(value: object) -> int:
+    """The integer a stored value holds, as Redis reads it; raises WrongValueType when it holds none."""
+    if isinstance(value, str):
+        value = value.encode("utf-8", "surrogateescape")
+    if isinstance(value, bytes):
+        number = parse_integer(value)
+        if number is not None:
+            return number
+    elif isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    raise WrongValueType(_NOT_AN_INTEGER)

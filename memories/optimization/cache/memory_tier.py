@@ -65,6 +65,10 @@ class MemoryTier:
         )
         self._per_entry_overhead = ENTRY_OVERHEAD_BYTES + policy.entry_overhead_bytes
 
+    def now(self) -> float:
+        """The tier's clock (seconds), as expiry times are compared with it."""
+        return self._clock()
+
     def cost(self, key: str, value: object) -> int:
         """Return the bytes an entry for ``key`` and ``value`` is accounted for."""
         size = getsizeof(value) if type(value) is bytes else estimate_size(value)
@@ -92,21 +96,28 @@ class MemoryTier:
         return entry
 
     def put(
-        self, key: str, value: object, expires_at: float | None, *, low_priority: bool = False, size: int | None = None
+        self,
+        key: str,
+        value: object,
+        expires_at: float | None,
+        *,
+        low_priority: bool = False,
+        size: int | None = None,
     ) -> Evicted:
         """Store ``value`` under ``key``, evicting as the policy decides.
 
         With ``low_priority`` (a prefetch) only entries never read since they entered L1 may be
         evicted; if that is not enough room, nothing is stored and ``admitted`` is False.
-        ``size`` is :meth:`cost` when the caller already computed it. Raises ValueTooLarge when
-        the entry alone exceeds the capacity.
+        ``size`` is :meth:`cost` when the caller already computed it. Raises ValueTooLarge when the entry alone exceeds the capacity.
         """
         size = self.cost(key, value) if size is None else size
         self._check_size(size)
         self.delete(key)
         evicted = self._make_room(size, only_unread=low_priority)
         if evicted.admitted:
-            self._insert(key, value, expires_at, size, low_priority)
+            self._entries[key] = MemoryEntry(value, size, expires_at)
+            self.bytes_used += size
+            self._policy.record_insert(key, size, low_priority=low_priority)
         return evicted
 
     def store(self, key: str, value: object, expires_at: float | None) -> bool:
@@ -118,7 +129,7 @@ class MemoryTier:
         size += self._per_entry_overhead  # that is cost(), inlined: this runs for every SET of the sidecar
         if size > self.capacity_bytes:
             return False
-        # The hot write path of an L1-only cache, so the steps of delete() and _insert() are inlined,
+        # The hot write path of an L1-only cache, so the steps of delete() and put() are inlined,
         # and an overwrite that needs no eviction updates the entry in place.
         policy = self._policy
         previous = self._entries.get(key)
@@ -144,11 +155,6 @@ class MemoryTier:
     def _check_size(self, size: int) -> None:
         if size > self.capacity_bytes:
             raise ValueTooLarge(f"l1: entry of {size} bytes exceeds the capacity of {self.capacity_bytes} bytes")
-
-    def _insert(self, key: str, value: object, expires_at: float | None, size: int, low_priority: bool) -> None:
-        self._entries[key] = MemoryEntry(value, size, expires_at)
-        self.bytes_used += size
-        self._policy.record_insert(key, size, low_priority=low_priority)
 
     def _make_room(self, size: int, *, only_unread: bool) -> Evicted:
         evicted = Evicted(admitted=True)
@@ -181,6 +187,10 @@ class MemoryTier:
         """Remove every entry (not counted as evictions)."""
         for key in list(self._entries):
             self._remove(key, evicted=False)
+
+    def items(self) -> list[tuple[str, MemoryEntry]]:
+        """Every resident entry (expired ones included), as a list taken now."""
+        return list(self._entries.items())
 
     def keys(self) -> Iterator[str]:
         """Iterate over the keys of live (unexpired) entries."""

@@ -45,7 +45,17 @@ class SingleFlight(Generic[_Result]):
             flight.set_result(result)
             return result, True
         finally:
-            del self._flights[key]
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+
+    def forget(self, key: str) -> None:
+        """Let the next caller for ``key`` start a new flight: the running one may bring back an outdated result
+        (its key was just written). Callers that already joined it still get its result."""
+        self._flights.pop(key, None)
+
+    def forget_all(self) -> None:
+        """:meth:`forget` every key."""
+        self._flights.clear()
 
     def __contains__(self, key: object) -> bool:
         return key in self._flights

@@ -10,7 +10,7 @@ from typing import Any
 import numpy
 import pytest
 
-from memories.errors import CacheError, ConfigError, ValueTooLarge
+from memories.errors import CacheError, ConfigError, TierUnavailable, ValueTooLarge
 from memories.optimization.cache import CacheManager
 
 
@@ -276,10 +276,15 @@ async def test_l3_url_from_environment(redis_url: str, monkeypatch: pytest.Monke
     await cache.close()
 
 
-async def test_l3_down_degrades_to_misses() -> None:
+async def test_l3_down_computes_reads_and_refuses_writes() -> None:
     cache = CacheManager(l1_size="1MB", l3_size="10MB", l3_url="redis://127.0.0.1:1/0")
-    assert await cache.get("key", lambda: b"computed") == b"computed"
-    assert cache.stats().tiers["l3"].errors >= 2
+    assert await cache.get("key", lambda: b"computed") == b"computed"  # computed, not stored
+    with pytest.raises(TierUnavailable, match="l3"):
+        await cache.get("key")  # without a source the cache cannot say "absent"
+    with pytest.raises(TierUnavailable, match="l3"):
+        await cache.set("key", b"value")  # a write L3 did not acknowledge is not acknowledged
+    assert cache.get_nowait("key") is CacheManager.MISSING
+    assert cache.stats().tiers["l3"].errors == 3
     await cache.close()
 
 

@@ -105,6 +105,7 @@ class CacheAgainstDict(RuleBasedStateMachine):
     def restart(self) -> None:
         assert self.cache is not None
         policy = self.cache.settings.policy_factory().name
+        self.run(self.cache.close())
         self.cache = self.new_cache(policy)
         self.model = {key: value for key, value in self.model.items() if isinstance(value, bytes | str | int)}
 
@@ -114,9 +115,12 @@ class CacheAgainstDict(RuleBasedStateMachine):
             return
         tiers = self.cache.stats().tiers
         assert tiers["l1"].bytes_used <= L1_BYTES
-        on_disk = sum(path.stat().st_size for path in self.directory.glob("??/??/*.entry"))
-        assert on_disk <= L2_BYTES
-        assert tiers["l2"].bytes_used == on_disk or not self.cache.ready
+        self.run(self.cache.settle())
+        assert self.bytes_on_disk() <= L2_BYTES
+        assert self.cache.stats().tiers["l2"].bytes_used == self.bytes_on_disk() or not self.cache.ready
+
+    def bytes_on_disk(self) -> int:
+        return sum(path.stat().st_size for path in self.directory.glob("??/??/*.entry"))
 
     def teardown(self) -> None:
         self.loop.close()

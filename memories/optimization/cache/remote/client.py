@@ -1,0 +1,346 @@
+"""The agent's client of the shared Redis: one connection per node, redirections, failover, and the coherence lease.
+
+Every command for a key goes to the node that owns it, on that node's single connection
+(:mod:`memories.optimization.cache.remote.connection`), so commands for one key reach Redis in the order they were
+issued. ``-MOVED`` / ``-ASK`` (cluster resharding), ``-TRYAGAIN`` / ``-CLUSTERDOWN`` / ``-LOADING`` and ``-READONLY``
+(a Sentinel failover left us on a replica) are answers Redis gives *without* executing the command, so the command
+is sent again where it belongs. A command whose connection fails after it was sent is never repeated: its outcome
+is unknown and the caller gets :class:`memories.errors.TierUnavailable`.
+
+Coherence (with ``tracking``): :attr:`RemoteClient.coherent` says whether local copies may be kept and served. It
+is True only while every node connection is open, registered for invalidations and has confirmed (see
+``NodeConnection.confirmed_at``) within :data:`TRUST_FRACTION` of ``max_staleness_seconds``. Losing a connection,
+or a confirmation overdue, calls ``on_coherence_lost`` at once: the cache drops every local copy. When every node
+answers again on fresh registrations, coherence comes back and copies are kept again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from memories.errors import ConfigError, TierUnavailable
+from memories.optimization.cache.remote.connection import NodeConnection
+from memories.optimization.cache.remote.protocol import Push, Reply, ReplyError, encode_command
+from memories.optimization.cache.remote.routing import ClusterRouter, SentinelRouter, create_router
+from memories.optimization.cache.remote.settings import Coherence, NodeAddress, RedisMode, RemoteSettings
+
+logger = logging.getLogger(__name__)
+
+#: A node connection whose last confirmation is older than this fraction of max_staleness costs the coherence:
+#: the rest of the bound covers the watchdog's period and the time to drop the copies.
+TRUST_FRACTION = 0.8
+#: Redirections (MOVED, ASK) and retries (TRYAGAIN, LOADING, ...) one command may take.
+MAX_ATTEMPTS = 8
+_ASKING = encode_command("ASKING")
+_RETRY_LATER = ("TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY")
+
+
+@dataclass
+class RemoteCounters:
+    """What the client saw: push messages, keys they invalidated, flushes of every local copy, redirections,
+    connections opened and lost."""
+
+    invalidation_messages: int = 0
+    invalidated_keys: int = 0
+    flushes: int = 0
+    redirections: int = 0
+    connections_opened: int = 0
+    connections_lost: int = 0
+
+
+class RemoteClient:
+    """See the module docstring. ``on_invalidate`` receives the invalidated Redis key names, or None for "every
+    key" (FLUSHALL, or a registration lost); ``on_coherence_lost`` receives the reason local copies must go."""
+
+    def __init__(
+        self,
+        settings: RemoteSettings,
+        *,
+        on_invalidate: Callable[[list[bytes] | None], None],
+        on_coherence_lost: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.router = create_router(settings)
+        self.counters = RemoteCounters()
+        self.tracking = settings.coherence is Coherence.TRACKING
+        #: Whether local copies may be installed and served (always True without tracking).
+        self.coherent = not self.tracking
+        self.last_error: str | None = None
+        self._on_invalidate = on_invalidate
+        self._on_coherence_lost = on_coherence_lost
+        self._connections: dict[NodeAddress, NodeConnection] = {}
+        self._opening: dict[NodeAddress, asyncio.Task[NodeConnection]] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._refreshing: asyncio.Task[None] | None = None
+        self._closed = False
+        staleness = settings.max_staleness_seconds
+        self._heartbeat_seconds = staleness / 5
+        self._watch_seconds = max(0.002, staleness / 10)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> bool:
+        """Learn the topology and connect to every node; returns whether Redis answered (failures are logged and
+        retried in the background, and commands fail with TierUnavailable meanwhile)."""
+        loop = asyncio.get_running_loop()
+        self._background.append(loop.create_task(self._watch()))
+        if isinstance(self.router, SentinelRouter):
+            self._background.append(loop.create_task(self.router.watch_failovers(self._switched_master)))
+        try:
+            await self._refresh()
+            await asyncio.gather(*(self._connection(address) for address in self.router.masters()))
+        except TierUnavailable as error:
+            self._note_error(str(error))
+            return False
+        self._update_coherence()
+        return True
+
+    async def close(self) -> None:
+        """Close every connection and stop the background tasks."""
+        self._closed = True
+        for task in [*self._background, *self._opening.values()]:
+            task.cancel()
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+        for connection in list(self._connections.values()):
+            connection.close()
+        self._connections.clear()
+
+    # --- commands ----------------------------------------------------------------------------
+
+    async def execute(self, key: bytes, command: bytes) -> Reply:
+        """Send ``command`` (encoded, for ``key``) to the node owning ``key``; return its reply (error replies
+        included, e.g. WRONGTYPE, as :class:`ReplyError`). Raises TierUnavailable when Redis cannot be reached or
+        the connection failed after sending (outcome unknown)."""
+        return (await self.execute_many(key, [command]))[-1]
+
+    async def execute_many(self, key: bytes, commands: list[bytes]) -> list[Reply]:
+        """Send several commands for one key back to back on one connection (no other command of this agent in
+        between); return their replies. Redirected or refused-for-now batches are sent again as a whole."""
+        asking = False
+        address: NodeAddress | None = None
+        for _attempt in range(MAX_ATTEMPTS):
+            if address is None:
+                address = await self._owner(key)
+            connection = await self._connection(address)
+            futures = [connection.send(_ASKING)] if asking else []
+            futures += [connection.send(command) for command in commands]
+            replies = list(await asyncio.gather(*futures))
+            if asking:
+                replies = replies[1:]
+            redirect = next((reply for reply in replies if _redirection(reply)), None)
+            if redirect is None:
+                return replies
+            assert isinstance(redirect, ReplyError)
+            code = redirect.code
+            self.counters.redirections += 1
+            asking = code == "ASK"
+            if code in ("MOVED", "ASK"):
+                address = _redirect_target(redirect, address)
+                if code == "MOVED":
+                    self.router.moved(key, address)
+                    self._refresh_soon()
+                continue
+            address = None
+            if code == "READONLY":  # a failover made our node a replica
+                connection.close(TierUnavailable(f"l3: {connection.address} is a replica now"))
+                await self._refresh()
+            else:
+                await asyncio.sleep(min(0.5, 0.01 * 2**_attempt))
+        raise TierUnavailable(f"l3: gave up after {MAX_ATTEMPTS} redirections or retries for key {key[:64]!r}")
+
+    async def execute_everywhere(self, command: bytes) -> list[Reply]:
+        """Send ``command`` to every master (e.g. SCAN); returns their replies in :meth:`masters` order."""
+        connections = [await self._connection(address) for address in self.masters()]
+        return list(await asyncio.gather(*(connection.send(command) for connection in connections)))
+
+    async def execute_on(self, address: NodeAddress, command: bytes) -> Reply:
+        """Send ``command`` to one node (no redirection)."""
+        return await (await self._connection(address)).send(command)
+
+    def masters(self) -> list[NodeAddress]:
+        """The nodes that own keys now."""
+        return self.router.masters()
+
+    async def _owner(self, key: bytes) -> NodeAddress:
+        try:
+            return self.router.node_for(key)
+        except TierUnavailable:
+            await self._refresh()
+            return self.router.node_for(key)
+
+    # --- connections -------------------------------------------------------------------------
+
+    async def _connection(self, address: NodeAddress) -> NodeConnection:
+        connection = self._connections.get(address)
+        if connection is not None and not connection.closed:
+            return connection
+        if self._closed:
+            raise TierUnavailable("l3: the client is closed")
+        opening = self._opening.get(address)
+        if opening is None:
+            opening = asyncio.get_running_loop().create_task(self._open(address))
+            self._opening[address] = opening
+        return await asyncio.shield(opening)
+
+    async def _open(self, address: NodeAddress) -> NodeConnection:
+        try:
+            connection = await NodeConnection.open(
+                address,
+                self.settings,
+                tracking=self.tracking,
+                heartbeat_seconds=self._heartbeat_seconds,
+                on_push=self._pushed,
+                on_lost=self._lost,
+                select_database=self.settings.mode is not RedisMode.CLUSTER,
+            )
+        except (TierUnavailable, ConfigError) as error:
+            self._note_error(str(error))
+            raise TierUnavailable(str(error)) from error
+        finally:
+            self._opening.pop(address, None)
+        self.counters.connections_opened += 1
+        self._connections[address] = connection
+        if self.last_error is not None:
+            logger.info("l3: connected to %s again", address)
+            self.last_error = None
+        return connection
+
+    def _lost(self, connection: NodeConnection, error: BaseException) -> None:
+        if self._connections.get(connection.address) is connection:
+            del self._connections[connection.address]
+        self.counters.connections_lost += 1
+        if self._closed:
+            return
+        self._note_error(str(error))
+        self._lose_coherence(f"connection to {connection.address} lost: {error}")
+        if isinstance(self.router, SentinelRouter | ClusterRouter):
+            self._refresh_soon()
+
+    def _pushed(self, connection: NodeConnection, push: Push) -> None:
+        if len(push) < 2 or push[0] != b"invalidate":
+            return
+        self.counters.invalidation_messages += 1
+        keys = push[1]
+        if keys is None:
+            self._on_invalidate(None)
+            return
+        if isinstance(keys, list):
+            names = [key for key in keys if isinstance(key, bytes)]
+            self.counters.invalidated_keys += len(names)
+            self._on_invalidate(names)
+
+    # --- topology ----------------------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.get_running_loop().create_task(self.router.refresh(self._ask_untracked))
+        await asyncio.shield(self._refreshing)
+
+    def _refresh_soon(self) -> None:
+        if self._closed or (self._refreshing is not None and not self._refreshing.done()):
+            return
+        self._refreshing = asyncio.get_running_loop().create_task(self.router.refresh(self._ask_untracked))
+        self._refreshing.add_done_callback(_log_refresh_failure)
+
+    async def _ask_untracked(self, address: NodeAddress, command: bytes) -> Reply:
+        """A topology question for a node: on its connection when there is one, else on a short-lived one."""
+        connection = self._connections.get(address)
+        if connection is not None and not connection.closed:
+            return await connection.send(command)
+        probe = await NodeConnection.open(
+            address,
+            self.settings,
+            tracking=False,
+            heartbeat_seconds=self.settings.timeout_seconds,
+            on_push=lambda _connection, _push: None,
+            on_lost=lambda _connection, _error: None,
+            select_database=False,
+        )
+        try:
+            return await probe.send(command)
+        finally:
+            probe.close()
+
+    def _switched_master(self, address: NodeAddress) -> None:
+        logger.warning("l3: sentinels switched the master of %r to %s", self.settings.master_name, address)
+        for connection in list(self._connections.values()):
+            if connection.address != address:
+                connection.close(TierUnavailable(f"l3: {connection.address} is no longer the master"))
+        self._lose_coherence(f"failover to {address}")
+
+    # --- coherence ---------------------------------------------------------------------------
+
+    def _lose_coherence(self, reason: str) -> None:
+        if not self.tracking:
+            return
+        if self.coherent:
+            logger.warning("l3: local copies dropped: %s", reason)
+        self.coherent = False
+        self.counters.flushes += 1
+        self._on_coherence_lost(reason)
+
+    def _update_coherence(self) -> None:
+        if not self.tracking:
+            return
+        now = time.monotonic()
+        bound = TRUST_FRACTION * self.settings.max_staleness_seconds
+        masters = self.router.masters()
+        connections = [self._connections.get(address) for address in masters]
+        fresh = bool(masters) and all(
+            connection is not None and not connection.closed and now - connection.confirmed_at <= bound
+            for connection in connections
+        )
+        if self.coherent and not fresh:
+            stale = [str(address) for address, connection in zip(masters, connections, strict=True)]
+            self._lose_coherence(f"no confirmation from {', '.join(stale)} within {bound:.3f}s")
+        elif fresh and not self.coherent:
+            logger.info("l3: every node confirmed its invalidations: local copies are kept again")
+            self.coherent = True
+
+    async def _watch(self) -> None:
+        """Keep coherence honest every ``max_staleness / 10`` seconds, and reconnect to nodes that went away."""
+        while True:
+            await asyncio.sleep(self._watch_seconds)
+            self._update_coherence()
+            missing = [
+                address
+                for address in self.masters()
+                if address not in self._connections and address not in self._opening
+            ]
+            for address in missing:
+                task = asyncio.get_running_loop().create_task(self._connection(address))
+                task.add_done_callback(_ignore_failure)
+
+    def _note_error(self, message: str) -> None:
+        if self.last_error is None:
+            logger.warning("%s", message)
+        self.last_error = message
+
+
+def _redirection(reply: Reply) -> bool:
+    return isinstance(reply, ReplyError) and (reply.code in ("MOVED", "ASK") or reply.code in _RETRY_LATER)
+
+
+def _redirect_target(reply: ReplyError, current: NodeAddress) -> NodeAddress:
+    """The node of ``-MOVED <slot> <host>:<port>`` / ``-ASK ...`` (an empty host means the node that answered)."""
+    parts = reply.message.split()
+    if len(parts) < 3:
+        raise TierUnavailable(f"l3: malformed redirection {reply.message!r}")
+    host, _colon, port = parts[2].rpartition(":")
+    return NodeAddress(host.strip("[]") or current.host, int(port))
+
+
+def _ignore_failure(task: asyncio.Task[NodeConnection]) -> None:
+    with contextlib.suppress(BaseException):
+        task.result()
+
+
+def _log_refresh_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("l3: topology refresh failed: %s", task.exception())

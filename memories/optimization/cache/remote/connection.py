@@ -1,0 +1,250 @@
+"""One RESP3 connection to one Redis node, carrying every command this agent sends to that node.
+
+Commands are written in the order they are issued (those issued in one turn of the event loop leave in one
+``write``: automatic pipelining) and replies are matched to them in that order. With ``tracking`` the connection
+also registers ``CLIENT TRACKING ON BCAST PREFIX <prefix> NOLOOP``, so Redis pushes an invalidation on this same
+connection for every key under the prefix that any *other* client changes. On one connection the order is exact:
+a push that arrives after a reply is for a write Redis executed after that command, and an agent's own writes
+(NOLOOP) never invalidate its own copies.
+
+:attr:`NodeConnection.confirmed_at` is the liveness proof the coherence bound rests on: the send time of the newest
+command whose reply has arrived. Every invalidation for a write Redis executed before that command has arrived
+before the reply. An idle connection sends a PING every ``heartbeat_seconds`` to keep it fresh; a command without a
+reply for ``settings.timeout_seconds`` marks the connection dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from typing import cast
+
+from memories.errors import ConfigError, MemoriesError, TierUnavailable
+from memories.optimization.cache.remote.protocol import (
+    INCOMPLETE,
+    ProtocolViolation,
+    Push,
+    Reply,
+    ReplyError,
+    ReplyParser,
+    encode_command,
+)
+from memories.optimization.cache.remote.settings import NodeAddress, RemoteSettings
+
+logger = logging.getLogger(__name__)
+
+CLIENT_NAME = "memories-agent"
+_PING = encode_command("PING")
+
+
+class NodeConnection(asyncio.Protocol):
+    """See the module docstring. Create with :meth:`open`; ``on_push`` gets every push message, ``on_lost`` is
+    called once when the connection ends (closed by either side, timed out or fed malformed bytes)."""
+
+    def __init__(
+        self,
+        address: NodeAddress,
+        settings: RemoteSettings,
+        *,
+        tracking: bool,
+        heartbeat_seconds: float,
+        on_push: Callable[[NodeConnection, Push], None],
+        on_lost: Callable[[NodeConnection, BaseException], None],
+    ) -> None:
+        self.address = address
+        self.tracking = tracking
+        self.client_id: int | None = None
+        self.confirmed_at = 0.0
+        self.closed = False
+        self._settings = settings
+        self._heartbeat_seconds = heartbeat_seconds
+        self._on_push = on_push
+        self._on_lost = on_lost
+        self._parser = ReplyParser()
+        self._pending: collections.deque[tuple[asyncio.Future[Reply] | None, float]] = collections.deque()
+        self._outgoing: list[bytes] = []
+        self._transport: asyncio.Transport | None = None
+        self._last_sent_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    # --- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        address: NodeAddress,
+        settings: RemoteSettings,
+        *,
+        tracking: bool,
+        heartbeat_seconds: float,
+        on_push: Callable[[NodeConnection, Push], None],
+        on_lost: Callable[[NodeConnection, BaseException], None],
+        select_database: bool = True,
+    ) -> NodeConnection:
+        """Connect, log in (HELLO 3 with AUTH), register tracking and select the database.
+
+        Raises TierUnavailable when the node cannot be reached in time, ConfigError when it refuses the
+        credentials, the tracking registration or RESP3 (Redis < 6).
+        """
+        loop = asyncio.get_running_loop()
+        connection = cls(
+            address, settings, tracking=tracking, heartbeat_seconds=heartbeat_seconds, on_push=on_push, on_lost=on_lost
+        )
+        tls = settings.tls
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: connection,
+                    address.host,
+                    address.port,
+                    ssl=_tls_context(settings) if tls is not None else None,
+                    server_hostname=(tls.server_name or address.host) if tls is not None else None,
+                ),
+                settings.timeout_seconds,
+            )
+        except (OSError, TimeoutError, ssl.SSLError) as error:
+            raise TierUnavailable(f"l3: cannot connect to {address}: {error or type(error).__name__}") from error
+        try:
+            await asyncio.wait_for(connection._handshake(select_database), settings.timeout_seconds)
+        except BaseException as error:
+            connection.close(error if isinstance(error, Exception) else None)
+            if isinstance(error, TimeoutError):
+                raise TierUnavailable(f"l3: {address} did not answer the handshake in time") from error
+            raise
+        return connection
+
+    async def _handshake(self, select_database: bool) -> None:
+        settings = self._settings
+        hello: list[bytes | str] = ["HELLO", "3"]
+        if settings.password is not None:
+            hello += ["AUTH", settings.username or "default", settings.password]
+        hello += ["SETNAME", CLIENT_NAME]
+        commands = [encode_command(*hello)]
+        if self.tracking:
+            commands.append(encode_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", settings.prefix, "NOLOOP"))
+        if select_database and settings.database:
+            commands.append(encode_command("SELECT", settings.database))
+        replies = await asyncio.gather(*(self.send(command) for command in commands))
+        for command, reply in zip(("HELLO", "CLIENT TRACKING", "SELECT"), replies, strict=False):
+            if isinstance(reply, ReplyError):
+                raise _handshake_error(self.address, command, reply)
+        server = cast(dict[object, object], replies[0])
+        client_id = server.get(b"id")
+        self.client_id = client_id if isinstance(client_id, int) else None
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def send(self, command: bytes) -> asyncio.Future[Reply]:
+        """Queue an encoded command (see :func:`encode_command`) and return the future of its reply.
+
+        Raises TierUnavailable when the connection is already closed.
+        """
+        if self.closed:
+            raise TierUnavailable(f"l3: connection to {self.address} is closed")
+        future: asyncio.Future[Reply] = self._loop.create_future()
+        self._queue(command, future)
+        return future
+
+    def _queue(self, command: bytes, future: asyncio.Future[Reply] | None) -> None:
+        now = time.monotonic()
+        if not self._outgoing:
+            self._loop.call_soon(self._flush)
+        self._outgoing.append(command)
+        self._pending.append((future, now))
+        self._last_sent_at = now
+
+    def _flush(self) -> None:
+        if self._outgoing and self._transport is not None and not self.closed:
+            self._transport.write(b"".join(self._outgoing))
+        self._outgoing = []
+
+    # --- asyncio callbacks --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._timer = self._loop.call_later(self._tick_seconds, self._tick)
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        parser.feed(data)
+        try:
+            while (reply := parser.next()) is not INCOMPLETE:
+                if type(reply) is Push:
+                    self._on_push(self, reply)
+                    continue
+                if not self._pending:
+                    raise ProtocolViolation(f"unexpected reply {reply!r:.80}")
+                future, sent_at = self._pending.popleft()
+                self.confirmed_at = sent_at
+                if future is not None and not future.done():
+                    future.set_result(reply)
+        except ProtocolViolation as error:
+            logger.error("l3: %s sent a malformed reply: %s", self.address, error)
+            self.close(error)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(exc or TierUnavailable(f"l3: connection to {self.address} was closed"))
+
+    # --- liveness -----------------------------------------------------------------------------
+
+    @property
+    def _tick_seconds(self) -> float:
+        return max(0.005, min(self._heartbeat_seconds, self._settings.timeout_seconds) / 4)
+
+    def _tick(self) -> None:
+        if self.closed:
+            return
+        now = time.monotonic()
+        if self._pending and now - self._pending[0][1] > self._settings.timeout_seconds:
+            self.close(TierUnavailable(f"l3: {self.address} sent no reply within {self._settings.timeout_seconds}s"))
+            return
+        if not self._pending and now - self._last_sent_at >= self._heartbeat_seconds:
+            self._queue(_PING, None)
+        self._timer = self._loop.call_later(self._tick_seconds, self._tick)
+
+    def close(self, reason: BaseException | None = None) -> None:
+        """Close the connection; pending commands fail with TierUnavailable."""
+        if self._transport is not None and not self.closed:
+            self._transport.abort()
+        self._end(reason or TierUnavailable(f"l3: connection to {self.address} closed by this agent"))
+
+    def _end(self, reason: BaseException) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        error = reason if isinstance(reason, TierUnavailable) else TierUnavailable(f"l3: {self.address}: {reason}")
+        while self._pending:
+            future, _sent_at = self._pending.popleft()
+            if future is not None and not future.done():
+                future.set_exception(error)
+                future.exception()  # a caller that was cancelled meanwhile must not leave it unretrieved
+        self._on_lost(self, error)
+
+
+def _tls_context(settings: RemoteSettings) -> ssl.SSLContext:
+    tls = settings.tls
+    assert tls is not None
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        if tls.cert_file is not None:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"l3.tls: cannot load the CA bundle or client certificate: {error}") from error
+    return context
+
+
+def _handshake_error(address: NodeAddress, command: str, reply: ReplyError) -> MemoriesError:
+    if reply.code in ("WRONGPASS", "NOAUTH", "NOPERM") and command == "HELLO":
+        return ConfigError(f"l3: {address} refused the credentials: {reply.message}")
+    if reply.code == "NOPERM":
+        return ConfigError(f"l3: the Redis user may not run {command} on {address}: {reply.message}")
+    if command == "HELLO" and "unknown command" in reply.message.lower():
+        return ConfigError(f"l3: {address} does not speak RESP3 (HELLO 3); Redis 6 or later is required")
+    return TierUnavailable(f"l3: {address} refused {command}: {reply.message}")

@@ -1,0 +1,214 @@
+"""L3: the shared Redis behind every agent of a policy, holding the policy's keys under its prefix.
+
+L3 is the source of truth of a cache that has it: a write is acknowledged once Redis has it, and conditional
+writes and increments are executed by Redis itself (``SET ... NX|XX|GET``, ``INCRBY``), so they stay atomic across
+agents. Keys are ``<prefix><key>``; expiry uses Redis' own clock (``PX``, ``PTTL``), so every agent agrees on it.
+Values are stored as described in :mod:`memories.optimization.cache.remote.values`.
+
+Redis enforces its own memory limit: ``capacity_bytes`` is only the largest value this tier writes, and
+``bytes_used`` and ``entries`` are not tracked (reported as 0). Every failure to reach Redis raises
+:class:`memories.errors.TierUnavailable` (counted in ``errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+
+from memories.errors import TierUnavailable, WrongValueType
+from memories.optimization.cache.remote.client import RemoteClient
+from memories.optimization.cache.remote.protocol import Reply, ReplyError, encode_command
+from memories.optimization.cache.remote.settings import RemoteSettings
+from memories.optimization.cache.stats import TierCounters, TierStats
+from memories.optimization.cache.tier import Presence, StoredValue
+
+#: Keys asked per SCAN call and deleted per batch by :meth:`RemoteTier.clear`.
+SCAN_COUNT = 1000
+
+
+class RemoteTier:
+    """See the module docstring. ``clock`` returns seconds (the local expiry times); ``on_invalidate`` receives the
+    cache keys (prefix removed) that another client changed, or None for all of them; ``on_coherence_lost`` is
+    called when local copies can no longer be trusted."""
+
+    name = "l3"
+
+    def __init__(
+        self,
+        settings: RemoteSettings,
+        clock: Callable[[], float],
+        *,
+        on_invalidate: Callable[[list[str] | None], None],
+        on_coherence_lost: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.capacity_bytes = settings.max_value_bytes
+        self.counters = TierCounters()
+        self._clock = clock
+        self._prefix = settings.prefix.encode("utf-8", "surrogateescape")
+        self._on_invalidate = on_invalidate
+        self.client = RemoteClient(settings, on_invalidate=self._invalidated, on_coherence_lost=on_coherence_lost)
+
+    @property
+    def coherent(self) -> bool:
+        """Whether local copies of L3 keys may be kept and served now (see RemoteClient)."""
+        return self.client.coherent
+
+    async def start(self) -> bool:
+        """Connect; returns whether Redis answered (it is retried in the background otherwise)."""
+        return await self.client.start()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def _name(self, key: str) -> bytes:
+        return self._prefix + key.encode("utf-8", "surrogateescape")
+
+    def _invalidated(self, names: list[bytes] | None) -> None:
+        if names is None:
+            self._on_invalidate(None)
+            return
+        prefix, length = self._prefix, len(self._prefix)
+        keys = [name[length:].decode("utf-8", "surrogateescape") for name in names if name.startswith(prefix)]
+        if keys:
+            self._on_invalidate(keys)
+
+    async def _run(self, key: str, *commands: bytes) -> list[Reply]:
+        try:
+            return await self.client.execute_many(self._name(key), list(commands))
+        except TierUnavailable:
+            self.counters.errors += 1
+            raise
+
+    def _milliseconds_until(self, expires_at: float) -> int:
+        return max(1, math.ceil((expires_at - self._clock()) * 1000))
+
+    def _expires_at(self, milliseconds_left: Reply) -> float | None:
+        return (
+            None
+            if not isinstance(milliseconds_left, int) or milliseconds_left < 0
+            else (self._clock() + milliseconds_left / 1000)
+        )
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get(self, key: str, *, count: bool = True) -> StoredValue | None:
+        """The stored bytes of ``key`` and their expiry, or None. Raises TierUnavailable, WrongValueType."""
+        name = self._name(key)
+        value, milliseconds_left = await self._run(key, encode_command("GET", name), encode_command("PTTL", name))
+        _raise_for(value)
+        if count:
+            self.counters.hits += value is not None
+            self.counters.misses += value is None
+        if not isinstance(value, bytes):
+            return None
+        return StoredValue(value, self._expires_at(milliseconds_left))
+
+    async def ttl(self, key: str) -> Presence | None:
+        """Whether ``key`` exists and its expiry (None: never). Raises TierUnavailable."""
+        (milliseconds_left,) = await self._run(key, encode_command("PTTL", self._name(key)))
+        _raise_for(milliseconds_left)
+        if milliseconds_left == -2:
+            return None
+        return Presence(self._expires_at(milliseconds_left))
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def set(
+        self,
+        key: str,
+        data: bytes,
+        expires_at: float | None,
+        *,
+        condition: str | None = None,
+        keep_ttl: bool = False,
+        get_previous: bool = False,
+    ) -> tuple[bool, bytes | None]:
+        """``SET`` with Redis' options: ``condition`` "NX" or "XX", ``keep_ttl``, ``get_previous``.
+
+        Returns (whether the value was stored, the previous bytes when asked). Raises TierUnavailable (outcome
+        unknown), WrongValueType (GET of a non-string).
+        """
+        arguments: list[bytes | str | int] = ["SET", self._name(key), data]
+        if condition is not None:
+            arguments.append(condition)
+        if get_previous:
+            arguments.append("GET")
+        if keep_ttl:
+            arguments.append("KEEPTTL")
+        elif expires_at is not None:
+            arguments += ["PX", self._milliseconds_until(expires_at)]
+        (reply,) = await self._run(key, encode_command(*arguments))
+        _raise_for(reply)
+        if get_previous:
+            previous = reply if isinstance(reply, bytes) else None
+            if condition is None:
+                return True, previous
+            # With NX/XX and GET, Redis answers the old value either way; whether it stored follows from it.
+            return (previous is None) == (condition == "NX"), previous
+        return reply is not None, None
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key``; return whether it existed. Raises TierUnavailable."""
+        (reply,) = await self._run(key, encode_command("UNLINK", self._name(key)))
+        _raise_for(reply)
+        return bool(reply)
+
+    async def expire_at(self, key: str, expires_at: float | None) -> bool:
+        """Make ``key`` expire at ``expires_at`` (None: never); return whether it exists. Raises TierUnavailable."""
+        name = self._name(key)
+        if expires_at is None:
+            command = encode_command("PERSIST", name)
+        else:
+            command = encode_command("PEXPIRE", name, self._milliseconds_until(expires_at))
+        (reply,) = await self._run(key, command)
+        _raise_for(reply)
+        return bool(reply)
+
+    async def increment(self, key: str, amount: int) -> tuple[int, float | None]:
+        """``INCRBY``: the new number and the key's expiry. Raises WrongValueType (not an integer, overflow),
+        TierUnavailable."""
+        name = self._name(key)
+        number, milliseconds_left = await self._run(
+            key, encode_command("INCRBY", name, amount), encode_command("PTTL", name)
+        )
+        _raise_for(number)
+        if not isinstance(number, int):
+            raise TierUnavailable(f"l3: INCRBY answered {number!r:.80}")
+        return number, self._expires_at(milliseconds_left)
+
+    async def clear(self) -> None:
+        """Delete every key under the prefix, on every master (SCAN + UNLINK). Raises TierUnavailable."""
+        pattern = _glob_escape(self._prefix) + b"*"
+        client = self.client
+        for address in client.masters():
+            cursor = b"0"
+            while True:
+                reply = await client.execute_on(
+                    address, encode_command("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
+                )
+                _raise_for(reply)
+                if not isinstance(reply, list) or len(reply) != 2 or not isinstance(reply[1], list):
+                    raise TierUnavailable(f"l3: SCAN answered {reply!r:.80}")
+                cursor = reply[0] if isinstance(reply[0], bytes) else b"0"
+                names = [name for name in reply[1] if isinstance(name, bytes)]
+                await asyncio.gather(*(client.execute(name, encode_command("UNLINK", name)) for name in names))
+                if cursor == b"0":
+                    break
+
+    def stats(self) -> TierStats:
+        return self.counters.snapshot(self.name, 0, self.capacity_bytes, 0)
+
+
+def _raise_for(reply: Reply) -> None:
+    """Turn an error reply into the matching exception (WRONGTYPE and integer errors are the caller's fault)."""
+    if not isinstance(reply, ReplyError):
+        return
+    if reply.code == "WRONGTYPE" or "not an integer" in reply.message or "overflow" in reply.message:
+        raise WrongValueType(reply.message)
+    raise TierUnavailable(f"l3: Redis refused a command: {reply.message}")
+
+
+def _glob_escape(text: bytes) -> bytes:
+    return b"".join(b"\\" + bytes([byte]) if byte in b"*?[]\\" else bytes([byte]) for byte in text)

@@ -1,0 +1,148 @@
+"""L3 against a real redis-server: what it stores is what other Redis clients see, and the other way round."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis
+
+from memories.errors import TierUnavailable, WrongValueType
+from memories.local_processes import free_port
+from memories.optimization.cache.remote.settings import RemoteSettings, parse_url
+from memories.optimization.cache.remote.tier import RemoteTier
+from memories.optimization.cache.remote.values import MARKER, from_remote, to_remote
+
+
+def settings_for(url: str, prefix: str, **options: object) -> RemoteSettings:
+    parsed = parse_url(url)
+    return RemoteSettings(addresses=parsed.addresses, database=parsed.database, prefix=prefix, **options)  # type: ignore[arg-type]
+
+
+def new_tier(url: str, prefix: str, **options: object) -> RemoteTier:
+    return RemoteTier(
+        settings_for(url, prefix, **options),
+        time.time,
+        on_invalidate=lambda keys: None,
+        on_coherence_lost=lambda _: None,
+    )
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test:{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+async def tier(redis_url: str, prefix: str) -> AsyncIterator[RemoteTier]:
+    tier = new_tier(redis_url, prefix)
+    assert await tier.start()
+    yield tier
+    await tier.clear()
+    await tier.close()
+
+
+@pytest.fixture
+def plain_client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+async def test_set_then_get_returns_the_bytes(tier: RemoteTier) -> None:
+    assert await tier.set("key", b"payload", None) == (True, None)
+    stored = await tier.get("key")
+    assert stored is not None and stored.payload == b"payload" and stored.expires_at is None
+    assert tier.stats().hits == 1
+
+
+async def test_bytes_are_stored_as_they_are_for_other_clients(
+    tier: RemoteTier, plain_client: redis.Redis, prefix: str
+) -> None:
+    await tier.set("shared", b"\x00\xffraw", None)
+    assert plain_client.get(f"{prefix}shared") == b"\x00\xffraw"
+    plain_client.set(f"{prefix}theirs", b"written by redis-py")
+    stored = await tier.get("theirs")
+    assert stored is not None and from_remote(stored.payload) == b"written by redis-py"
+
+
+def test_values_that_are_not_bytes_or_start_with_the_marker_round_trip() -> None:
+    for value in ("text", {"a": [1, 2.5, None]}, 7, b"", MARKER + b"looks like ours", MARKER):
+        assert from_remote(to_remote(value)) == value
+    assert to_remote(b"plain") == b"plain"
+    assert from_remote(MARKER + b"\x09not a packing") == MARKER + b"\x09not a packing"
+
+
+async def test_ttl_is_set_with_px(tier: RemoteTier) -> None:
+    await tier.set("key", b"v", time.time() + 60)
+    presence = await tier.ttl("key")
+    assert presence is not None and presence.expires_at is not None
+    assert 55 < presence.expires_at - time.time() <= 60.01
+
+
+async def test_expired_value_is_not_returned(tier: RemoteTier) -> None:
+    await tier.set("key", b"v", time.time() + 0.05)
+    await asyncio.sleep(0.1)
+    assert await tier.get("key") is None
+
+
+async def test_expire_at_none_persists(tier: RemoteTier) -> None:
+    await tier.set("key", b"v", time.time() + 60)
+    assert await tier.expire_at("key", None)
+    presence = await tier.ttl("key")
+    assert presence is not None and presence.expires_at is None
+    assert not await tier.expire_at("absent", time.time() + 10)
+
+
+async def test_conditional_sets_are_executed_by_redis(tier: RemoteTier) -> None:
+    assert await tier.set("key", b"first", None, condition="NX") == (True, None)
+    assert await tier.set("key", b"second", None, condition="NX") == (False, None)
+    assert await tier.set("absent", b"x", None, condition="XX") == (False, None)
+    assert await tier.set("key", b"third", None, condition="XX", get_previous=True) == (True, b"first")
+    assert await tier.set("key", b"fourth", None, condition="NX", get_previous=True) == (False, b"third")
+    stored = await tier.get("key")
+    assert stored is not None and stored.payload == b"third"
+
+
+async def test_increment_runs_incrby_and_keeps_the_expiry(
+    tier: RemoteTier, plain_client: redis.Redis, prefix: str
+) -> None:
+    plain_client.set(f"{prefix}counter", b"41", ex=100)
+    number, expires_at = await tier.increment("counter", 1)
+    assert number == 42 and expires_at is not None and 95 < expires_at - time.time() <= 100.01
+    plain_client.set(f"{prefix}text", b"not a number")
+    with pytest.raises(WrongValueType, match="not an integer"):
+        await tier.increment("text", 1)
+
+
+async def test_clear_only_touches_own_prefix(tier: RemoteTier, redis_url: str) -> None:
+    other = new_tier(redis_url, f"other:{uuid.uuid4().hex}:")
+    await other.start()
+    await other.set("key", b"theirs", None)
+    for index in range(2500):  # more than one SCAN page
+        await tier.set(f"key-{index}", b"ours", None)
+    await tier.clear()
+    assert await tier.get("key-7") is None and await tier.get("key-2499") is None
+    assert await other.get("key") is not None
+    await other.clear()
+    await other.close()
+
+
+async def test_bytes_key_with_invalid_utf8_round_trips(
+    tier: RemoteTier, plain_client: redis.Redis, prefix: str
+) -> None:
+    key = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    await tier.set(key, b"v", None)
+    assert plain_client.get(prefix.encode() + b"\xff\xfe") == b"v"
+
+
+async def test_redis_down_raises_tier_unavailable() -> None:
+    tier = new_tier(f"redis://127.0.0.1:{free_port()}/0", "test:", timeout_seconds=0.5)
+    assert not await tier.start()
+    with pytest.raises(TierUnavailable, match="cannot connect"):
+        await tier.get("key")
+    with pytest.raises(TierUnavailable):
+        await tier.set("key", b"v", None)
+    assert tier.stats().errors == 2
+    await tier.close()
