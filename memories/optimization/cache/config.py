@@ -8,9 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from memories.errors import ConfigError
 from memories.optimization.cache.policies import EvictionPolicy, policy_class
-from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, RemoteSettings, TlsSettings, parse_url
+from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, RemoteSettings
 from memories.units import Duration, Size, parse_duration, parse_size
 
 logger = logging.getLogger(__name__)
@@ -81,19 +80,7 @@ def _remote_from_url(l3_size: Size | None, l3_url: str | None, prefix: str) -> R
     if url is None:
         _announce_missing_l3()
         return None
-    parsed = parse_url(url, field_name="l3_url")
-    try:
-        return RemoteSettings(
-            addresses=parsed.addresses,
-            database=parsed.database,
-            username=parsed.username,
-            password=parsed.password,
-            tls=TlsSettings() if parsed.tls else None,
-            prefix=prefix,
-            max_value_bytes=limit,
-        )
-    except ConfigError as error:
-        raise ConfigError(f"l3_url: {error}") from None
+    return RemoteSettings.from_url(url, field_name="l3_url", prefix=prefix, max_value_bytes=limit)
 
 
 def _announce_missing_l3() -> None:

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from memories.optimization.cache.remote.tier import RemoteTier
 
 logger = logging.getLogger(__name__)
+_monotonic = time.monotonic
 
 Loader = Callable[[str], Awaitable[bytes | None]]
 #: ``"absent"`` writes only a key that does not exist (Redis' NX), ``"present"`` only one that does (XX).
@@ -122,6 +123,9 @@ class CacheManager:
                 self.settings.remote, clock, on_invalidate=self._invalidated, on_coherence_lost=self._coherence_lost
             )
         self._has_lower_tiers = l2 is not None or self._l3 is not None  # read on every synchronous fast-path call
+        #: With coherence tracking, every read of a local copy first compares the clock with the client's
+        #: trusted_until (see remote.client): copies are never served past the bound, even after a stalled loop.
+        self._trust = self._l3.client if self._l3 is not None and self._l3.client.tracking else None
         self._fences = Fences()
         self._flights: SingleFlight[tuple[object, bool]] = SingleFlight()
         self._hits = 0
@@ -188,9 +192,16 @@ class CacheManager:
 
     # --- the synchronous fast path (L1 only) ---------------------------------------------------
 
+    def _check_trust(self) -> None:
+        """With tracking: drop every local copy when they can no longer be trusted (cheap when they can)."""
+        trust = self._trust
+        if trust is not None and _monotonic() > trust.trusted_until:
+            trust.reconsider()
+
     def get_nowait(self, key: Key) -> object:
         """Return the value of ``key`` from L1, or :attr:`MISSING`; counts a hit only on success."""
         name = normalize_key(key)
+        self._check_trust()
         entry = self._l1.lookup(name, count_miss=False)
         if entry is None:
             return MISSING  # the caller goes on with get(), which tells the observer
@@ -206,6 +217,9 @@ class CacheManager:
         counts it and None is returned. :attr:`MISSING` means: call :meth:`get` to look further.
         """
         name = key if type(key) is str else normalize_key(key)
+        trust = self._trust
+        if trust is not None and _monotonic() > trust.trusted_until:  # _check_trust(), inlined: the hot path
+            trust.reconsider()
         entry = self._l1.lookup(name, count_miss=False)
         if entry is None and (self._has_lower_tiers or self.loader is not None or self._closed):
             return MISSING
@@ -251,6 +265,7 @@ class CacheManager:
         name = normalize_key(key)
         if self.access_observer is not None:
             self.access_observer(name)
+        self._check_trust()
         entry = self._l1.lookup(name)
         if entry is not None:
             self._hits += 1
@@ -265,6 +280,7 @@ class CacheManager:
         has_source = compute_fn is not None or self.loader is not None
         while True:
             with self._fences.watch(key) as fence:
+                self._check_trust()
                 entry = self._l1.lookup(key, count_miss=False)  # written since the caller looked?
                 if entry is not None:
                     return entry.value, True
@@ -312,7 +328,7 @@ class CacheManager:
     def _may_install(self, fence: Fence) -> bool:
         """Whether what an operation brings back may become the local copy: nothing changed its key meanwhile and
         (with L3) local copies are trusted now."""
-        return not fence.superseded and (self._l3 is None or self._l3.coherent)
+        return not fence.superseded and (self._l3 is None or self._l3.trusted())
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -508,6 +524,7 @@ class CacheManager:
         """
         name = normalize_key(key)
         await self.start()
+        self._check_trust()
         if self._l1.peek(name) is not None:
             return False
         with self._fences.watch(name) as fence:
@@ -552,6 +569,7 @@ class CacheManager:
 
     async def _presence(self, key: str) -> Presence | None:
         await self.start()
+        self._check_trust()
         presence = self._local.presence(key)
         if presence is not None or self._l3 is None:
             return presence

@@ -7,11 +7,13 @@ issued. ``-MOVED`` / ``-ASK`` (cluster resharding), ``-TRYAGAIN`` / ``-CLUSTERDO
 is sent again where it belongs. A command whose connection fails after it was sent is never repeated: its outcome
 is unknown and the caller gets :class:`memories.errors.TierUnavailable`.
 
-Coherence (with ``tracking``): :attr:`RemoteClient.coherent` says whether local copies may be kept and served. It
-is True only while every node connection is open, registered for invalidations and has confirmed (see
-``NodeConnection.confirmed_at``) within :data:`TRUST_FRACTION` of ``max_staleness_seconds``. Losing a connection,
-or a confirmation overdue, calls ``on_coherence_lost`` at once: the cache drops every local copy. When every node
-answers again on fresh registrations, coherence comes back and copies are kept again.
+Coherence (with ``tracking``): local copies may be kept and served only while :meth:`RemoteClient.trusted` — every
+node connection is open, registered for invalidations and has confirmed (see ``NodeConnection.confirmed_at``)
+within :data:`TRUST_FRACTION` of ``max_staleness_seconds``. :attr:`RemoteClient.trusted_until` is the monotonic
+time until which that holds for the confirmations seen so far; readers compare the clock with it (one call), so
+even an event loop that stalled cannot serve a copy past the bound before it notices. Losing a connection, or a
+confirmation overdue, calls ``on_coherence_lost`` at once: the cache drops every local copy. When every node
+answers again on fresh registrations, copies are kept again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,8 +71,10 @@ class RemoteClient:
         self.router = create_router(settings)
         self.counters = RemoteCounters()
         self.tracking = settings.coherence is Coherence.TRACKING
-        #: Whether local copies may be installed and served (always True without tracking).
+        #: Whether local copies may be installed and served (always True without tracking); see trusted().
         self.coherent = not self.tracking
+        #: time.monotonic() until which local copies stay trusted on what was confirmed so far (inf: no tracking).
+        self.trusted_until = -math.inf if self.tracking else math.inf
         self.last_error: str | None = None
         self._on_invalidate = on_invalidate
         self._on_coherence_lost = on_coherence_lost
@@ -97,7 +102,7 @@ class RemoteClient:
         except TierUnavailable as error:
             self._note_error(str(error))
             return False
-        self._update_coherence()
+        self.reconsider()
         return True
 
     async def close(self) -> None:
@@ -276,38 +281,49 @@ class RemoteClient:
 
     # --- coherence ---------------------------------------------------------------------------
 
+    def trusted(self) -> bool:
+        """Whether local copies may be installed and served at this moment (re-checks when the deadline passed)."""
+        if time.monotonic() > self.trusted_until:
+            self.reconsider()
+        return self.coherent
+
+    def reconsider(self) -> None:
+        """Recompute :attr:`trusted_until` from the connections' confirmations; drop trust when they are overdue."""
+        if not self.tracking:
+            return
+        bound = TRUST_FRACTION * self.settings.max_staleness_seconds
+        masters = self.router.masters()
+        connections = [self._connections.get(address) for address in masters]
+        if not masters or any(connection is None or connection.closed for connection in connections):
+            oldest = -math.inf
+        else:
+            oldest = min(connection.confirmed_at for connection in connections if connection is not None)
+        until = oldest + bound
+        if until >= time.monotonic():
+            if not self.coherent:
+                logger.info("l3: every node confirmed its invalidations: local copies are kept again")
+            self.coherent = True
+            self.trusted_until = until
+        elif self.coherent:
+            self._lose_coherence(
+                f"no confirmation from {', '.join(map(str, masters)) or 'any node'} within {bound:.3f}s"
+            )
+
     def _lose_coherence(self, reason: str) -> None:
         if not self.tracking:
             return
         if self.coherent:
             logger.warning("l3: local copies dropped: %s", reason)
         self.coherent = False
+        self.trusted_until = -math.inf
         self.counters.flushes += 1
         self._on_coherence_lost(reason)
-
-    def _update_coherence(self) -> None:
-        if not self.tracking:
-            return
-        now = time.monotonic()
-        bound = TRUST_FRACTION * self.settings.max_staleness_seconds
-        masters = self.router.masters()
-        connections = [self._connections.get(address) for address in masters]
-        fresh = bool(masters) and all(
-            connection is not None and not connection.closed and now - connection.confirmed_at <= bound
-            for connection in connections
-        )
-        if self.coherent and not fresh:
-            stale = [str(address) for address, connection in zip(masters, connections, strict=True)]
-            self._lose_coherence(f"no confirmation from {', '.join(stale)} within {bound:.3f}s")
-        elif fresh and not self.coherent:
-            logger.info("l3: every node confirmed its invalidations: local copies are kept again")
-            self.coherent = True
 
     async def _watch(self) -> None:
         """Keep coherence honest every ``max_staleness / 10`` seconds, and reconnect to nodes that went away."""
         while True:
             await asyncio.sleep(self._watch_seconds)
-            self._update_coherence()
+            self.reconsider()
             missing = [
                 address
                 for address in self.masters()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from memories.errors import ConfigError
 
@@ -100,6 +101,26 @@ class RemoteSettings:
             raise ConfigError("l3.prefix: must not be empty (BCAST tracking and FLUSH need a key prefix)")
         if self.max_staleness_seconds <= 0 or self.timeout_seconds <= 0:
             raise ConfigError("l3: maxStaleness and timeout must be positive")
+
+    @classmethod
+    def from_url(cls, url: str, *, field_name: str = "l3.url", **fields: Any) -> RemoteSettings:
+        """Settings for ``url`` (see :func:`parse_url`; credentials in it win over none given) plus ``fields``.
+
+        ``rediss://`` without ``tls`` in ``fields`` means TLS with the system's CA bundle. Raises ConfigError.
+        """
+        mode = RedisMode(fields.get("mode", RedisMode.STANDALONE))
+        parsed = parse_url(
+            url,
+            field_name=field_name,
+            default_port=DEFAULT_SENTINEL_PORT if mode is RedisMode.SENTINEL else DEFAULT_PORT,
+        )
+        fields.setdefault("username", parsed.username)
+        fields.setdefault("password", parsed.password)
+        if parsed.tls:
+            fields.setdefault("tls", TlsSettings())
+        if mode is not RedisMode.SENTINEL:
+            fields.setdefault("database", parsed.database)
+        return cls(addresses=parsed.addresses, **fields)
 
     @property
     def description(self) -> str:

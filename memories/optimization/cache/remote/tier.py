@@ -50,10 +50,9 @@ class RemoteTier:
         self._on_invalidate = on_invalidate
         self.client = RemoteClient(settings, on_invalidate=self._invalidated, on_coherence_lost=on_coherence_lost)
 
-    @property
-    def coherent(self) -> bool:
-        """Whether local copies of L3 keys may be kept and served now (see RemoteClient)."""
-        return self.client.coherent
+    def trusted(self) -> bool:
+        """Whether local copies of L3 keys may be kept and served now (see RemoteClient.trusted)."""
+        return self.client.trusted()
 
     async def start(self) -> bool:
         """Connect; returns whether Redis answered (it is retried in the background otherwise)."""

@@ -182,10 +182,16 @@ def test_a_reader_after_a_write_does_not_join_a_lookup_started_before_it() -> No
     harness = Harness()
     in_l2_only(harness, "key", b"old" * 100)
     early = harness.loop.create_task(harness.cache.get("key"))
-    harness.step(3)  # its L2 read waits
-    harness.run(harness.cache.set("key", b"big" * 400))  # too large for L1: goes to L2 only
+    harness.step(3)
+    assert harness.reader.jobs, "the early lookup should be reading L2's file"
+    writing = harness.loop.create_task(harness.cache.set("key", b"big" * 400))  # too large for L1: L2 only
+    harness.step(3)
+    assert writing.done()  # acknowledged; its file write has not landed
     late = harness.loop.create_task(harness.cache.get("key"))
+    harness.step(3)
+    harness.reader.run(0)  # the early lookup reads the old file
     harness.drain(lambda: early.done() and late.done())
+    assert early.result() == b"old" * 100
     assert late.result() == b"big" * 400
     harness.close()
 

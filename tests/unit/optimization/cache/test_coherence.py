@@ -1,0 +1,210 @@
+"""Coherence across agents sharing one real redis-server: a write anywhere under the prefix — by another agent or by
+any other Redis client — removes the other agents' local copies; a lost or silent invalidation stream removes all
+of them. Each test runs its own redis-server, so it can be restarted, paused and have its clients killed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from memories.errors import TierUnavailable
+from memories.optimization.cache import CacheManager
+from memories.optimization.cache.remote.settings import Coherence, RemoteSettings
+from tests.redis_servers import RedisServer, redis_server
+
+STALENESS = 0.5
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path / "redis", extra=["--appendonly", "yes", "--appendfsync", "always"]) as running:
+        yield running
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"coherence:{uuid.uuid4().hex[:8]}:"
+
+
+Agents = Callable[..., Awaitable[CacheManager]]
+
+
+@pytest.fixture
+async def agent(server: RedisServer, prefix: str, tmp_path: Path) -> AsyncIterator[Agents]:
+    """Factory of agents (CacheManagers) sharing ``server`` as L3 under ``prefix``."""
+    made: list[CacheManager] = []
+
+    async def make(*, l2: bool = False, coherence: Coherence = Coherence.TRACKING, **options: object) -> CacheManager:
+        settings = RemoteSettings.from_url(
+            server.url, prefix=prefix, coherence=coherence, max_staleness_seconds=STALENESS, timeout_seconds=0.5
+        )
+        directory = tmp_path / f"l2-{len(made)}"
+        cache = CacheManager(
+            "1MB",
+            "8MB" if l2 else None,
+            l2_path=directory if l2 else None,
+            l3=settings,
+            **options,  # type: ignore[arg-type]
+        )
+        await cache.start()
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        await cache.close()
+
+
+async def eventually(condition: Callable[[], Awaitable[bool] | bool], seconds: float = 2.0) -> float:
+    """Seconds until ``condition`` holds (polled every millisecond); fails after ``seconds``."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        result = condition()
+        if result if isinstance(result, bool) else await result:
+            return time.monotonic() - started
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"condition not met within {seconds}s")
+
+
+def in_l1(cache: CacheManager, key: str) -> object:
+    return cache.get_nowait(key)
+
+
+def trusted(cache: CacheManager) -> bool:
+    """Whether the cache keeps local copies of L3 keys now."""
+    return cache._l3 is not None and cache._l3.trusted()
+
+
+async def test_a_write_on_one_agent_invalidates_the_others_copy(agent: Agents) -> None:
+    writer, reader = await agent(), await agent()
+    await writer.set("k", b"v1")
+    assert await reader.get("k") == b"v1"
+    assert in_l1(reader, "k") == b"v1"  # the reader keeps a local copy
+    await writer.set("k", b"v2")
+    await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING)
+    assert await reader.get("k") == b"v2"
+    await writer.delete("k")
+    await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING)
+    assert await reader.get("k") is None
+
+
+async def test_an_agent_keeps_its_own_writes_without_invalidating_itself(agent: Agents) -> None:
+    cache = await agent()
+    await cache.set("k", b"mine")
+    await asyncio.sleep(0.05)  # an invalidation of our own write would have arrived by now (NOLOOP: none comes)
+    assert in_l1(cache, "k") == b"mine"
+    assert cache._l3 is not None and cache._l3.client.counters.invalidation_messages == 0
+
+
+async def test_a_write_by_another_redis_client_invalidates_l1_and_l2(
+    agent: Agents, server: RedisServer, prefix: str
+) -> None:
+    cache = await agent(l2=True)
+    await cache.set("small", b"s")
+    await cache.set("large", b"L" * 2_000_000)  # too large for L1: its local copy is in L2
+    assert await cache.get("large") == b"L" * 2_000_000
+    outsider = server.client()
+    outsider.set(f"{prefix}small", b"from redis-cli")
+    outsider.set(f"{prefix}large", b"also changed")
+    await eventually(lambda: in_l1(cache, "small") is CacheManager.MISSING)
+    assert await cache.get("small") == b"from redis-cli"
+    assert await cache.get("large") == b"also changed"
+
+
+async def test_flushall_by_another_client_drops_every_local_copy(agent: Agents, server: RedisServer) -> None:
+    cache = await agent()
+    await cache.set("a", b"1")
+    await cache.set("b", b"2")
+    server.client().flushall()
+    await eventually(lambda: in_l1(cache, "a") is CacheManager.MISSING and in_l1(cache, "b") is CacheManager.MISSING)
+    assert await cache.get("a") is None
+
+
+async def test_client_kill_drops_local_copies_and_reconnects(agent: Agents, server: RedisServer, prefix: str) -> None:
+    cache = await agent()
+    await cache.set("k", b"before")
+    server.client().execute_command("CLIENT", "KILL", "SKIPME", "no", "TYPE", "normal")
+    await eventually(lambda: in_l1(cache, "k") is CacheManager.MISSING)
+    server.client().set(f"{prefix}k", b"written while we were away")
+    assert await cache.get("k") == b"written while we were away"
+    await eventually(lambda: trusted(cache))
+    assert await cache.get("k") == b"written while we were away"
+    assert in_l1(cache, "k") == b"written while we were away"  # copies are kept again once coherent
+
+
+async def test_a_silent_redis_costs_every_local_copy_within_the_bound(agent: Agents, server: RedisServer) -> None:
+    cache = await agent()
+    await cache.set("k", b"v")
+    assert in_l1(cache, "k") == b"v"
+    server.pause()  # accepts, never answers: no invalidation could reach us
+    try:
+        dropped_after = await eventually(lambda: in_l1(cache, "k") is CacheManager.MISSING, seconds=STALENESS * 2)
+        assert dropped_after <= STALENESS
+        with pytest.raises(TierUnavailable):
+            await cache.get("k")
+    finally:
+        server.resume()
+    await eventually(lambda: trusted(cache), seconds=5)
+    assert await cache.get("k") == b"v"
+
+
+async def test_a_redis_restart_drops_local_copies_and_values_written_meanwhile_are_read(
+    agent: Agents, server: RedisServer, prefix: str
+) -> None:
+    reader = await agent()
+    await reader.set("k", b"v1")
+    assert reader._l3 is not None
+    lost = reader._l3.client.counters.connections_lost
+    await asyncio.to_thread(server.restart)  # the agent's loop keeps running meanwhile; AOF: v1 survives
+    server.client().set(f"{prefix}k", b"v2")
+    await eventually(lambda: reader._l3 is not None and reader._l3.client.counters.connections_lost > lost)
+    assert in_l1(reader, "k") is CacheManager.MISSING
+    await eventually(lambda: trusted(reader), seconds=5)
+    assert await reader.get("k") == b"v2"
+
+
+async def test_a_stalled_event_loop_never_serves_a_copy_past_the_bound(
+    agent: Agents, server: RedisServer, prefix: str
+) -> None:
+    cache = await agent()
+    await cache.set("k", b"v1")
+    server.client().set(f"{prefix}k", b"v2")  # the invalidation is on its way...
+    time.sleep(STALENESS * 1.2)  # ...but the loop is blocked for longer than the bound
+    assert in_l1(cache, "k") is CacheManager.MISSING  # the first read after the stall refuses the copy
+
+
+async def test_increments_from_several_agents_are_never_lost(agent: Agents) -> None:
+    agents = [await agent() for _ in range(3)]
+    await asyncio.gather(*(cache.increment("counter") for cache in agents for _ in range(50)))
+    assert await agents[0].get("counter") == b"150"
+    assert {await cache.get("counter") for cache in agents} == {b"150"}
+
+
+async def test_set_if_absent_wins_on_exactly_one_agent(agent: Agents) -> None:
+    agents = [await agent() for _ in range(4)]
+    results = await asyncio.gather(
+        *(cache.set("lock", f"owner-{index}".encode(), condition="absent") for index, cache in enumerate(agents))
+    )
+    assert sorted(results) == [False, False, False, True]
+
+
+async def test_without_tracking_copies_are_not_invalidated(agent: Agents) -> None:
+    writer, reader = await agent(), await agent(coherence=Coherence.NONE)
+    await writer.set("k", b"v1")
+    assert await reader.get("k") == b"v1"
+    await writer.set("k", b"v2")
+    await asyncio.sleep(0.05)
+    assert in_l1(reader, "k") == b"v1"  # documented: coherence none serves local copies until they go
+
+
+async def test_l2_recovered_at_start_is_dropped_with_tracking(agent: Agents, tmp_path: Path) -> None:
+    first = await agent(l2=True)
+    await first.set("k", b"v")
+    await first.close()
+    restarted = await agent(l2=True)
+    assert restarted.stats().tiers["l2"].entries == 0
