@@ -281,15 +281,7 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
             servers.append(sentinel)
         group = SentinelGroup(master, replica, sentinels)
         wait_until(
-            lambda: all(
-                int(
-                    dict(zip(*[iter(s.client().execute_command("SENTINEL", "MASTER", "mymaster"))] * 2))[
-                        b"num-other-sentinels"
-                    ]
-                )
-                == 2
-                for s in sentinels
-            ),
+            lambda: all(_sentinel_master_field(s, "num-other-sentinels") == b"2" for s in sentinels),
             30,
             "the sentinels to discover each other",
         )
@@ -297,6 +289,13 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
     finally:
         for server in servers:
             server.stop()
+
+
+def _sentinel_master_field(sentinel: RedisServer, name: str) -> bytes:
+    """One field of ``SENTINEL MASTER mymaster`` (a flat list of names and values)."""
+    reply = sentinel.client().execute_command("SENTINEL", "MASTER", "mymaster")
+    fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    return bytes(fields[name.encode()])
 
 
 def _sentinel_command(sentinel: RedisServer, config: Path) -> object:

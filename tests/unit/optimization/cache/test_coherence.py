@@ -174,7 +174,7 @@ async def test_a_stalled_event_loop_never_serves_a_copy_past_the_bound(
     cache = await agent()
     await cache.set("k", b"v1")
     server.client().set(f"{prefix}k", b"v2")  # the invalidation is on its way...
-    time.sleep(STALENESS * 1.2)  # ...but the loop is blocked for longer than the bound
+    time.sleep(STALENESS * 1.2)  # noqa: ASYNC251  # ...but the loop is blocked for longer than the bound
     assert in_l1(cache, "k") is CacheManager.MISSING  # the first read after the stall refuses the copy
 
 
