@@ -15,6 +15,8 @@ A full checksum is verified on every read from a file; a corrupt entry is delete
 served. ``capacity_bytes`` bounds the sum of the entry files' sizes (bytes); victims' files are unlinked before the
 write that needed their room, so the directory never holds more.
 
+One directory belongs to one process at a time (a restart reopens it after the previous process stopped).
+
 When the directory cannot be used (missing and not creatable, read-only, a failed unlink), L2 switches itself
 off: :attr:`DiskTier.unavailable` says why, every read misses and every write is declined.
 """

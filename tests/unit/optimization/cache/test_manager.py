@@ -148,6 +148,7 @@ async def test_l1_eviction_demotes_to_l2_and_l2_hit_promotes(tmp_path: Path) -> 
 async def test_l2_survives_restart(tmp_path: Path) -> None:
     first = small_cache(tmp_path)
     await first.set("big", numpy.arange(10_000))  # too large for L1: goes to L2 directly
+    await first.close()  # one process per L2 directory: the next starts when this one has stopped
     restarted = small_cache(tmp_path)
     await restarted.start()
     assert restarted.ready
