@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from memories.operator import constants
-from memories.operator.api.cache_policy import CachePolicySpec
+from memories.operator.api.cache_policy import CachePolicySpec, L3Tier
 from memories.operator.api.compression_profile import CompressionProfileSpec
 from memories.operator.api.memory_pool import MemoryPoolSpec
 from memories.settings.write import project, write_section
@@ -25,7 +25,9 @@ from memories.sidecar.config import (
     CacheConfig,
     CompressionConfig,
     DedupConfig,
+    L3Auth,
     L3Config,
+    L3Tls,
     ListenConfig,
     MemoryPoolConfig,
     PrefetchConfig,
@@ -87,9 +89,26 @@ def _cache(policy: CachePolicySpec, owner: str) -> CacheConfig:
         policy,
         l2_path=l2_path,
         l2_shared=True if shared else None,
-        # The L3 section without its URL: the agent reads MEMORIES_L3_URL, which the pod gets from the Secret.
-        l3=None if tiers.l3 is None else project(L3Config, tiers.l3),
+        l3=None if tiers.l3 is None else _l3(tiers.l3, owner),
     )
+
+
+def _l3(l3: L3Tier, owner: str) -> L3Config:
+    """The agent's L3 without the URL and credentials: the agent reads them from the variables the webhook fills
+    from the Secrets. Present (if empty) tls and auth sections tell the agent to look for them."""
+    return project(
+        L3Config,
+        l3,
+        key_prefix=l3.key_prefix or default_key_prefix(owner),
+        tls=None if l3.tls is None else project(L3Tls, l3.tls),
+        auth=None if l3.auth is None else L3Auth(),
+    )
+
+
+def default_key_prefix(owner: str) -> str:
+    """The Redis key prefix of a policy that does not set one: ``memories:<namespace>/<name>:`` (every policy
+    apart; ``owner`` is ``<namespace>/<name>``)."""
+    return f"memories:{owner or 'cache'}:"
 
 
 def render_sidecar_config(

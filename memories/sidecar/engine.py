@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.registry import Collector
 
-from memories.sidecar.config import SidecarConfig
+from memories.errors import ConfigError
+from memories.optimization.cache.remote.settings import Coherence, RedisMode, RemoteSettings
+from memories.sidecar.config import L3Config, SidecarConfig
+from memories.sidecar.config.cache import L3_URL_ENV
 from memories.sidecar.l2_slots import L2Slot, lease_slot
 
 if TYPE_CHECKING:
@@ -65,6 +68,36 @@ def build_compressor(config: SidecarConfig) -> MemoryCompressor:
     return MemoryCompressor(profile.algorithm, level=profile.level, chunk_size=profile.chunk_size)
 
 
+def remote_settings(l3: L3Config) -> RemoteSettings:
+    """The engine's L3 settings from the agent's ``cache.l3`` section. Raises ConfigError (naming the field) when
+    the URL is missing or malformed, or the settings do not fit together."""
+    from memories.optimization.cache.remote.settings import TlsSettings
+
+    if l3.url is None:
+        raise ConfigError(f"cache.l3.url: required when cache.l3 is set (or the {L3_URL_ENV} environment variable)")
+    tls = l3.tls
+    fields: dict[str, Any] = {
+        "mode": RedisMode(l3.mode),
+        "master_name": l3.master_name,
+        "prefix": l3.key_prefix,
+        "coherence": Coherence(l3.coherence),
+        "max_staleness_seconds": l3.max_staleness,
+        "timeout_seconds": l3.timeout,
+    }
+    if l3.size is not None:
+        fields["max_value_bytes"] = l3.size
+    if tls is not None:
+        fields["tls"] = TlsSettings(ca_pem=tls.ca, ca_file=tls.ca_file, server_name=tls.server_name)
+    if l3.auth is not None and l3.auth.password is not None:
+        fields["username"] = l3.auth.username
+        fields["password"] = l3.auth.password
+    try:
+        return RemoteSettings.from_url(l3.url, field_name="cache.l3.url", **fields)
+    except ConfigError as error:
+        message = str(error)
+        raise ConfigError(message if message.startswith("cache.l3") else f"cache.l3: {message}") from None
+
+
 def build_engine(config: SidecarConfig) -> Engine:
     """Construct every configured part (nothing is started). Raises ConfigError for bad settings."""
     from memories.optimization.cache import CacheManager
@@ -78,10 +111,9 @@ def build_engine(config: SidecarConfig) -> Engine:
         cache = CacheManager(
             l1_size=cache_config.l1_size,
             l2_size=cache_config.l2_size,
-            l3_size=cache_config.l3.size if cache_config.l3 else None,
             eviction_policy=cache_config.eviction_policy,
             l2_path=l2_slot.directory if l2_slot else cache_config.l2_path,
-            l3_url=cache_config.l3.url if cache_config.l3 else None,
+            l3=None if cache_config.l3 is None else remote_settings(cache_config.l3),
             default_ttl=cache_config.default_ttl,
             max_value_size=cache_config.max_value_size,
         )

@@ -12,7 +12,7 @@ import hmac
 import logging
 from typing import TYPE_CHECKING
 
-from memories.errors import MemoriesError
+from memories.errors import MemoriesError, WrongValueType
 from memories.sidecar.resp_arguments import SYNTAX_ERROR, parse_integer
 from memories.sidecar.resp_fast_path import load_fast_run
 from memories.sidecar.resp_info import render_info
@@ -268,6 +268,8 @@ class CommandTable:
 
 def error_reply(error: BaseException) -> bytes:
     """The RESP error for an exception a command raised (engine errors keep their message)."""
+    if isinstance(error, WrongValueType):
+        return encode_error(str(error))  # already Redis' own wording, with its code
     if isinstance(error, MemoriesError | ValueError):
         return encode_error(f"ERR {error}")
     logger.exception("RESP command failed", exc_info=error)

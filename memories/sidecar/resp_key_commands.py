@@ -8,9 +8,10 @@ with lower tiers, writes to L2/L3). Errors follow Redis' wording.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
+from memories.errors import WrongValueType
+from memories.optimization.cache.integers import INT64_MAX, INT64_MIN
 from memories.sidecar.resp_arguments import NOT_INTEGER, SetOptions, parse_integer
 from memories.sidecar.resp_fast_path import FastRun
 from memories.sidecar.resp_protocol import OK, encode_array, encode_bulk, encode_error, encode_integer
@@ -18,9 +19,9 @@ from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession
 
 if TYPE_CHECKING:
     from memories.optimization.cache import CacheManager
+    from memories.optimization.cache.manager import Condition
 
 WRONG_TYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class KeyCommands:
@@ -32,7 +33,6 @@ class KeyCommands:
         self._set_nowait = cache.set_nowait
         self._missing = type(cache).MISSING
         self.limits = limits
-        self._write_lock = asyncio.Lock()
 
     def definitions(self) -> list[tuple[str, int, Handler]]:
         """``(name, arity, handler)`` of every command served here (Redis' arity convention)."""
@@ -123,20 +123,19 @@ class KeyCommands:
         return OK
 
     async def _conditional_set(self, key: bytes, value: bytes, options: SetOptions, null: bytes) -> bytes:
-        async with self._write_lock:
-            previous = await self._cache.get(key) if options.need_previous else None
-            if options.want_previous and previous is not None and not isinstance(previous, bytes):
-                return WRONG_TYPE
-            exists = previous is not None if options.need_previous else False
-            ttl = options.ttl
-            if options.keep_ttl:
-                ttl = await self._remaining_ttl(key)
-            skip = (options.only_if_absent and exists) or (options.only_if_present and not exists)
-            if not skip:
-                await self._cache.set(key, value, ttl=ttl)
-        if options.want_previous:
-            return null if previous is None else encode_bulk(previous)
-        return null if skip else OK
+        """SET with NX/XX/GET/KEEPTTL, atomic in the cache (in Redis itself with L3, so across agents)."""
+        condition: Condition | None = (
+            "absent" if options.only_if_absent else "present" if options.only_if_present else None
+        )
+        if not options.want_previous:
+            stored = await self._cache.set(key, value, options.ttl, condition=condition, keep_ttl=options.keep_ttl)
+            return OK if stored else null
+        _stored, previous = await self._cache.getset(
+            key, value, options.ttl, condition=condition, keep_ttl=options.keep_ttl
+        )
+        if previous is not None and not isinstance(previous, bytes):
+            return WRONG_TYPE
+        return null if previous is None else encode_bulk(previous)
 
     async def _remaining_ttl(self, key: bytes) -> float | None:
         try:
@@ -227,23 +226,12 @@ class KeyCommands:
         return refused if refused is not None else self._add(arguments[1], step)
 
     async def _add(self, key: bytes, step: int) -> bytes:
-        async with self._write_lock:
-            current = await self._cache.get(key)
-            if current is None:
-                number = 0
-            elif not isinstance(current, bytes):
-                return WRONG_TYPE
-            else:
-                parsed = parse_integer(current)
-                if parsed is None or not _INT64_MIN <= parsed <= _INT64_MAX:
-                    return NOT_INTEGER
-                number = parsed
-            result = number + step
-            if not _INT64_MIN <= result <= _INT64_MAX:
-                return encode_error("ERR increment or decrement would overflow")
-            ttl = await self._remaining_ttl(key) if current is not None else None
-            await self._cache.set(key, b"%d" % result, ttl=ttl)
-        return encode_integer(result)
+        if not INT64_MIN <= step <= INT64_MAX:
+            return encode_error("ERR increment or decrement would overflow")
+        try:
+            return encode_integer(await self._cache.increment(key, step))
+        except WrongValueType as error:
+            return encode_error(str(error))
 
     async def _flush(self, arguments: list[bytes], session: RespSession) -> bytes:
         await self._cache.clear()

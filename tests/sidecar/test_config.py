@@ -19,7 +19,17 @@ cache:
   l2Size: 1GB
   l2Path: /var/cache/memories
   l2Shared: true
-  l3: {url: "redis://cache:6379/0", size: 10GB}
+  l3:
+    url: "redis://cache:6379/0"
+    mode: sentinel
+    masterName: mymaster
+    keyPrefix: "memories:shop/web:"
+    coherence: tracking
+    maxStaleness: 500ms
+    timeout: 2s
+    size: 10GB
+    tls: {serverName: cache, caFile: /etc/ca.crt, ca: "-----BEGIN CERTIFICATE-----"}
+    auth: {username: agent, password: secret}
   evictionPolicy: s3fifo
   defaultTtl: 1h
   maxValueSize: 16MB
@@ -73,6 +83,8 @@ def test_full_example_parses_every_field() -> None:
     config = parse_config(yaml.safe_load(FULL_EXAMPLE))
     assert config.cache.l1_size == 64 * 1024**2
     assert config.cache.l3 is not None and config.cache.l3.size == 10 * 1024**3
+    assert config.cache.l3.max_staleness == 0.5 and config.cache.l3.mode == "sentinel"
+    assert config.cache.l3.auth is not None and config.cache.l3.auth.password == "secret"
     assert config.cache.default_ttl == 3600
     assert config.compression.lossy is not None and config.compression.lossy.quality == 40
     assert config.dedup.chunking == "cdc"

@@ -25,7 +25,15 @@ from memories.settings.kinds import (
     Text,
 )
 from memories.settings.parse import CUSTOM_RESOURCE, parse_section
-from memories.sidecar.config.cache import L3_URL_ENV, CacheConfig, L3Settings
+from memories.sidecar.config.cache import (
+    L3_PASSWORD_ENV,
+    L3_TLS_CA_ENV,
+    L3_URL_ENV,
+    L3_USERNAME_ENV,
+    CacheConfig,
+    L3Settings,
+    L3Tls,
+)
 
 ROLLOUT_MODES = ("Automatic", "Manual")
 #: Where the disk tier's volume is mounted in the agent when the policy does not say (tiers.l2Path).
@@ -33,12 +41,51 @@ L2_DEFAULT_MOUNT_PATH = "/var/cache/memories"
 
 
 @section
+class L3TierTls:
+    """TLS to the policy's Redis, with the CA bundle from a Secret."""
+
+    server_name: str | None = like(L3Tls, "server_name")
+    ca_secret_ref: KeyReference | None = setting(
+        KeyRef("Secret", key_doc="Key inside the Secret.", key_default="ca.crt", env=L3_TLS_CA_ENV),
+        doc="The Secret key holding the PEM certificates of the CAs that signed Redis' certificate; omit to trust "
+        "the system's CAs.",
+        default=None,
+    )
+
+
+@section
+class L3TierAuth:
+    """Redis ACL credentials from Secrets (for example one of type kubernetes.io/basic-auth)."""
+
+    username_secret_ref: KeyReference | None = setting(
+        KeyRef("Secret", key_doc="Key inside the Secret.", key_default="username", env=L3_USERNAME_ENV),
+        doc="The Secret key holding the ACL user name; omit for Redis' default user.",
+        default=None,
+    )
+    password_secret_ref: KeyReference = setting(
+        KeyRef("Secret", key_doc="Key inside the Secret.", key_default="password", env=L3_PASSWORD_ENV),
+        doc="The Secret key holding the user's password.",
+    )
+
+
+@section
 class L3Tier(L3Settings):
-    """The CachePolicy's L3: the agent's L3 settings, with the URL's Secret instead of the URL."""
+    """The CachePolicy's L3: the agent's L3 settings, with Secrets instead of the URL and credentials."""
 
     secret_ref: KeyReference = setting(
         KeyRef("Secret", key_doc="Key inside the Secret.", key_default="url", env=L3_URL_ENV),
-        doc="The Secret key holding the Redis URL (redis://[user:password@]host:port/db).",
+        doc="The Secret key holding the Redis URL: redis://[user:password@]host:port/db, rediss:// for TLS; in "
+        "cluster mode one or more seed nodes (host1:port1,host2:port2), in sentinel mode the Sentinels.",
+    )
+    key_prefix: str | None = setting(
+        Text(min_length=1, max_length=256),
+        doc="Prefix of this policy's keys in Redis, under which its agents invalidate each other's copies; omit for "
+        "memories:<namespace>/<policy>: (policies sharing a prefix share their keys).",
+        default=None,
+    )
+    tls: L3TierTls | None = setting(doc="TLS to Redis; absent = TLS only for a rediss:// URL.", default=None)
+    auth: L3TierAuth | None = setting(
+        doc="ACL credentials from Secrets; absent = those of the URL, if any.", default=None
     )
 
 

@@ -7,7 +7,7 @@ same settings. Sizes are bytes and durations seconds once parsed.
 
 from __future__ import annotations
 
-from memories.sidecar.config.cache import EVICTION_POLICIES, CacheConfig, L3Config, L3Settings
+from memories.sidecar.config.cache import EVICTION_POLICIES, CacheConfig, L3Auth, L3Config, L3Settings, L3Tls
 from memories.sidecar.config.compression import (
     CHUNKING_METHODS,
     CompressionConfig,
@@ -35,8 +35,10 @@ __all__ = [
     "CompressionConfig",
     "DedupConfig",
     "DedupSettings",
+    "L3Auth",
     "L3Config",
     "L3Settings",
+    "L3Tls",
     "LimitsConfig",
     "ListenConfig",
     "LossyConfig",

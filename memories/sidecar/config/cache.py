@@ -7,11 +7,15 @@ their kind, default and description are written once and the operator's renderin
 from __future__ import annotations
 
 from memories.optimization.cache.policies import POLICIES
+from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, Coherence, RedisMode
 from memories.settings import Rule, section, setting
 from memories.settings.kinds import Boolean, Choice, Duration, Size, Text
 
-#: The agent's environment variable holding the L3 URL (the operator fills it from the policy's Secret).
+#: The agent's environment variables holding L3's secrets (the operator fills them from the policy's Secrets).
 L3_URL_ENV = "MEMORIES_L3_URL"
+L3_USERNAME_ENV = "MEMORIES_L3_USERNAME"
+L3_PASSWORD_ENV = "MEMORIES_L3_PASSWORD"
+L3_TLS_CA_ENV = "MEMORIES_L3_TLS_CA"
 #: Every eviction policy of the cache's registry, in its order.
 EVICTION_POLICIES = tuple(POLICIES)
 
@@ -21,30 +25,117 @@ def _eviction_policy_doc() -> str:
     return f"Which entry a full tier evicts: {', '.join(choices[:-1])} or {choices[-1]}."
 
 
-@section
+@section(
+    rules=(
+        Rule(
+            "masterName is required in sentinel mode (the name the Sentinels monitor)",
+            cel="self.mode != 'sentinel' || has(self.masterName)",
+            check=lambda l3: l3.mode != RedisMode.SENTINEL.value or l3.master_name is not None,
+            field=".masterName",
+            reason="FieldValueRequired",
+        ),
+    )
+)
 class L3Settings:
     """The settings of the shared Redis tier that the CRD and the agent's file both carry.
 
     Add an L3 setting here when a CachePolicy sets it and the agent uses it as it is.
     """
 
+    mode: str = setting(
+        Choice(tuple(mode.value for mode in RedisMode)),
+        doc="How the Redis is deployed: standalone (one server; the URL names it), cluster (a Redis Cluster; the "
+        "URL names one or more seed nodes, host1:port1,host2:port2) or sentinel (a master watched by Sentinels; "
+        "the URL names the Sentinels and masterName the master).",
+        default="standalone",
+    )
+    master_name: str | None = setting(
+        Text(min_length=1, max_length=256),
+        doc="The master's name in the Sentinels' configuration (sentinel mode only).",
+        default=None,
+    )
+    coherence: str = setting(
+        Choice(tuple(mode.value for mode in Coherence)),
+        doc="tracking: Redis tells every agent when another client changes a key under the prefix, and the agent "
+        "drops its local (L1, L2) copy (RESP3 client-side caching, BCAST); none: local copies are never "
+        "invalidated and may be stale until they expire (only safe with a single agent). See docs/consistency.md.",
+        default="tracking",
+    )
+    max_staleness: float = setting(
+        Duration(positive=True),
+        doc="With tracking, the longest an agent serves local copies without confirming that no invalidation is "
+        "missing: when Redis is silent or its connection is lost for this long, every local copy is dropped.",
+        default="1s",
+    )
+    timeout: float = setting(
+        Duration(positive=True),
+        doc="A Redis command without a reply for this long counts its connection as lost.",
+        default="1s",
+    )
     size: int | None = setting(
         Size(off_when_zero=True),
-        doc="Budget of this policy's keys in Redis, e.g. 50Gi; omit for no limit.",
+        doc="Largest value this policy writes to Redis, e.g. 64Mi; omit for no limit. Redis' own maxmemory bounds "
+        "the memory (docs/consistency.md: bounding a policy's share).",
         default=None,
     )
 
 
 @section
+class L3Tls:
+    """TLS to Redis (with any of these, or a rediss:// URL)."""
+
+    server_name: str | None = setting(
+        Text(min_length=1, max_length=253),
+        doc="Name the server's certificate must carry; omit for the host connected to.",
+        default=None,
+    )
+    ca: str | None = setting(
+        Text(min_length=1),
+        doc=f"PEM certificates of the CAs to trust; absent = the {L3_TLS_CA_ENV} environment variable, else caFile, "
+        "else the system's.",
+        default=None,
+        env=L3_TLS_CA_ENV,
+    )
+    ca_file: str | None = setting(Text(min_length=1), doc="A PEM file of the CAs to trust.", default=None)
+
+
+@section
+class L3Auth:
+    """Redis ACL credentials (AUTH username password); they win over credentials in the URL."""
+
+    username: str | None = setting(
+        Text(min_length=1),
+        doc=f"The ACL user; absent = the {L3_USERNAME_ENV} environment variable, else Redis' default user.",
+        default=None,
+        env=L3_USERNAME_ENV,
+    )
+    password: str | None = setting(
+        Text(min_length=1),
+        doc=f"The user's password; absent = the {L3_PASSWORD_ENV} environment variable.",
+        default=None,
+        env=L3_PASSWORD_ENV,
+    )
+
+
+@section
 class L3Config(L3Settings):
-    """The agent's L3: the shared settings plus the URL, which the pod gets from a Secret."""
+    """The agent's L3: the shared settings plus the URL and credentials, which the pod gets from Secrets."""
 
     url: str | None = setting(
         Text(min_length=1),
-        doc=f"Redis URL (redis://[user:password@]host:port/db); absent = the {L3_URL_ENV} environment variable.",
+        doc=f"Redis URL: redis://[user:password@]host:port[,host2:port2...]/db, rediss:// for TLS; absent = the "
+        f"{L3_URL_ENV} environment variable.",
         default=None,
         env=L3_URL_ENV,
     )
+    key_prefix: str = setting(
+        Text(min_length=1, max_length=256),
+        doc="Prefix of this cache's keys in Redis; the agents using one prefix invalidate each other's copies. "
+        "The operator gives each policy its own (memories:<namespace>/<policy>:).",
+        default=DEFAULT_PREFIX,
+    )
+    tls: L3Tls | None = setting(doc="TLS to Redis; absent = TLS only for a rediss:// URL.", default=None)
+    auth: L3Auth | None = setting(doc="ACL credentials; absent = those of the URL, if any.", default=None)
 
 
 @section(

@@ -232,7 +232,7 @@ def _tls_context(settings: RemoteSettings) -> ssl.SSLContext:
     tls = settings.tls
     assert tls is not None
     try:
-        context = ssl.create_default_context(cafile=tls.ca_file)
+        context = ssl.create_default_context(cafile=tls.ca_file, cadata=tls.ca_pem)
         if tls.cert_file is not None:
             context.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as error:

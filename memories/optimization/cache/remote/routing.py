@@ -83,7 +83,7 @@ class SentinelRouter:
         master_name = settings.master_name or ""
         sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py's Sentinel has no annotations
             [(address.host, address.port) for address in settings.addresses],
-            sentinel_kwargs=_redis_py_options(settings, settings.sentinel_username, settings.sentinel_password),
+            sentinel_kwargs=_redis_py_options(settings),
         )
         try:
             host, port = await sentinel.discover_master(master_name)
@@ -107,7 +107,7 @@ class SentinelRouter:
         import redis.asyncio
 
         settings = self._settings
-        options = _redis_py_options(settings, settings.sentinel_username, settings.sentinel_password)
+        options = _redis_py_options(settings)
         while True:
             for address in settings.addresses:
                 client = redis.asyncio.Redis(host=address.host, port=address.port, **options)
@@ -195,17 +195,20 @@ def create_router(settings: RemoteSettings) -> StandaloneRouter | SentinelRouter
     return StandaloneRouter(settings.addresses[0])
 
 
-def _redis_py_options(settings: RemoteSettings, username: str | None, password: str | None) -> dict[str, Any]:
-    """redis-py connection options for the sentinels: timeouts, TLS and credentials from ``settings``."""
+def _redis_py_options(settings: RemoteSettings) -> dict[str, Any]:
+    """redis-py connection options for the Sentinels: timeouts and TLS from ``settings`` (Sentinels are asked
+    without credentials: the ACL user and password are the data nodes')."""
     options: dict[str, Any] = {
         "socket_connect_timeout": settings.timeout_seconds,
         "socket_timeout": settings.timeout_seconds,
     }
-    if username is not None:
-        options["username"] = username
-    if password is not None:
-        options["password"] = password
     tls = settings.tls
     if tls is not None:
-        options.update(ssl=True, ssl_ca_certs=tls.ca_file, ssl_certfile=tls.cert_file, ssl_keyfile=tls.key_file)
+        options.update(
+            ssl=True,
+            ssl_ca_certs=tls.ca_file,
+            ssl_ca_data=tls.ca_pem,
+            ssl_certfile=tls.cert_file,
+            ssl_keyfile=tls.key_file,
+        )
     return options

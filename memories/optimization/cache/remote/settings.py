@@ -51,9 +51,11 @@ class NodeAddress:
 
 @dataclass(frozen=True)
 class TlsSettings:
-    """TLS to Redis: ``ca_file`` (PEM bundle; None = the system's), ``server_name`` checked in the certificate
-    (None = the host connected to), optional client certificate and key files."""
+    """TLS to Redis: the CAs to trust as PEM text (``ca_pem``) or a file (``ca_file``; neither = the system's),
+    ``server_name`` checked in the certificate (None = the host connected to), optional client certificate and
+    key files."""
 
+    ca_pem: str | None = field(default=None, repr=False)
     ca_file: str | None = None
     server_name: str | None = None
     cert_file: str | None = None
@@ -76,8 +78,6 @@ class RemoteSettings:
     database: int = 0
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    sentinel_username: str | None = None
-    sentinel_password: str | None = field(default=None, repr=False)
     tls: TlsSettings | None = None
     prefix: str = DEFAULT_PREFIX
     coherence: Coherence = Coherence.TRACKING
