@@ -242,27 +242,29 @@ class SentinelGroup:
     def current_master_port(self) -> int:
         for sentinel in self.sentinels:
             with contextlib.suppress(redis.RedisError):
-                _host, port = sentinel.client().execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
+                _host, port = sentinel.client().sentinel_get_master_addr_by_name(self.name)
                 return int(port)
         raise LookupError("no sentinel answered")
 
     def failover(self) -> None:
         """A coordinated failover (``SENTINEL FAILOVER``): the replica is promoted once it has caught up."""
         before = self.current_master_port()
-        self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", self.name)
+        self.sentinels[0].client().sentinel_failover(self.name)
         wait_until(lambda: self.current_master_port() != before, 30, "the sentinels to switch the master")
 
 
 @contextlib.contextmanager
 def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
-    master = RedisServer(directory / "master").start()
-    replica = RedisServer(directory / "replica", extra=["--replicaof", "127.0.0.1", str(master.port)])
+    fast_sync = ["--repl-diskless-sync-delay", "0"]  # no 5 s wait before the first full sync
+    master = RedisServer(directory / "master", extra=fast_sync).start()
+    replica = RedisServer(directory / "replica", extra=[*fast_sync, "--replicaof", "127.0.0.1", str(master.port)])
     servers = [master, replica]
     try:
         replica.start()
         wait_until(
-            lambda: b"master_link_status:up" in replica.client().execute_command("INFO", "replication"),
-            what="the replica to sync",
+            lambda: replica.client().info("replication").get("master_link_status") == "up",
+            30,
+            "the replica to sync",
         )
         sentinels = []
         for index in range(3):
@@ -281,7 +283,7 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
             servers.append(sentinel)
         group = SentinelGroup(master, replica, sentinels)
         wait_until(
-            lambda: all(_sentinel_master_field(s, "num-other-sentinels") == b"2" for s in sentinels),
+            lambda: all(s.client().sentinel_master("mymaster")["num-other-sentinels"] == 2 for s in sentinels),
             30,
             "the sentinels to discover each other",
         )
@@ -289,13 +291,6 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
     finally:
         for server in servers:
             server.stop()
-
-
-def _sentinel_master_field(sentinel: RedisServer, name: str) -> bytes:
-    """One field of ``SENTINEL MASTER mymaster`` (a flat list of names and values)."""
-    reply = sentinel.client().execute_command("SENTINEL", "MASTER", "mymaster")
-    fields = dict(zip(reply[::2], reply[1::2], strict=True))
-    return bytes(fields[name.encode()])
 
 
 def _sentinel_command(sentinel: RedisServer, config: Path) -> object:

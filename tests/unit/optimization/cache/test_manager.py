@@ -230,6 +230,7 @@ async def test_prefetch_is_not_counted_and_is_first_to_go() -> None:
 async def test_prefetch_without_value_reads_lower_tiers(tmp_path: Path) -> None:
     first = small_cache(tmp_path)
     await first.set("key", b"on disk" * 1000)  # larger than L1: stored in L2 only
+    await first.close()
     cache = small_cache(tmp_path, l1_size="1MB")
     assert await cache.prefetch("key")
     assert cache.get_nowait("key") == b"on disk" * 1000

@@ -1,0 +1,124 @@
+"""Coherence on Redis as it is deployed at scale: a 3-master Redis Cluster (tracking per node, MOVED/ASK while a
+slot migrates) and a master + replica behind three Sentinels (master discovery, a failover)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.crc import key_slot
+
+from memories.optimization.cache import CacheManager
+from memories.optimization.cache.remote.settings import RedisMode, RemoteSettings
+from tests.redis_servers import RedisCluster, SentinelGroup, redis_cluster, sentinel_group
+from tests.unit.optimization.cache.test_coherence import eventually, in_l1, trusted
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+async def agents_for(url: str, count: int, **options: object) -> list[CacheManager]:
+    prefix = f"deploy:{uuid.uuid4().hex[:6]}:"
+    caches = []
+    for _ in range(count):
+        settings = RemoteSettings.from_url(url, prefix=prefix, max_staleness_seconds=1.0, timeout_seconds=1.0, **options)
+        cache = CacheManager("1MB", l3=settings)
+        await cache.start()
+        caches.append(cache)
+    return caches
+
+
+@pytest.fixture
+async def cluster_agents(cluster: RedisCluster) -> AsyncIterator[list[CacheManager]]:
+    caches = await agents_for(cluster.url, 2, mode=RedisMode.CLUSTER)
+    yield caches
+    for cache in caches:
+        await cache.close()
+
+
+async def test_cluster_keys_on_every_node_are_invalidated_across_agents(
+    cluster_agents: list[CacheManager], cluster: RedisCluster
+) -> None:
+    writer, reader = cluster_agents
+    keys = [f"key-{index}" for index in range(60)]
+    prefix = writer.settings.remote.prefix if writer.settings.remote else ""
+    owners = {cluster.owner_of(f"{prefix}{key}".encode()).port for key in keys}
+    assert len(owners) == 3, "the keys should spread over the three masters"
+    for key in keys:
+        await writer.set(key, b"v1")
+        assert await reader.get(key) == b"v1"
+    for key in keys:
+        await writer.set(key, b"v2")
+    for key in keys:
+        await eventually(lambda key=key: in_l1(reader, key) is CacheManager.MISSING)
+        assert await reader.get(key) == b"v2"
+
+
+async def test_cluster_slot_migration_while_serving(cluster_agents: list[CacheManager], cluster: RedisCluster) -> None:
+    writer, reader = cluster_agents
+    assert writer.settings.remote is not None
+    key = "migrating"
+    name = f"{writer.settings.remote.prefix}{key}".encode()
+    await writer.set(key, b"before")
+    assert await reader.get(key) == b"before"
+    source = cluster.owner_of(name)
+    target = next(node for node in cluster.nodes if node.port != source.port)
+    await asyncio.to_thread(cluster.migrate_slot, key_slot(name), source, target)
+    assert await reader.get(key) == b"before"  # its copy, or the migrated value found through MOVED
+    await writer.set(key, b"after")  # MOVED: the writer learns the new owner
+    await eventually(lambda: in_l1(reader, key) is CacheManager.MISSING or in_l1(reader, key) == b"after")
+    assert await reader.get(key) == b"after"
+    assert cluster.owner_of(name).port == target.port
+    await asyncio.to_thread(cluster.migrate_slot, key_slot(name), target, source)  # leave the cluster as it was
+
+
+async def test_cluster_node_connection_killed_drops_copies(cluster_agents: list[CacheManager], cluster: RedisCluster) -> None:
+    writer, reader = cluster_agents
+    await writer.set("k", b"v")
+    assert await reader.get("k") == b"v"
+    cluster.nodes[1].client().execute_command("CLIENT", "KILL", "SKIPME", "no", "TYPE", "normal")
+    await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING)
+    await eventually(lambda: trusted(reader), seconds=5)
+    assert await reader.get("k") == b"v"
+
+
+@pytest.fixture
+def sentinels(tmp_path: Path) -> Iterator[SentinelGroup]:
+    with sentinel_group(tmp_path / "sentinel") as group:
+        yield group
+
+
+async def test_sentinel_discovery_and_failover(sentinels: SentinelGroup) -> None:
+    writer, reader = await agents_for(sentinels.url, 2, mode=RedisMode.SENTINEL, master_name=sentinels.name)
+    try:
+        await writer.set("k", b"v1")
+        assert await reader.get("k") == b"v1"
+        old_master = sentinels.current_master_port()
+        await asyncio.to_thread(sentinels.failover)
+        assert sentinels.current_master_port() != old_master
+        await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING, seconds=10)  # the switch drops copies
+
+        async def write_after_failover() -> bool:
+            try:
+                await writer.set("k", b"v2")
+            except Exception:
+                return False
+            return True
+
+        await eventually(write_after_failover, seconds=15)
+        await eventually(lambda: trusted(reader), seconds=10)
+        assert await reader.get("k") == b"v2"
+        await writer.set("k", b"v3")
+        await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING)
+        assert await reader.get("k") == b"v3"
+    finally:
+        await writer.close()
+        await reader.close()
