@@ -29,7 +29,9 @@ async def agents_for(url: str, count: int, **options: object) -> list[CacheManag
     prefix = f"deploy:{uuid.uuid4().hex[:6]}:"
     caches = []
     for _ in range(count):
-        settings = RemoteSettings.from_url(url, prefix=prefix, max_staleness_seconds=1.0, timeout_seconds=1.0, **options)
+        settings = RemoteSettings.from_url(
+            url, prefix=prefix, max_staleness_seconds=1.0, timeout_seconds=1.0, **options
+        )
         cache = CacheManager("1MB", l3=settings)
         await cache.start()
         caches.append(cache)
@@ -80,7 +82,9 @@ async def test_cluster_slot_migration_while_serving(cluster_agents: list[CacheMa
     await asyncio.to_thread(cluster.migrate_slot, key_slot(name), target, source)  # leave the cluster as it was
 
 
-async def test_cluster_node_connection_killed_drops_copies(cluster_agents: list[CacheManager], cluster: RedisCluster) -> None:
+async def test_cluster_node_connection_killed_drops_copies(
+    cluster_agents: list[CacheManager], cluster: RedisCluster
+) -> None:
     writer, reader = cluster_agents
     await writer.set("k", b"v")
     assert await reader.get("k") == b"v"
