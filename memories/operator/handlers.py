@@ -15,8 +15,8 @@ from typing import Any, cast
 import kopf
 
 from memories.errors import ConfigError
-from memories.operator import constants, kube_api, login  # noqa: F401  (login registers its handler)
-from memories.operator.api import parse_compression_profile, parse_memory_pool
+from memories.operator import constants, kube_api, l3_probe, login  # noqa: F401  (login registers its handler)
+from memories.operator.api import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.operator.conditions import Condition, merge_conditions
 from memories.operator.injection import apply_injection
 from memories.operator.options import OperatorOptions
@@ -55,6 +55,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         )
         settings.admission.managed = None  # the chart (or the test fixture) owns the webhook configuration
     memo.server_minor = kube_api.server_minor_version()
+    memo.l3_conditions = {}  # (namespace, name) -> the last L3Reachable condition of the policy
 
 
 # --- indexes: what the handlers and the webhook read instead of calling the API ---------------------
@@ -166,7 +167,11 @@ def reconcile_policy(
         "missedPods": len(outcome.missed_pods),
         "configMap": constants.config_map_name(name) if outcome.config is not None else None,
         "configHash": outcome.config_hash,
-        "conditions": merge_conditions(previous_status.get("conditions", []), outcome.conditions, generation),
+        "conditions": merge_conditions(
+            previous_status.get("conditions", []),
+            [*outcome.conditions, *_l3_conditions(memo, namespace, name)],
+            generation,
+        ),
     }
     if any(previous_status.get(key) != value for key, value in status.items()):
         kube_api.patch_status(constants.CACHE_POLICY_PLURAL, namespace, name, status)
@@ -178,6 +183,30 @@ def reconcile_policy(
 @kopf.on.update(*POLICIES, field="spec", backoff=RETRY_BACKOFF_SECONDS)
 def policy_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     """A policy appeared or its spec changed: reconcile it now."""
+    reconcile_policy(body, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
+
+
+def _l3_conditions(memo: kopf.Memo, namespace: str, name: str) -> list[Condition]:
+    condition = memo.l3_conditions.get((namespace, name))
+    return [] if condition is None else [condition]
+
+
+@kopf.timer(*POLICIES, interval=RESYNC_SECONDS, initial_delay=1.0, id="l3-probe")
+def policy_l3_probe(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Probe the policy's Redis (tiers.l3) as its agents reach it, and report L3Reachable in the status."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    try:
+        l3 = parse_cache_policy(body.get("spec") or {}).tiers.l3
+    except ConfigError:
+        return  # reconcile reports the invalid spec
+    if l3 is None:
+        memo.l3_conditions.pop((namespace, name), None)
+        return
+    reader = l3_probe.secret_reader(lambda secret: kube_api.secret_data(namespace, secret))
+    condition = l3_probe.l3_condition(l3, reader)
+    if memo.l3_conditions.get((namespace, name)) == condition:
+        return
+    memo.l3_conditions[(namespace, name)] = condition
     reconcile_policy(body, memo, kwargs["profile_index"], kwargs["pool_index"], kwargs["pod_index"])
 
 

@@ -34,6 +34,17 @@ def core() -> Any:
     return kubernetes.client.CoreV1Api(_api_client())
 
 
+def secret_data(namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's ``data`` (base64 values), or None when there is no such Secret."""
+    try:
+        secret = core().read_namespaced_secret(name, namespace)
+    except kubernetes.client.exceptions.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return dict(secret.data or {})
+
+
 def server_minor_version() -> int:
     """The API server's minor version (e.g. 35 for v1.35.4)."""
     info = kubernetes.client.VersionApi(_api_client()).get_code()

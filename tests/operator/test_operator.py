@@ -301,3 +301,28 @@ def test_rotated_webhook_certificate_is_served_without_a_restart(
     created = get(control_plane, "pod", "web-after-rotation", workspace)
     assert created is not None
     assert created["spec"]["initContainers"][0]["name"] == constants.SIDECAR_CONTAINER_NAME
+
+
+def test_l3_reachability_is_a_condition_that_follows_the_secret(
+    control_plane: LocalControlPlane, operator: LocalOperator, workspace: str, redis_url: str
+) -> None:
+    def secret(url: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "redis", "namespace": workspace},
+                "stringData": {"url": url}}  # fmt: skip
+
+    apply(control_plane, secret(redis_url))
+    apply(
+        control_plane,
+        policy(workspace, tiers={"l1Size": "64Mi", "l3": {"secretRef": {"name": "redis"}, "timeout": "300ms"}}),
+    )
+
+    def l3(status: str) -> dict[str, Any] | None:
+        found = condition(get(control_plane, "cachepolicy", "web", workspace), "L3Reachable")
+        return found if found and found["status"] == status else None
+
+    reachable = wait_for(lambda: l3("True"), what="L3Reachable=True")
+    assert reachable["reason"] == "Reachable"
+    apply(control_plane, secret("redis://127.0.0.1:1/0"))  # nothing listens on port 1
+    unreachable = wait_for(lambda: l3("False"), what="L3Reachable=False")
+    assert unreachable["reason"] == "Unreachable" and "cannot connect" in unreachable["message"]
+    assert condition(get(control_plane, "cachepolicy", "web", workspace), "Ready")["status"] == "True"

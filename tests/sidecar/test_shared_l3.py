@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,8 +28,18 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def agent_with_l3(start_sidecar: Callable[..., RunningSidecar], l3: dict[str, Any]) -> redis.Redis:
-    sidecar = start_sidecar(sidecar_document({"cache": {"l1Size": "4MB", "l3": l3}}))
-    return redis.Redis(port=sidecar.resp_port, socket_timeout=10)
+    return redis.Redis(port=sidecar_with_l3(start_sidecar, l3).resp_port, socket_timeout=10)
+
+
+def sidecar_with_l3(start_sidecar: Callable[..., RunningSidecar], l3: dict[str, Any]) -> RunningSidecar:
+    return start_sidecar(sidecar_document({"cache": {"l1Size": "4MB", "l3": l3}}))
+
+
+def metric(sidecar: RunningSidecar, line_start: str) -> float:
+    text = urllib.request.urlopen(f"{sidecar.ops_url}/metrics", timeout=5).read().decode()
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start)]
+    assert values, f"no metric {line_start} in /metrics"
+    return values[0]
 
 
 def read_until(client: redis.Redis, key: str, expected: bytes | None) -> float:
@@ -56,6 +67,28 @@ def test_what_one_agent_writes_another_reads_and_never_the_old_value(
     assert first.get("counter") == second.get("counter") == b"20"
     assert second.set("lock", "a", nx=True) and not first.set("lock", "b", nx=True)
     assert first.get("lock") == b"a"
+
+
+def test_invalidations_and_l3_state_are_in_the_metrics(
+    start_sidecar: Callable[..., RunningSidecar], server: RedisServer
+) -> None:
+    l3 = {"url": server.url, "keyPrefix": f"metrics:{uuid.uuid4().hex[:6]}:"}
+    writer = agent_with_l3(start_sidecar, l3)
+    reader_sidecar = sidecar_with_l3(start_sidecar, l3)
+    reader = redis.Redis(port=reader_sidecar.resp_port, socket_timeout=10)
+    writer.set("k", b"v1")
+    assert reader.get("k") == b"v1"
+    writer.set("k", b"v2")
+    read_until(reader, "k", b"v2")
+    assert metric(reader_sidecar, "memories_cache_l3_invalidations_applied_total") >= 1
+    assert metric(reader_sidecar, "memories_cache_l3_invalidated_keys_total") >= 1
+    assert metric(reader_sidecar, 'memories_cache_l3_info{coherence="tracking",mode="standalone"}') == 1
+    assert metric(reader_sidecar, 'memories_cache_l3_nodes{state="connected"}') == 1
+    assert metric(reader_sidecar, "memories_cache_l3_local_copies_trusted") == 1
+    server.client().execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    read_until(reader, "k", b"v2")
+    assert metric(reader_sidecar, "memories_cache_l3_flushes_total") >= 1
+    assert metric(reader_sidecar, "memories_cache_l3_connections_lost_total") >= 1
 
 
 def test_concurrent_increments_through_two_agents_are_not_lost(

@@ -46,7 +46,7 @@ from memories.optimization.cache.memory_tier import MemoryTier
 from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, RemoteSettings
 from memories.optimization.cache.single_flight import SingleFlight
 from memories.optimization.cache.sizing import estimate_size
-from memories.optimization.cache.stats import CacheStats
+from memories.optimization.cache.stats import CacheStats, RemoteStatus
 from memories.optimization.cache.tier import Presence
 from memories.units import Duration, Size, parse_duration
 
@@ -130,6 +130,7 @@ class CacheManager:
         self._flights: SingleFlight[tuple[object, bool]] = SingleFlight()
         self._hits = 0
         self._misses = 0
+        self._invalidations_applied = 0
         self._started = False
         self._starting: asyncio.Task[None] | None = None
         self._closed = False
@@ -639,7 +640,7 @@ class CacheManager:
             self._drop_all_local()
             return
         for key in keys:
-            self._drop_local(key)
+            self._invalidations_applied += self._drop_local(key)
 
     def _coherence_lost(self, reason: str) -> None:
         self._drop_all_local()
@@ -650,6 +651,25 @@ class CacheManager:
         """Distinct live keys in L1 and L2 (L3 is shared and not counted)."""
         l2 = self._local.l2
         return len(set(self._l1.keys()) | (l2.live_keys() if l2 is not None else set()))
+
+    def degradations(self) -> list[str]:
+        """What does not work as configured, one sentence each (empty when every tier works): L2 switched off,
+        L3 unreachable, local copies of L3 keys not trusted."""
+        found = []
+        l2 = self._local.l2
+        if l2 is not None and l2.unavailable is not None:
+            found.append(f"l2 off: {l2.unavailable}")
+        remote = self.remote_status()
+        if remote is not None:
+            if remote.last_error is not None:
+                found.append(f"l3 unreachable: {remote.last_error}")
+            elif not remote.trusted:
+                found.append("l3: local copies not trusted (waiting for every node to confirm)")
+        return found
+
+    def remote_status(self) -> RemoteStatus | None:
+        """L3's connections and coherence (None without L3)."""
+        return None if self._l3 is None else self._l3.status(self._invalidations_applied)
 
     def stats(self) -> CacheStats:
         """Return overall and per-tier counters (tiers "l1", "l2", "l3" when present)."""

@@ -56,3 +56,26 @@ class CacheStats:
     def hit_rate(self) -> float:
         """hits / (hits + misses) over ``get`` calls, 0.0 before any."""
         return _ratio(self.hits, self.misses)
+
+
+@dataclass(frozen=True)
+class RemoteStatus:
+    """L3's state for metrics and probes: ``mode`` (standalone, cluster, sentinel), ``coherence`` (tracking,
+    none), the nodes that own keys now and how many have an open connection, whether local copies are trusted,
+    the last error seen (None once Redis answers again), and counters: invalidation messages and the keys they
+    named, keys whose local copies an invalidation removed, flushes of every local copy, redirections
+    (MOVED/ASK/retries), connections opened and lost."""
+
+    mode: str
+    coherence: str
+    nodes: tuple[str, ...]
+    connected_nodes: int
+    trusted: bool
+    last_error: str | None
+    invalidation_messages: int
+    invalidated_keys: int
+    invalidations_applied: int
+    flushes: int
+    redirections: int
+    connections_opened: int
+    connections_lost: int

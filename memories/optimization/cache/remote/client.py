@@ -172,6 +172,14 @@ class RemoteClient:
         """The nodes that own keys now."""
         return self.router.masters()
 
+    def connected(self) -> int:
+        """How many of :meth:`masters` have an open connection."""
+        return sum(
+            1
+            for address in self.masters()
+            if (connection := self._connections.get(address)) is not None and not connection.closed
+        )
+
     async def _owner(self, key: bytes) -> NodeAddress:
         try:
             return self.router.node_for(key)

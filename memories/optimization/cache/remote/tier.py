@@ -20,7 +20,7 @@ from memories.errors import TierUnavailable, WrongValueType
 from memories.optimization.cache.remote.client import RemoteClient
 from memories.optimization.cache.remote.protocol import Reply, ReplyError, encode_command
 from memories.optimization.cache.remote.settings import RemoteSettings
-from memories.optimization.cache.stats import TierCounters, TierStats
+from memories.optimization.cache.stats import RemoteStatus, TierCounters, TierStats
 from memories.optimization.cache.tier import Presence, StoredValue
 
 #: Keys asked per SCAN call and deleted per batch by :meth:`RemoteTier.clear`.
@@ -198,6 +198,26 @@ class RemoteTier:
 
     def stats(self) -> TierStats:
         return self.counters.snapshot(self.name, 0, self.capacity_bytes, 0)
+
+    def status(self, invalidations_applied: int) -> RemoteStatus:
+        """The state of the connections and of coherence (see RemoteStatus)."""
+        client = self.client
+        counters = client.counters
+        return RemoteStatus(
+            mode=self.settings.mode.value,
+            coherence=self.settings.coherence.value,
+            nodes=tuple(str(address) for address in client.masters()),
+            connected_nodes=client.connected(),
+            trusted=client.trusted(),
+            last_error=client.last_error,
+            invalidation_messages=counters.invalidation_messages,
+            invalidated_keys=counters.invalidated_keys,
+            invalidations_applied=invalidations_applied,
+            flushes=counters.flushes,
+            redirections=counters.redirections,
+            connections_opened=counters.connections_opened,
+            connections_lost=counters.connections_lost,
+        )
 
 
 def _raise_for(reply: Reply) -> None:
