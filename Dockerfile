@@ -6,14 +6,14 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# A C compiler for the two C extensions (RESP fast path, LRU order); the final stage has none. Python's headers
-# come with the official python images; a Debian base image with Debian's python3 (how scripts/node-images builds
-# this file without a registry) needs python3-dev for them. Versions come from the base image's Debian release.
+# A C compiler and OpenJPEG's headers for the C extensions (memories/**/_*.c); the final stage has no compiler.
+# Python's headers come with the official python images; a Debian base image with Debian's python3 (how
+# scripts/node-images builds this file without a registry) needs python3-dev for them. Versions come from the base image's Debian release.
 # hadolint ignore=DL3008,SC2086
 RUN apt-get update \
     && headers="$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" \
     && python_dev="$([ -f "$headers" ] || echo python3-dev)" \
-    && apt-get install --yes --no-install-recommends gcc libc6-dev $python_dev \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev libopenjp2-7-dev $python_dev \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/memories \
     && /opt/memories/bin/pip install --upgrade pip==25.3
@@ -32,7 +32,12 @@ LABEL org.opencontainers.image.title="memories-optimizer" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/memories-dev/memories-optimizer"
-RUN groupadd --system --gid 65532 memories \
+# libopenjp2, which the compiled JPEG 2000 encoder links (memories/optimization/compression/_openjpeg.c).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libopenjp2-7 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 65532 memories \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin memories
 COPY --from=build /opt/memories /opt/memories
 ENV PATH=/opt/memories/bin:$PATH \

@@ -18,8 +18,9 @@
   written into the JP2 file itself as an XML box (see
   :mod:`memories.optimization.compression.jpeg2000_metadata`), so a lone ``.jp2`` stays
   self-describing; :func:`read_jp2_metadata` reads it back.
-* Each image reports its achieved PSNR (measured by decoding, relative to ``2**bit_depth − 1``)
+* Each image reports its achieved PSNR (lossy: measured by decoding, relative to ``2**bit_depth − 1``)
   and ratio; the batch reports the overall ratio and the sample-weighted overall PSNR.
+* The batch is a sequence of :class:`EncodedImage`: ``len``, iteration, indexing, slicing.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import imagecodecs
 import numpy
 
 from memories.errors import ConfigError, CorruptDataError
+from memories.optimization.compression.jpeg2000_encoder import ImageEncoder
 from memories.optimization.compression.jpeg2000_inputs import ImageInput, ValidatedImage, normalize_images
 from memories.optimization.compression.jpeg2000_metadata import insert_metadata_box, read_metadata_box
 from memories.optimization.compression.jpeg2000_rate import (
@@ -88,13 +91,30 @@ class EncodedImage:
 
 
 @dataclass(frozen=True)
-class CompressedImages:
-    """A batch of JP2-encoded images, in input order."""
+class CompressedImages(Sequence[EncodedImage]):
+    """A batch of JP2-encoded images, in input order: a sequence of :class:`EncodedImage`.
+
+    ``batch[i]`` is one image, ``batch[i:j]`` a smaller batch; ``images`` is the same list.
+    """
 
     images: list[EncodedImage]
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @overload
+    def __getitem__(self, index: int) -> EncodedImage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> CompressedImages: ...
+
+    def __getitem__(self, index: int | slice) -> EncodedImage | CompressedImages:
+        if isinstance(index, slice):
+            return CompressedImages(images=self.images[index])
+        return self.images[index]
+
+    def __iter__(self) -> Iterator[EncodedImage]:
+        return iter(self.images)
 
     @property
     def compressed_size(self) -> int:
@@ -224,13 +244,16 @@ class Jpeg2000Codec:
         def finish(jp2: bytes) -> bytes:
             return insert_metadata_box(jp2, metadata) if preserve_metadata else jp2
 
-        jp2 = encode_within_size(
-            image, self.psnr_ceiling_db, self.target_size, finish, label=label, threads=self.threads
-        )
-        decoded = _decode_array(jp2, metadata, label)
+        encoder = ImageEncoder(image, threads=self.threads)
+        jp2, psnr_target_db = encode_within_size(encoder, self.psnr_ceiling_db, self.target_size, finish, label=label)
+        # Reversible coding is exact by construction (the round-trip tests check it); lossy PSNR is measured.
+        if psnr_target_db is None:
+            psnr_db = math.inf
+        else:
+            psnr_db = peak_signal_to_noise_ratio(image.array, _decode_array(jp2, metadata, label), image.bit_depth)
         return EncodedImage(
             jp2=jp2,
-            psnr_db=peak_signal_to_noise_ratio(image.array, decoded, image.bit_depth),
+            psnr_db=psnr_db,
             original_size=image.array.nbytes,
             metadata=metadata,
         )

@@ -22,14 +22,13 @@ are accepted; when even the minimum-PSNR file is larger, ConfigError is raised.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-import imagecodecs
 import numpy
 
 from memories.errors import ConfigError
+from memories.optimization.compression.jpeg2000_encoder import ImageEncoder
 from memories.optimization.compression.jpeg2000_inputs import ValidatedImage
 
 LOSSLESS_QUALITY = 100
@@ -68,33 +67,21 @@ def peak_signal_to_noise_ratio(
     return 10.0 * math.log10(peak * peak / mean_squared_error)
 
 
-def encode_jp2(image: ValidatedImage, psnr_db: float | None, *, threads: int | None = None) -> bytes:
-    """Return ``image`` as a JP2 file at the target PSNR (None = lossless), without extra boxes."""
-    # The stub types `level` as int, but OpenJPEG's fixed-quality target is a float in dB; fractions matter
-    # to rate control (checked: 40.0, 40.3 and 40.6 dB give three different sizes).
-    encode: Callable[..., bytes | bytearray] = imagecodecs.jpeg2k_encode
-    encoded = encode(
-        image.array,
-        level=psnr_db,
-        codecformat="jp2",
-        reversible=psnr_db is None,
-        bitspersample=image.bit_depth,
-        # The RGB→YCbCr transform only decorrelates true colour; multispectral bands stay independent.
-        mct=image.bands == 3,
-        numthreads=threads or os.cpu_count() or 1,
-    )
-    return bytes(encoded)
+class SizedEncoding(NamedTuple):
+    """A finished JP2 file and the PSNR target it was coded at (None: lossless)."""
+
+    jp2: bytes
+    psnr_target_db: float | None
 
 
 def encode_within_size(
-    image: ValidatedImage,
+    encoder: ImageEncoder,
     psnr_ceiling_db: float | None,
     target_size: int | None,
     finish: Callable[[bytes], bytes],
     *,
     label: str,
-    threads: int | None = None,
-) -> bytes:
+) -> SizedEncoding:
     """Return the finished JP2 at the highest PSNR ≤ ``psnr_ceiling_db`` whose length fits ``target_size``.
 
     ``finish`` adds what the stored file carries beyond the codestream (the metadata box) so
@@ -102,12 +89,14 @@ def encode_within_size(
     naming ``label``, when the lowest quality still exceeds ``target_size`` bytes.
     """
 
+    image = encoder.image
+
     def attempt(psnr_db: float | None) -> bytes:
-        return finish(encode_jp2(image, psnr_db, threads=threads))
+        return finish(encoder.encode(psnr_db))
 
     first = attempt(psnr_ceiling_db)
     if target_size is None or len(first) <= target_size:
-        return first
+        return SizedEncoding(first, psnr_ceiling_db)
     smallest = attempt(MINIMUM_PSNR_DB)
     if len(smallest) > target_size:
         raise ConfigError(
@@ -124,7 +113,7 @@ def _search_below(
     psnr_ceiling_db: float | None,
     oversized: bytes,
     image: ValidatedImage,
-) -> bytes:
+) -> SizedEncoding:
     """Bracket search on the PSNR target: ``low`` always fits, ``high`` never does.
 
     The first guess follows the high-rate rule of thumb (each bit per sample is worth 6.02 dB)
@@ -132,7 +121,7 @@ def _search_below(
     which converges fast however convex the size curve is near its knee, bounded by
     :data:`MAXIMUM_GUESSES` after which bisection takes over.
     """
-    best = smallest
+    best, best_psnr_db = smallest, MINIMUM_PSNR_DB
     low, low_error = MINIMUM_PSNR_DB, math.log(len(smallest) / target_size)
     # Above ~6.02 dB per bit plus a margin, irreversible coding is as good as lossless.
     high = psnr_ceiling_db if psnr_ceiling_db is not None else 6.02 * image.bit_depth + 12.0
@@ -149,11 +138,11 @@ def _search_below(
         candidate = attempt(guess)
         error = math.log(len(candidate) / target_size)
         if error <= 0.0:
-            best, low, low_error = candidate, guess, error
+            best, best_psnr_db, low, low_error = candidate, guess, guess, error
             high_error = high_error / 2.0 if last_side == "low" else high_error
             last_side = "low"
         else:
             high, high_error = guess, error
             low_error = low_error / 2.0 if last_side == "high" else low_error
             last_side = "high"
-    return best
+    return SizedEncoding(best, best_psnr_db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,29 @@ def test_missing_image_file_raises_config_error(tmp_path: Path) -> None:
         Jpeg2000Codec().encode([tmp_path / "absent.tif"])
 
 
+def test_batch_is_a_sequence_of_encoded_images() -> None:
+    images = [satellite_like(16, 16, 1, seed=seed) for seed in range(3)]
+    compressed = Jpeg2000Codec(quality=100).encode(images)
+    assert isinstance(compressed, Sequence)
+    assert [image.jp2 for image in compressed] == [image.jp2 for image in compressed.images]
+    assert compressed[-1] is compressed.images[2] and compressed.index(compressed[1]) == 1
+    assert compressed[1] in compressed
+
+
+def test_slicing_a_batch_gives_a_batch_that_decodes() -> None:
+    images = [satellite_like(16, 16, 1, seed=seed) for seed in range(3)]
+    codec = Jpeg2000Codec(quality=100)
+    tail = codec.encode(images)[1:]
+    assert isinstance(tail, CompressedImages) and len(tail) == 2
+    for decoded, original in zip(codec.decode(tail), images[1:], strict=True):
+        numpy.testing.assert_array_equal(decoded, original)
+
+
+def test_indexing_past_the_end_raises_index_error() -> None:
+    with pytest.raises(IndexError):
+        Jpeg2000Codec(quality=100).encode([satellite_like(8, 8, 1)])[1]
+
+
 def test_empty_batch_gives_an_empty_result() -> None:
     compressed = Jpeg2000Codec().encode([])
     assert len(compressed) == 0 and compressed.ratio == 1.0
@@ -236,19 +260,22 @@ def test_invalid_target_size_is_rejected() -> None:
         Jpeg2000Codec(target_size="ten megabytes")
 
 
-@pytest.mark.skipif(shutil.which("opj_decompress") is None, reason="OpenJPEG tools are not installed")
 @pytest.mark.parametrize(("dtype", "bands"), [(numpy.uint8, 1), (numpy.uint8, 3), (numpy.uint16, 8)])
-def test_opj_decompress_reads_our_jp2_identically(tmp_path: Path, dtype: Any, bands: int) -> None:
+def test_opj_decompress_reads_our_jp2_like_our_decoder(tmp_path: Path, dtype: Any, bands: int) -> None:
+    binary = shutil.which("opj_decompress")
+    if binary is None:
+        pytest.fail("opj_decompress is not installed; scripts/setup installs libopenjp2-tools")
     image = satellite_like(40, 56, bands, dtype)
     codec = Jpeg2000Codec(quality=60)
     compressed = codec.encode({"data": image, "band_names": [f"band{index}" for index in range(bands)]})
     (tmp_path / "scene.jp2").write_bytes(compressed.images[0].jp2)
     subprocess.run(
-        ["opj_decompress", "-i", str(tmp_path / "scene.jp2"), "-o", str(tmp_path / "scene.rawl")],
-        check=True,
-        capture_output=True,
+        [binary, "-i", str(tmp_path / "scene.jp2"), "-o", str(tmp_path / "scene.rawl")], check=True, capture_output=True
     )
     # RAWL: each component in turn (planar), little-endian samples of 1 or 2 bytes.
     planar = numpy.fromfile(tmp_path / "scene.rawl", dtype=numpy.dtype(dtype).newbyteorder("<"))
-    from_openjpeg = planar.reshape(bands, 40, 56).transpose(1, 2, 0).reshape(image.shape)
-    numpy.testing.assert_array_equal(from_openjpeg, codec.decode(compressed)[0])
+    from_openjpeg = planar.reshape(bands, 40, 56).transpose(1, 2, 0).reshape(image.shape).astype(numpy.int64)
+    # The 9/7 wavelet and the colour transform run in floating point; Debian's OpenJPEG 2.5.0 and
+    # imagecodecs' 2.5.4 may round a rare sample differently.
+    difference = numpy.abs(from_openjpeg - codec.decode(compressed)[0].astype(numpy.int64))
+    assert difference.max() <= 1 and numpy.count_nonzero(difference) <= difference.size // 1000
