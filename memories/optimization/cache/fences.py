@@ -9,18 +9,31 @@ is taken: the event loop runs one step at a time, and the check and the install 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 
 class Fence:
-    """One waiting operation on ``key``; ``superseded`` turns True when the key changed after it was opened."""
+    """One waiting operation on ``key``; ``superseded`` turns True when the key changed after it was opened.
 
-    __slots__ = ("key", "superseded")
+    A context manager: entering registers it with its :class:`Fences`, leaving removes it (a plain class rather
+    than ``contextlib.contextmanager``: every L3 write opens one)."""
 
-    def __init__(self, key: str) -> None:
+    __slots__ = ("_fences", "key", "superseded")
+
+    def __init__(self, fences: Fences, key: str) -> None:
+        self._fences = fences
         self.key = key
         self.superseded = False
+
+    def __enter__(self) -> Fence:
+        self._fences._open.setdefault(self.key, []).append(self)
+        return self
+
+    def __exit__(self, *_exception: object) -> None:
+        by_key = self._fences._open
+        fences = by_key[self.key]
+        if len(fences) == 1:
+            del by_key[self.key]
+        else:
+            fences.remove(self)
 
 
 class Fences:
@@ -31,18 +44,9 @@ class Fences:
     def __init__(self) -> None:
         self._open: dict[str, list[Fence]] = {}
 
-    @contextmanager
-    def watch(self, key: str) -> Iterator[Fence]:
-        """Open a fence on ``key`` for the duration of the ``with`` block."""
-        fence = Fence(key)
-        fences = self._open.setdefault(key, [])
-        fences.append(fence)
-        try:
-            yield fence
-        finally:
-            fences.remove(fence)
-            if not fences and self._open.get(key) is fences:
-                del self._open[key]
+    def watch(self, key: str) -> Fence:
+        """A fence on ``key``, open for the duration of a ``with`` block."""
+        return Fence(self, key)
 
     def supersede(self, key: str) -> None:
         """``key`` changed: every operation waiting on it must not install what it brings back."""

@@ -31,6 +31,7 @@ import inspect
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -44,6 +45,7 @@ from memories.optimization.cache.keys import MISSING, Key, MissingMarker, normal
 from memories.optimization.cache.local_copies import LocalCopies, pack_or_none
 from memories.optimization.cache.memory_tier import MemoryTier
 from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, RemoteSettings
+from memories.optimization.cache.remote.values import from_remote, to_remote
 from memories.optimization.cache.single_flight import SingleFlight
 from memories.optimization.cache.sizing import estimate_size
 from memories.optimization.cache.stats import CacheStats, RemoteStatus
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _monotonic = time.monotonic
+#: How many keys known to be absent from L3 a cache remembers (see CacheManager._absent).
+ABSENT_KEYS_LIMIT = 65536
 
 Loader = Callable[[str], Awaitable[bytes | None]]
 #: ``"absent"`` writes only a key that does not exist (Redis' NX), ``"present"`` only one that does (XX).
@@ -126,6 +130,9 @@ class CacheManager:
         #: With coherence tracking, every read of a local copy first compares the clock with the client's
         #: trusted_until (see remote.client): copies are never served past the bound, even after a stalled loop.
         self._trust = self._l3.client if self._l3 is not None and self._l3.client.tracking else None
+        #: Keys L3 said are absent (with tracking, a write of one invalidates it like a copy): misses answered
+        #: without a round trip, up to ABSENT_KEYS_LIMIT of them, the oldest forgotten first.
+        self._absent: OrderedDict[str, None] | None = OrderedDict() if self._trust is not None else None
         self._fences = Fences()
         self._flights: SingleFlight[tuple[object, bool]] = SingleFlight()
         self._hits = 0
@@ -214,15 +221,21 @@ class CacheManager:
     def lookup_nowait(self, key: Key) -> object:
         """Like :meth:`get_nowait`, but a miss is final when nothing beyond L1 could have the value.
 
-        With no L2, L3 or ``loader`` (and the manager open) an L1 miss is counted as :meth:`get`
-        counts it and None is returned. :attr:`MISSING` means: call :meth:`get` to look further.
+        An L1 miss is final (counted as :meth:`get` counts it, None returned) when there is no ``loader``, the
+        manager is open, and no lower tier can have the key: none is configured, L2 alone does not hold it, or L3
+        said it is absent and no write or invalidation of it came since (with coherence tracking).
+        :attr:`MISSING` means: call :meth:`get` to look further.
         """
         name = key if type(key) is str else normalize_key(key)
         trust = self._trust
         if trust is not None and _monotonic() > trust.trusted_until:  # _check_trust(), inlined: the hot path
             trust.reconsider()
         entry = self._l1.lookup(name, count_miss=False)
-        if entry is None and (self._has_lower_tiers or self.loader is not None or self._closed):
+        if (
+            entry is None
+            and (self._has_lower_tiers or self.loader is not None or self._closed)
+            and not self._known_absent(name)
+        ):
             return MISSING
         if self.access_observer is not None:
             self.access_observer(name)
@@ -271,11 +284,31 @@ class CacheManager:
         if entry is not None:
             self._hits += 1
             return entry.value
+        if compute_fn is None and self._known_absent(name):
+            self._misses += 1
+            return None
         await self.start()
         value, hit = (await self._flights.run(name, lambda: self._load(name, compute_fn, ttl)))[0]
         self._hits += hit
         self._misses += not hit
         return value
+
+    def _known_absent(self, key: str) -> bool:
+        """Whether ``key`` is absent from every tier, known without waiting (the caller found it absent in L1)."""
+        if self.loader is not None or self._closed:
+            return False
+        absent = self._absent
+        if absent is not None:
+            return key in absent
+        l2 = self._local.l2
+        return self._l3 is None and l2 is not None and l2.ready and key not in l2
+
+    def _remember_absent(self, key: str) -> None:
+        absent = self._absent
+        if absent is not None:
+            absent[key] = None
+            if len(absent) > ABSENT_KEYS_LIMIT:
+                absent.popitem(last=False)
 
     async def _load(self, key: str, compute_fn: Callable[[], Any] | None, ttl: Duration | None) -> tuple[object, bool]:
         has_source = compute_fn is not None or self.loader is not None
@@ -300,6 +333,8 @@ class CacheManager:
                     return value, True
                 if fence.superseded and self._l3 is None:
                     continue  # written while L2 was read: the value may have moved into L1, look again
+                if self._l3 is not None and self._may_install(fence):
+                    self._remember_absent(key)
                 if not has_source:
                     return None, False
                 value = await self._compute(key, compute_fn)
@@ -319,8 +354,6 @@ class CacheManager:
         if found is not None:
             return found[0], found[1], True
         if self._l3 is not None:
-            from memories.optimization.cache.remote.values import from_remote
-
             stored = await self._l3.get(key, count=count)
             if stored is not None:
                 return from_remote(stored.payload), stored.expires_at, False
@@ -409,8 +442,6 @@ class CacheManager:
     async def _remote_getset(
         self, name: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool
     ) -> tuple[bool, object]:
-        from memories.optimization.cache.remote.values import from_remote
-
         assert self._l3 is not None
         remote = _remote_bytes(value)
         if remote is None:
@@ -571,6 +602,8 @@ class CacheManager:
     async def _presence(self, key: str) -> Presence | None:
         await self.start()
         self._check_trust()
+        if self._absent is not None and key in self._absent:
+            return None
         presence = self._local.presence(key)
         if presence is not None or self._l3 is None:
             return presence
@@ -623,6 +656,8 @@ class CacheManager:
         """``key`` is being written: operations waiting on it must not install, later readers start afresh."""
         self._fences.supersede(key)
         self._flights.forget(key)
+        if self._absent:
+            self._absent.pop(key, None)
 
     def _drop_local(self, key: str) -> bool:
         """:meth:`_supersede` and remove the local copies of ``key``; return whether there were any."""
@@ -633,6 +668,8 @@ class CacheManager:
         self._fences.supersede_all()
         self._flights.forget_all()
         self._local.drop_all()
+        if self._absent is not None:
+            self._absent.clear()
 
     def _invalidated(self, keys: list[str] | None) -> None:
         """Redis says another client changed ``keys`` (None: possibly every key)."""
@@ -683,8 +720,6 @@ class CacheManager:
 
 def _remote_bytes(value: object) -> bytes | None:
     """The bytes L3 stores for ``value``, or None when it can only live in L1."""
-    from memories.optimization.cache.remote.values import to_remote
-
     try:
         return to_remote(value)
     except UnencodableValue:

@@ -133,11 +133,13 @@ class RemoteClient:
             if address is None:
                 address = await self._owner(key)
             connection = await self._connection(address)
-            futures = [connection.send(_ASKING)] if asking else []
-            futures += [connection.send(command) for command in commands]
-            replies = list(await asyncio.gather(*futures))
             if asking:
-                replies = replies[1:]
+                connection.send(_ASKING).add_done_callback(_retrieve)  # its +OK (or error) is not needed
+            futures = [connection.send(command) for command in commands]
+            # Replies arrive in order: once the last is here, every earlier one is (a connection that fails
+            # fails them all, the last included, and raises TierUnavailable here).
+            await futures[-1]
+            replies = [future.result() for future in futures]
             redirect = next((reply for reply in replies if _redirection(reply)), None)
             if redirect is None:
                 return replies
@@ -358,6 +360,11 @@ def _redirect_target(reply: ReplyError, current: NodeAddress) -> NodeAddress:
         raise TierUnavailable(f"l3: malformed redirection {reply.message!r}")
     host, _colon, port = parts[2].rpartition(":")
     return NodeAddress(host.strip("[]") or current.host, int(port))
+
+
+def _retrieve(future: asyncio.Future[Reply]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _ignore_failure(task: asyncio.Task[NodeConnection]) -> None:

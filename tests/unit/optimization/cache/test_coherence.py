@@ -208,3 +208,21 @@ async def test_l2_recovered_at_start_is_dropped_with_tracking(agent: Agents, tmp
     await first.close()
     restarted = await agent(l2=True)
     assert restarted.stats().tiers["l2"].entries == 0
+
+
+async def test_a_key_known_absent_is_found_once_another_agent_or_client_writes_it(
+    agent: Agents, server: RedisServer, prefix: str
+) -> None:
+    writer, reader = await agent(), await agent()
+    assert await reader.get("new") is None
+    assert reader.lookup_nowait("new") is None  # remembered as absent: answered without a round trip
+    await writer.set("new", b"now it exists")
+    await eventually(lambda: reader.lookup_nowait("new") is CacheManager.MISSING)
+    assert await reader.get("new") == b"now it exists"
+    assert await reader.get("other") is None
+    server.client().set(f"{prefix}other", b"by redis-py")
+    await eventually(lambda: reader.lookup_nowait("other") is CacheManager.MISSING)
+    assert await reader.get("other") == b"by redis-py"
+    await reader.set("mine", b"v")  # a write of its own clears what it knew too
+    assert await reader.delete("mine")
+    assert await reader.get("mine") is None and await reader.exists("mine") is False
