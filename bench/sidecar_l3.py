@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.redis_servers starts the Cluster
 
-from sidecar_resp import RedisServer, Sidecar, redis_benchmark  # noqa: E402
+from sidecar_resp import RedisServer, Sidecar, redis_benchmark
 
-from tests.redis_servers import redis_cluster  # noqa: E402
+from tests.redis_servers import redis_cluster
 
 Result = dict[str, dict[str, float]]
 
