@@ -2,8 +2,10 @@
 
 Lifecycle: :meth:`SidecarAgent.start` binds every listener (ops first, so probes answer
 while the cache recovers its L2 index in the background); SIGTERM/SIGINT make
-:meth:`SidecarAgent.run` stop accepting, finish in-flight requests, close the engine
-(flushing the L2 index) and return, all within ``shutdown.gracePeriod``.
+:meth:`SidecarAgent.run` stop accepting, finish in-flight requests, close the engine and return, all
+within ``shutdown.gracePeriod``. Closing the cache writes every L1 entry that L2 can hold and does not hold yet to
+L2 and waits for L2's writes to land (without L3 coherence, see docs/consistency.md), so what was acknowledged
+survives a restart.
 """
 
 from __future__ import annotations
@@ -179,14 +181,16 @@ class SidecarAgent:
         with contextlib.suppress(Exception):
             engine.monitor.stop()
         try:
-            await asyncio.wait_for(self._close_parts(), timeout=wait_seconds)
+            # The cache bounds its own flush to L2 by the time left; the outer bound is for the other parts.
+            await asyncio.wait_for(self._close_parts(wait_seconds * 0.9), timeout=wait_seconds)
         except TimeoutError:
             logger.error("engine did not close within %.1fs; the L2 index may need a rescan on restart", wait_seconds)
 
-    async def _close_parts(self) -> None:
+    async def _close_parts(self, cache_seconds: float) -> None:
+        started = time.monotonic()
         if self.engine.prefetch.predictor is not None:
             await self.engine.prefetch.predictor.stop()
-        await self.engine.cache.close()
+        await self.engine.cache.close(max(0.1, cache_seconds - (time.monotonic() - started)))
         if self.engine.l2_slot is not None:
             self.engine.l2_slot.release()
         if self.engine.dedup is not None:

@@ -88,6 +88,8 @@ class DiskTier:
         self._writer = writer or ThreadPoolExecutor(max_workers=1, thread_name_prefix="memories-l2-writer")
         self._reader = reader
         self._last_mutation: asyncio.Future[Any] | None = None
+        #: Called with each key that leaves the index (deleted, replaced, evicted, expired, cleared, switched off).
+        self.on_remove: Callable[[str], None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -309,16 +311,13 @@ class DiskTier:
             return False
         self.bytes_used -= indexed.size
         self._policy.remove(key, evicted=evicted)
+        if self.on_remove is not None:
+            self.on_remove(key)
         return True
 
     async def iterate(self) -> AsyncIterator[str]:
         for key in list(self._index):
             yield key
-
-    def live_keys(self) -> set[str]:
-        """Return the keys whose entries have not expired (by the index)."""
-        now = self._clock()
-        return {key for key, indexed in self._index.items() if indexed.expires_at is None or indexed.expires_at > now}
 
     def __len__(self) -> int:
         return len(self._index)

@@ -38,6 +38,10 @@ class LocalCopies:
     def __init__(self, l1: MemoryTier, l2: DiskTier | None) -> None:
         self.l1 = l1
         self.l2 = l2
+        #: Keys both tiers hold (promoted from L2), so that :meth:`__len__` counts each key once in O(1).
+        self._in_both: set[str] = set()
+        if l2 is not None:
+            l1.on_remove = l2.on_remove = self._in_both.discard
 
     def install(
         self,
@@ -68,6 +72,8 @@ class LocalCopies:
         else:
             admitted = evicted.admitted
             self._demote(evicted.entries)
+        if admitted and in_l2 and l2 is not None and key in l2:
+            self._in_both.add(key)
         if admitted or low_priority or l2 is None or in_l2:
             return admitted or in_l2
         packed = packed if packed is not None else pack_or_none(value)
@@ -88,6 +94,10 @@ class LocalCopies:
             if packed is not None:
                 written += l2.put(key, packed, entry.expires_at)
         return written
+
+    def __len__(self) -> int:
+        """Keys held locally, each once (expired entries not yet dropped included, as Redis' DBSIZE counts them)."""
+        return len(self.l1) + (0 if self.l2 is None else len(self.l2) - len(self._in_both))
 
     def drop(self, key: str) -> bool:
         """Remove every local copy of ``key``; return whether there was one."""

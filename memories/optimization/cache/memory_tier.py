@@ -64,6 +64,9 @@ class MemoryTier:
             cast("MutableMapping[str, MemoryEntry]", policy) if getattr(policy, "indexes_entries", False) else {}
         )
         self._per_entry_overhead = ENTRY_OVERHEAD_BYTES + policy.entry_overhead_bytes
+        #: Called with each key that leaves the tier (deleted, evicted, expired, cleared); not by store(), the
+        #: write path of a cache with no other tier.
+        self.on_remove: Callable[[str], None] | None = None
 
     def now(self) -> float:
         """The tier's clock (seconds), as expiry times are compared with it."""
@@ -182,6 +185,8 @@ class MemoryTier:
         entry = self._entries.pop(key)
         self.bytes_used -= entry.size
         self._policy.remove(key, evicted=evicted)
+        if self.on_remove is not None:
+            self.on_remove(key)
 
     def clear(self) -> None:
         """Remove every entry (not counted as evictions)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +305,13 @@ async def test_operations_after_close_raise() -> None:
 def test_bad_configuration_raises_config_error(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         CacheManager(**options)
+
+
+async def test_counting_keys_does_not_walk_them(tmp_path: Path) -> None:
+    cache = small_cache(tmp_path, l1_size="64MB", l2_size="64MB")
+    for index in range(200_000):
+        cache._local.install(f"key-{index}", b"v", None)  # fill L1 fast, past the async write path
+    started = time.perf_counter()
+    counts = {len(cache) for _ in range(1000)}
+    assert counts == {200_000}
+    assert time.perf_counter() - started < 0.5  # a walk of 200 000 keys takes ~20 ms, a thousand of them ~20 s

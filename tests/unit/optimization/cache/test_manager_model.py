@@ -116,6 +116,10 @@ class CacheAgainstDict(RuleBasedStateMachine):
         tiers = self.cache.stats().tiers
         assert tiers["l1"].bytes_used <= L1_BYTES
         self.run(self.cache.settle())
+        l2 = self.cache._local.l2
+        assert l2 is not None
+        distinct = {key for key, _entry in self.cache._l1.items()} | set(l2._index)
+        assert len(self.cache) == len(distinct)  # counted in O(1), each key once
         assert self.bytes_on_disk() <= L2_BYTES
         assert self.cache.stats().tiers["l2"].bytes_used == self.bytes_on_disk() or not self.cache.ready
 
