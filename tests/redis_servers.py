@@ -14,10 +14,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -308,3 +310,62 @@ def _sentinel_command(sentinel: RedisServer, config: Path) -> object:
         ]
 
     return command
+
+
+class CuttingProxy:
+    """A TCP proxy in front of a real server, in its own thread: once :meth:`cut_next_reply` is armed, the next
+    chunk the server sends is forwarded only in part and the client's connection is closed (a reply cut off
+    mid-way, as a crash or a network fault leaves it)."""
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+
+        self.port = free_port()
+        self._target_port = target_port
+        self._cut = threading.Event()
+        self.cuts = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
+
+    async def _serve(self) -> None:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def _relay(self, client_reader: Any, client_writer: Any) -> None:
+        import asyncio
+
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+
+        async def upstream() -> None:
+            while data := await client_reader.read(65536):
+                server_writer.write(data)
+                await server_writer.drain()
+            server_writer.close()
+
+        async def downstream() -> None:
+            while data := await server_reader.read(65536):
+                if self._cut.is_set() and len(data) > 8:
+                    self._cut.clear()
+                    self.cuts += 1
+                    client_writer.write(data[: len(data) // 2])
+                    await client_writer.drain()
+                    client_writer.transport.abort()
+                    server_writer.close()
+                    return
+                client_writer.write(data)
+                await client_writer.drain()
+            client_writer.close()
+
+        with contextlib.suppress(Exception):
+            await asyncio.gather(upstream(), downstream())
+
+    def cut_next_reply(self) -> None:
+        self._cut.set()
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

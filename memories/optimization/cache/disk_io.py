@@ -9,6 +9,7 @@ fsynced: an entry torn by a power cut fails its checksum and is deleted, the rig
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -19,6 +20,11 @@ from memories.errors import CorruptDataError
 from memories.optimization.cache import disk_format
 
 logger = logging.getLogger(__name__)
+
+
+class LeftoverFile(OSError):
+    """A write failed and the key's older file could not be removed: the directory holds a value the index does
+    not (a restart would bring it back), so L2 must stop."""
 
 
 def scan(root: Path, now: float) -> list[tuple[str, int, float | None]]:
@@ -68,12 +74,15 @@ def write_entry(root: Path, key: str, contents: bytes) -> None:
             temporary.parent.mkdir(parents=True, exist_ok=True)
             temporary.write_bytes(contents)
         os.replace(temporary, target)
-    except OSError:
-        for leftover in (temporary, target):
-            try:
-                leftover.unlink(missing_ok=True)
-            except OSError as error:
-                logger.error("l2: cannot remove %s after a failed write: %s", leftover, error)
+    except OSError as failure:
+        with contextlib.suppress(OSError):  # a temp file left behind is deleted by the next scan
+            temporary.unlink(missing_ok=True)
+        try:
+            target.unlink(missing_ok=True)
+        except OSError as error:
+            raise LeftoverFile(
+                error.errno, f"cannot remove {target} after a failed write ({failure}): {error}"
+            ) from failure
         raise
 
 

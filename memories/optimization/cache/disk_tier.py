@@ -230,6 +230,9 @@ class DiskTier:
         error = landing.exception()
         if error is None:
             return
+        if isinstance(error, disk_io.LeftoverFile):
+            self._switch_off(str(error))
+            return
         self._count_error(f"writing {key!r}", error)
         if self._index.get(key) is indexed:
             self._forget(key)  # write_entry removed the file: nothing of this key is on disk

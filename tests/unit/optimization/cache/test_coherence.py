@@ -15,7 +15,7 @@ import pytest
 from memories.errors import TierUnavailable
 from memories.optimization.cache import CacheManager
 from memories.optimization.cache.remote.settings import Coherence, RemoteSettings
-from tests.redis_servers import RedisServer, redis_server
+from tests.redis_servers import CuttingProxy, RedisServer, redis_server
 
 STALENESS = 0.5
 
@@ -226,3 +226,21 @@ async def test_a_key_known_absent_is_found_once_another_agent_or_client_writes_i
     await reader.set("mine", b"v")  # a write of its own clears what it knew too
     assert await reader.delete("mine")
     assert await reader.get("mine") is None and await reader.exists("mine") is False
+
+
+async def test_a_reply_cut_off_mid_way_is_an_error_never_wrong_bytes(server: RedisServer, prefix: str) -> None:
+    proxy = CuttingProxy(server.port)
+    try:
+        settings = RemoteSettings.from_url(f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix, timeout_seconds=0.5)
+        cache = CacheManager("1MB", l3=settings)
+        await cache.start()
+        server.client().set(f"{prefix}big", b"B" * 100_000)
+        proxy.cut_next_reply()
+        with pytest.raises(TierUnavailable):
+            await cache.get("big")
+        assert proxy.cuts == 1
+        assert await eventually(lambda: trusted(cache), seconds=5) >= 0
+        assert await cache.get("big") == b"B" * 100_000  # reconnected: the whole value, or nothing
+        await cache.close()
+    finally:
+        proxy.close()
