@@ -42,7 +42,7 @@ def reader(url: str, keys: int, pipe: Connection) -> None:
         cache = cache_for(url)
         await cache.start()
         removed: dict[str, float] = {}
-        invalidated = cache._invalidated  # the bench watches the agent's own handler, without changing it
+        invalidated = cache._guard.invalidated  # the bench watches the agent's own handler, without changing it
 
         def watch(names: list[str] | None) -> None:
             invalidated(names)

@@ -31,25 +31,22 @@ import inspect
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from memories.errors import CacheError, TierUnavailable, ValueTooLarge, WrongValueType
-from memories.optimization.cache.codec import UnencodableValue
+from memories.errors import CacheError, TierUnavailable, ValueTooLarge
 from memories.optimization.cache.config import CacheSettings, parse_settings
 from memories.optimization.cache.disk_tier import DiskTier
-from memories.optimization.cache.fences import Fence, Fences
-from memories.optimization.cache.integers import INT64_MAX, INT64_MIN, parse_integer
+from memories.optimization.cache.key_guard import KeyGuard
 from memories.optimization.cache.keys import MISSING, Key, MissingMarker, normalize_key
-from memories.optimization.cache.local_copies import LocalCopies, pack_or_none
+from memories.optimization.cache.local_copies import LocalCopies
 from memories.optimization.cache.memory_tier import MemoryTier
-from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, RemoteSettings
-from memories.optimization.cache.remote.values import from_remote, to_remote
-from memories.optimization.cache.single_flight import SingleFlight
+from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, Coherence, RemoteSettings
+from memories.optimization.cache.remote.values import from_remote
 from memories.optimization.cache.sizing import estimate_size
 from memories.optimization.cache.stats import CacheStats, RemoteStatus
 from memories.optimization.cache.tier import Presence
+from memories.optimization.cache.writes import Condition, LocalWrites, SharedWrites, Writes
 from memories.units import Duration, Size, parse_duration
 
 if TYPE_CHECKING:
@@ -57,14 +54,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 _monotonic = time.monotonic
-#: How many keys known to be absent from L3 a cache remembers (see CacheManager._absent).
-ABSENT_KEYS_LIMIT = 65536
 
 Loader = Callable[[str], Awaitable[bytes | None]]
-#: ``"absent"`` writes only a key that does not exist (Redis' NX), ``"present"`` only one that does (XX).
-Condition = Literal["absent", "present"]
-_REDIS_CONDITION = {"absent": "NX", "present": "XX"}
-_NOT_AN_INTEGER = "ERR value is not an integer or out of range"
+__all__ = ["CacheManager", "Condition", "Loader"]
 
 
 class CacheManager:
@@ -119,25 +111,28 @@ class CacheManager:
         if self.settings.l2_bytes is not None and self.settings.l2_path is not None:
             l2 = DiskTier(self.settings.l2_path, self.settings.l2_bytes, self.settings.policy_factory(), clock)
         self._local = LocalCopies(self._l1, l2)
+        remote = self.settings.remote
+        tracking = remote is not None and remote.coherence is Coherence.TRACKING
+        self._guard = KeyGuard(self._local, remember_absence=tracking)
+        self._fences = self._guard.fences
+        self._flights = self._guard.flights
+        self._absent = self._guard.absent
         self._l3: RemoteTier | None = None
-        if self.settings.remote is not None:
+        self._writes: Writes = LocalWrites(self._guard, self._check_fits_somewhere)
+        if remote is not None:
             from memories.optimization.cache.remote.tier import RemoteTier  # loads only when L3 is used
 
             self._l3 = RemoteTier(
-                self.settings.remote, clock, on_invalidate=self._invalidated, on_coherence_lost=self._coherence_lost
+                remote, clock, on_invalidate=self._guard.invalidated, on_coherence_lost=self._guard.drop_all
             )
+            self._guard.trusted = self._l3.trusted
+            self._writes = SharedWrites(self._guard, self._l3, self._check_fits_somewhere)
         self._has_lower_tiers = l2 is not None or self._l3 is not None  # read on every synchronous fast-path call
         #: With coherence tracking, every read of a local copy first compares the clock with the client's
         #: trusted_until (see remote.client): copies are never served past the bound, even after a stalled loop.
-        self._trust = self._l3.client if self._l3 is not None and self._l3.client.tracking else None
-        #: Keys L3 said are absent (with tracking, a write of one invalidates it like a copy): misses answered
-        #: without a round trip, up to ABSENT_KEYS_LIMIT of them, the oldest forgotten first.
-        self._absent: OrderedDict[str, None] | None = OrderedDict() if self._trust is not None else None
-        self._fences = Fences()
-        self._flights: SingleFlight[tuple[object, bool]] = SingleFlight()
+        self._trust = self._l3.client if self._l3 is not None and tracking else None
         self._hits = 0
         self._misses = 0
-        self._invalidations_applied = 0
         self._started = False
         self._starting: asyncio.Task[None] | None = None
         self._closed = False
@@ -303,13 +298,6 @@ class CacheManager:
         l2 = self._local.l2
         return self._l3 is None and l2 is not None and l2.ready and key not in l2
 
-    def _remember_absent(self, key: str) -> None:
-        absent = self._absent
-        if absent is not None:
-            absent[key] = None
-            if len(absent) > ABSENT_KEYS_LIMIT:
-                absent.popitem(last=False)
-
     async def _load(self, key: str, compute_fn: Callable[[], Any] | None, ttl: Duration | None) -> tuple[object, bool]:
         has_source = compute_fn is not None or self.loader is not None
         while True:
@@ -327,14 +315,14 @@ class CacheManager:
                     return await self._compute(key, compute_fn), False
                 if found is not None:
                     value, expires_at, from_l2 = found
-                    if self._may_install(fence):
+                    if self._guard.may_install(fence):
                         self._local.install(key, value, expires_at, in_l2=from_l2)
                         await self._local.settle()
                     return value, True
                 if fence.superseded and self._l3 is None:
                     continue  # written while L2 was read: the value may have moved into L1, look again
-                if self._l3 is not None and self._may_install(fence):
-                    self._remember_absent(key)
+                if self._l3 is not None and self._guard.may_install(fence):
+                    self._guard.remember_absent(key)
                 if not has_source:
                     return None, False
                 value = await self._compute(key, compute_fn)
@@ -359,11 +347,6 @@ class CacheManager:
                 return from_remote(stored.payload), stored.expires_at, False
         return None
 
-    def _may_install(self, fence: Fence) -> bool:
-        """Whether what an operation brings back may become the local copy: nothing changed its key meanwhile and
-        (with L3) local copies are trusted now."""
-        return not fence.superseded and (self._l3 is None or self._l3.trusted())
-
     # --- writes ------------------------------------------------------------------------------
 
     async def set(
@@ -386,25 +369,7 @@ class CacheManager:
             return (await self.getset(key, value, ttl, condition=condition, keep_ttl=keep_ttl))[0]
         name, value, expires_at = self._checked(key, value, ttl)
         await self.start()
-        packed = pack_or_none(value) if self._local.l2 is not None else None
-        cost = self._l1.cost(name, value)
-        if self._l3 is None:
-            self._check_fits_somewhere(name, cost, packed, None)
-            self._supersede(name)
-            self._local.install(name, value, expires_at, packed=packed, cost=cost)
-            await self._local.settle()
-            return True
-        remote = _remote_bytes(value)
-        self._check_fits_somewhere(name, cost, packed, remote)
-        self._drop_local(name)
-        with self._fences.watch(name) as fence:
-            if remote is None:
-                await self._l3.delete(name)  # an L1-only value: no agent may read an older shared one
-            else:
-                await self._l3.set(name, remote, expires_at)
-            if self._may_install(fence):
-                self._local.install(name, value, expires_at, packed=packed, cost=cost)
-        await self._local.settle()
+        await self._writes.set(name, value, expires_at)
         return True
 
     async def getset(
@@ -420,47 +385,7 @@ class CacheManager:
         ``SET ... GET``. With L3 Redis executes it; without, it happens in one step of this manager."""
         name, value, expires_at = self._checked(key, value, ttl)
         await self.start()
-        if self._l3 is not None:
-            return await self._remote_getset(name, value, expires_at, condition, keep_ttl)
-        while True:
-            with self._fences.watch(name) as fence:
-                current = await self._current(name)
-                if fence.superseded:
-                    continue  # written meanwhile: decide again on the newer value
-                previous, current_expiry = current if isinstance(current, tuple) else (None, None)
-                exists = isinstance(current, tuple)
-                if (condition == "absent" and exists) or (condition == "present" and not exists):
-                    return False, previous
-                packed = pack_or_none(value) if self._local.l2 is not None else None
-                cost = self._l1.cost(name, value)
-                self._check_fits_somewhere(name, cost, packed, None)
-                self._supersede(name)
-                self._local.install(name, value, current_expiry if keep_ttl else expires_at, packed=packed, cost=cost)
-            await self._local.settle()
-            return True, previous
-
-    async def _remote_getset(
-        self, name: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool
-    ) -> tuple[bool, object]:
-        assert self._l3 is not None
-        remote = _remote_bytes(value)
-        if remote is None:
-            raise UnencodableValue(f"value of {name!r} cannot be stored in L3, so it cannot be written conditionally")
-        self._check_fits_somewhere(name, self._l1.cost(name, value), None, remote)
-        self._drop_local(name)
-        with self._fences.watch(name) as fence:
-            stored, previous = await self._l3.set(
-                name,
-                remote,
-                expires_at,
-                condition=None if condition is None else _REDIS_CONDITION[condition],
-                keep_ttl=keep_ttl,
-                get_previous=True,
-            )
-            if stored and not keep_ttl and self._may_install(fence):
-                self._local.install(name, value, expires_at)
-        await self._local.settle()
-        return stored, None if previous is None else from_remote(previous)
+        return await self._writes.getset(name, value, expires_at, condition, keep_ttl)
 
     async def increment(self, key: Key, amount: int = 1) -> int:
         """Add ``amount`` to the integer stored under ``key`` (absent counts as 0), keeping its expiry; return the
@@ -468,57 +393,12 @@ class CacheManager:
         64-bit integer or the result would overflow, TierUnavailable when L3 does not answer."""
         name = normalize_key(key)
         await self.start()
-        if self._l3 is not None:
-            self._drop_local(name)
-            with self._fences.watch(name) as fence:
-                number, expires_at = await self._l3.increment(name, amount)
-                if self._may_install(fence):
-                    self._local.install(name, b"%d" % number, expires_at)
-            await self._local.settle()
-            return number
-        while True:
-            with self._fences.watch(name) as fence:
-                current = await self._current(name)
-                if fence.superseded:
-                    continue
-                previous, expires_at = current if isinstance(current, tuple) else (b"0", None)
-                number = _integer_value(previous) + amount
-                if not INT64_MIN <= number <= INT64_MAX:
-                    raise WrongValueType("ERR increment or decrement would overflow")
-                self._supersede(name)
-                self._local.install(name, b"%d" % number, expires_at)
-            await self._local.settle()
-            return number
-
-    async def _current(self, key: str) -> tuple[object, float | None] | object:
-        """The local value and expiry of ``key`` (L1, else L2) without counting a read, or MISSING."""
-        current = self._local.current(key)
-        if current is not MISSING:
-            return current
-        return await self._local.read_l2(key, count=False) or MISSING
+        return await self._writes.increment(name, amount)
 
     async def _store_computed(self, key: str, value: object, ttl: Duration | None) -> None:
-        """Store what compute_fn or the loader produced, unless the key was written meanwhile (with L3: unless any
-        agent wrote it, ``SET NX``). A failure to reach L3 is logged: the caller still gets its value."""
+        """Store what compute_fn or the loader produced (the caller checked that the key was not written since)."""
         name, value, expires_at = self._checked(key, value, ttl)
-        if self._l3 is None:
-            await self.set(name, value, ttl)
-            return
-        remote = _remote_bytes(value)
-        if remote is None:
-            self._supersede(name)
-            self._local.install(name, value, expires_at)
-            return
-        self._check_fits_somewhere(name, self._l1.cost(name, value), None, remote)
-        with self._fences.watch(name) as fence:
-            try:
-                stored, _previous = await self._l3.set(name, remote, expires_at, condition="NX")
-            except TierUnavailable as error:
-                logger.debug("computed value of %r not stored: %s", name, error)
-                return
-            if stored and self._may_install(fence):
-                self._local.install(name, value, expires_at)
-        await self._local.settle()
+        await self._writes.store_computed(name, value, expires_at)
 
     def _checked(self, key: Key, value: object, ttl: Duration | None) -> tuple[str, object, float | None]:
         """The normalized key, value (bytes-like as bytes) and expiry time of a write; raises like :meth:`set`."""
@@ -579,10 +459,10 @@ class CacheManager:
             if not from_lower_tier and self._l3 is not None:
                 await self._store_computed(name, value, ttl)
                 return self._l1.peek(name) is not None
-            if not self._may_install(fence):
+            if not self._guard.may_install(fence):
                 return False
             if not from_lower_tier:
-                self._supersede(name)  # a value from outside: a write as far as other waiting reads are concerned
+                self._guard.supersede(name)  # a value from outside: a write as far as other waiting reads are concerned
             admitted = self._local.install(name, value, expires_at, low_priority=True, in_l2=from_l2)
         return admitted and self._l1.peek(name) is not None
 
@@ -590,10 +470,7 @@ class CacheManager:
         """Remove ``key`` from every tier; return whether any tier had it. Raises TierUnavailable."""
         name = normalize_key(key)
         await self.start()
-        deleted = self._drop_local(name)
-        if self._l3 is not None:
-            deleted = await self._l3.delete(name) or deleted
-        return deleted
+        return await self._writes.delete(name)
 
     async def exists(self, key: Key) -> bool:
         """Return whether a live value of ``key`` is in any tier (not counted as a lookup)."""
@@ -612,7 +489,7 @@ class CacheManager:
     async def clear(self) -> None:
         """Remove every entry from every tier (in L3, only keys under this cache's prefix)."""
         await self.start()
-        self._drop_all_local()
+        self._guard.drop_all()
         if self._l3 is not None:
             await self._l3.clear()
 
@@ -634,11 +511,7 @@ class CacheManager:
 
     async def _set_expiry(self, key: str, expires_at: float | None) -> bool:
         await self.start()
-        if self._l3 is None:
-            self._supersede(key)
-            return self._local.set_expiry(key, expires_at)
-        self._drop_local(key)
-        return await self._l3.expire_at(key, expires_at)
+        return await self._writes.set_expiry(key, expires_at)
 
     async def get_ttl(self, key: Key) -> float | None:
         """Return the seconds until ``key`` expires (None: never); raises KeyError when absent."""
@@ -649,38 +522,6 @@ class CacheManager:
         if presence.expires_at is None:
             return None
         return max(0.0, presence.expires_at - self._clock())
-
-    # --- what changes the local copies -----------------------------------------------------------
-
-    def _supersede(self, key: str) -> None:
-        """``key`` is being written: operations waiting on it must not install, later readers start afresh."""
-        self._fences.supersede(key)
-        self._flights.forget(key)
-        if self._absent:
-            self._absent.pop(key, None)
-
-    def _drop_local(self, key: str) -> bool:
-        """:meth:`_supersede` and remove the local copies of ``key``; return whether there were any."""
-        self._supersede(key)
-        return self._local.drop(key)
-
-    def _drop_all_local(self) -> None:
-        self._fences.supersede_all()
-        self._flights.forget_all()
-        self._local.drop_all()
-        if self._absent is not None:
-            self._absent.clear()
-
-    def _invalidated(self, keys: list[str] | None) -> None:
-        """Redis says another client changed ``keys`` (None: possibly every key)."""
-        if keys is None:
-            self._drop_all_local()
-            return
-        for key in keys:
-            self._invalidations_applied += self._drop_local(key)
-
-    def _coherence_lost(self, reason: str) -> None:
-        self._drop_all_local()
 
     # --- sizes and statistics --------------------------------------------------------------
 
@@ -706,7 +547,7 @@ class CacheManager:
 
     def remote_status(self) -> RemoteStatus | None:
         """L3's connections and coherence (None without L3)."""
-        return None if self._l3 is None else self._l3.status(self._invalidations_applied)
+        return None if self._l3 is None else self._l3.status(self._guard.invalidations_applied)
 
     def stats(self) -> CacheStats:
         """Return overall and per-tier counters (tiers "l1", "l2", "l3" when present)."""
@@ -716,24 +557,3 @@ class CacheManager:
         if self._l3 is not None:
             tiers[self._l3.name] = self._l3.stats()
         return CacheStats(self._hits, self._misses, tiers)
-
-
-def _remote_bytes(value: object) -> bytes | None:
-    """The bytes L3 stores for ``value``, or None when it can only live in L1."""
-    try:
-        return to_remote(value)
-    except UnencodableValue:
-        return None
-
-
-def _integer_value(value: object) -> int:
-    """The integer a stored value holds, as Redis reads it; raises WrongValueType when it holds none."""
-    if isinstance(value, str):
-        value = value.encode("utf-8", "surrogateescape")
-    if isinstance(value, bytes):
-        number = parse_integer(value)
-        if number is not None:
-            return number
-    elif isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
-        return value
-    raise WrongValueType(_NOT_AN_INTEGER)
