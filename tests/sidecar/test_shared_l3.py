@@ -96,12 +96,13 @@ def test_concurrent_increments_through_two_agents_are_not_lost(
 ) -> None:
     l3 = {"url": server.url, "keyPrefix": f"count:{uuid.uuid4().hex[:6]}:"}
     clients = [agent_with_l3(start_sidecar, l3) for _ in range(2)]
-    threads = [threading.Thread(target=lambda c=c: [c.incr("n") for _ in range(200)]) for c in clients * 2]
+    # Both agents share this process (and its GIL) with the clients: keep the count modest.
+    threads = [threading.Thread(target=lambda c=c: [c.incr("n") for _ in range(100)]) for c in clients * 2]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
-    assert server.client().get(f"{l3['keyPrefix']}n") == b"800"
+        thread.join(180)
+    assert server.client().get(f"{l3['keyPrefix']}n") == b"400"
 
 
 def test_tls_with_the_ca_from_the_config(start_sidecar: Callable[..., RunningSidecar], tmp_path: Path) -> None:
