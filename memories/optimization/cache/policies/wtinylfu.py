@@ -1,5 +1,11 @@
 """W-TinyLFU: an LRU window, a TinyLFU admission filter and a segmented-LRU main region
-(Einziger, Friedman & Manes, 2017), with the window size adapted by hill climbing (as Caffeine)."""
+(Einziger, Friedman & Manes, 2017), with the window size adapted from ghost hits (as ARC adapts its split).
+
+Why not Caffeine's or BitFaster's hill climber: climbing on the hit rate of sample periods of
+``10 × capacity`` requests is noisy, and a cache of 5,000 entries sees only two samples in the whole
+cloudPhysicsIO trace. Adapting on every re-request of a recently evicted key follows the workload at
+once; ``docs/benchmarks/cache.md`` has the measurements against both peers.
+"""
 
 from __future__ import annotations
 
@@ -13,36 +19,81 @@ from memories.optimization.cache.policies.frequency_sketch import FrequencySketc
 PROTECTED_SHARE = 0.80
 """Share of the main region's bytes kept for keys read at least twice."""
 INITIAL_WINDOW_SHARE = 0.01
-WINDOW_STEP = 0.0625
-"""How much of the resident bytes one hill-climbing step moves between window and main."""
-MINIMUM_WINDOW_SHARE, MAXIMUM_WINDOW_SHARE = 0.01, 0.80
+MINIMUM_WINDOW_SHARE, MAXIMUM_WINDOW_SHARE = 0.001, 0.80
+ADAPTATION_GAIN = 0.25
+"""A ghost hit moves the window share by this many times the key's share of the resident bytes
+(scaled, as in ARC, by how much rarer hits on that side's ghosts are)."""
+
+_WINDOW, _PROBATION, _PROTECTED = 0, 1, 2
+
+
+class WindowSizer:
+    """Remembers the hashes of recently evicted keys and which region lost them; a key requested again
+    soon after says that region was too small, and the window share moves towards it.
+
+    At most as many hashes as there are resident keys are kept (oldest forgotten first).
+    """
+
+    def __init__(self) -> None:
+        self.window_share = INITIAL_WINDOW_SHARE
+        self._ghosts: OrderedDict[int, int] = OrderedDict()  # hash -> region that lost the key
+        self._counts = [0, 0]  # ghosts lost by the window, by main
+
+    def evicted(self, key: Hashable, from_window: bool, resident_keys: int) -> None:
+        """Remember that ``key`` was evicted (``from_window``: it lost as a window key or candidate)."""
+        side = 0 if from_window else 1
+        code = hash(key)
+        previous = self._ghosts.pop(code, None)
+        if previous is not None:
+            self._counts[previous] -= 1
+        self._ghosts[code] = side
+        self._counts[side] += 1
+        while len(self._ghosts) > max(resident_keys, 1):
+            _, forgotten = self._ghosts.popitem(last=False)
+            self._counts[forgotten] -= 1
+
+    def inserted(self, key: Hashable, share_of_bytes: float) -> None:
+        """A key came back; if a ghost remembers it, move the window share (``share_of_bytes``: its size / resident bytes)."""
+        side = self._ghosts.pop(hash(key), None)
+        if side is None:
+            return
+        self._counts[side] -= 1
+        ratio = max(1.0, self._counts[1 - side] / max(self._counts[side], 1))
+        step = ADAPTATION_GAIN * ratio * share_of_bytes
+        share = self.window_share + step if side == 0 else self.window_share - step
+        self.window_share = min(MAXIMUM_WINDOW_SHARE, max(MINIMUM_WINDOW_SHARE, share))
 
 
 class WTinyLfuPolicy(ReplaceByReinsert):
-    """New keys enter the window (LRU). When the window is over its share of the resident bytes,
-    its oldest key competes with the main region's probation victim: the one with the higher
-    estimated frequency (count-min sketch + doorkeeper) stays. The window share climbs in the
-    direction that improved the hit rate over the last sample period.
+    """New keys enter the window (LRU). Keys pushed out of the window's share of the resident bytes move to
+    the probation segment as *candidates*: the next eviction weighs the oldest candidate against the
+    probation victim (its oldest key) and evicts the one with the lower estimated frequency (count-min
+    sketch + doorkeeper), the candidate on a tie. A read in probation promotes to the protected segment.
 
-    Low-priority (prefetched) keys enter the probation segment at its cold end (the next main
-    victim) and are not counted in the sketch; a read promotes them to the protected segment.
+    Low-priority (prefetched) keys enter the probation segment at its cold end (the next main victim) and
+    are not counted in the sketch.
     """
 
     name: ClassVar[str] = "wtinylfu"
     summary: ClassVar[str] = (
         "admits a new key over a resident one only when it is read more often; best on skewed traffic"
     )
-    entry_overhead_bytes: ClassVar[int] = 260
+    entry_overhead_bytes: ClassVar[int] = 400
 
     def __init__(self) -> None:
         self._regions: tuple[OrderedDict[Hashable, int], ...] = (OrderedDict(), OrderedDict(), OrderedDict())
         self._bytes = [0, 0, 0]  # window, probation, protected
         self._region_of: dict[Hashable, int] = {}
         self._sketch = FrequencySketch()
-        self.window_share = INITIAL_WINDOW_SHARE
-        self._hits = self._lookups = 0
-        self._previous_hit_rate = 0.0
-        self._step = WINDOW_STEP
+        self._sizer = WindowSizer()
+        #: Keys the last insertion moved from the window to probation, not yet judged by the admission duel.
+        self._candidates: list[Hashable] = []
+        self._winner: Hashable | None = None
+
+    @property
+    def window_share(self) -> float:
+        """The window's current share of the resident bytes (0..1)."""
+        return self._sizer.window_share
 
     def record_insert(self, key: Hashable, size: int = 1, *, low_priority: bool = False) -> None:
         self.remove(key)
@@ -51,23 +102,23 @@ class WTinyLfuPolicy(ReplaceByReinsert):
             self._regions[_PROBATION].move_to_end(key, last=False)
             return
         self._sketch.increment(key)
-        self._lookups += 1
+        self._sizer.inserted(key, size / max(sum(self._bytes) + size, 1))
         self._place(key, _WINDOW, size)
         self._sketch.ensure_width(len(self._region_of))
         self._shrink_window()
-        self._climb_if_due()
 
     def _shrink_window(self) -> None:
-        """Move the window's oldest keys to probation while it is over its share (no eviction)."""
+        """Move the window's oldest keys to probation while it is over its share; they are the candidates
+        the next :meth:`choose_victim` weighs against the probation victim (as Caffeine's evictFromWindow)."""
         window = self._regions[_WINDOW]
+        self._candidates = []
         while self._bytes[_WINDOW] > self.window_share * sum(self._bytes) and len(window) > 1:
             oldest = next(iter(window))
             self._place(oldest, _PROBATION, self._unplace(oldest))
+            self._candidates.append(oldest)
 
     def record_access(self, key: Hashable) -> None:
         self._sketch.increment(key)
-        self._hits += 1
-        self._lookups += 1
         region = self._region_of[key]
         if region == _PROBATION:
             size = self._unplace(key)
@@ -75,25 +126,39 @@ class WTinyLfuPolicy(ReplaceByReinsert):
             self._rebalance_protected()
         else:
             self._regions[region].move_to_end(key)
-        self._climb_if_due()
 
     def remove(self, key: Hashable, *, evicted: bool = False) -> None:
-        if key in self._region_of:
-            self._unplace(key)
+        region = self._region_of.get(key)
+        if region is None:
+            return
+        if evicted:
+            lost_as_candidate = bool(self._candidates) and self._candidates[0] == key
+            self._sizer.evicted(key, region == _WINDOW or lost_as_candidate, len(self._region_of))
+            if self._winner is not None and self._candidates and self._candidates[0] == self._winner:
+                del self._candidates[0]  # it won its duel: an ordinary probation key from now on
+        self._winner = None
+        self._unplace(key)
 
     def choose_victim(self) -> Hashable | None:
-        """When the window is at its share, its oldest key duels the main victim: the one with the
-        lower estimated frequency is the victim (the window's key on a tie); a winning window
-        key moves to probation. Otherwise the main region's oldest probation key is the victim."""
-        window = self._regions[_WINDOW]
+        """The TinyLFU duel: a candidate that just left the window (else the window's oldest key) against
+        the probation victim (its oldest key, else protected's); the one with the lower estimated frequency
+        is the victim, the candidate on a tie."""
         victim = self._oldest_main()
-        if window and self._bytes[_WINDOW] >= self.window_share * sum(self._bytes):
-            candidate = next(iter(window))
-            if victim is None or self._sketch.estimate(candidate) <= self._sketch.estimate(victim):
+        candidate = self._next_candidate()
+        if victim is None or candidate is None:
+            return victim if victim is not None else candidate
+        if candidate == victim or self._sketch.estimate(candidate) <= self._sketch.estimate(victim):
+            return candidate
+        self._winner = candidate  # stays once the victim is evicted
+        return victim
+
+    def _next_candidate(self) -> Hashable | None:
+        while self._candidates:
+            candidate = self._candidates[0]
+            if self._region_of.get(candidate) == _PROBATION:
                 return candidate
-            self._place(candidate, _PROBATION, self._unplace(candidate))
-            return victim
-        return victim if victim is not None else next(iter(window), None)
+            del self._candidates[0]  # read since (now protected) or gone
+        return next(iter(self._regions[_WINDOW]), None)
 
     def _oldest_main(self) -> Hashable | None:
         for region in (_PROBATION, _PROTECTED):
@@ -106,17 +171,6 @@ class WTinyLfuPolicy(ReplaceByReinsert):
         while self._bytes[_PROTECTED] > PROTECTED_SHARE * main and len(self._regions[_PROTECTED]) > 1:
             oldest = next(iter(self._regions[_PROTECTED]))
             self._place(oldest, _PROBATION, self._unplace(oldest))
-
-    def _climb_if_due(self) -> None:
-        """Every sample period, move the window share one step towards a better hit rate."""
-        if self._lookups < max(1000, 10 * len(self._region_of)):
-            return
-        hit_rate = self._hits / self._lookups
-        if hit_rate < self._previous_hit_rate:
-            self._step = -self._step
-        self.window_share = min(MAXIMUM_WINDOW_SHARE, max(MINIMUM_WINDOW_SHARE, self.window_share + self._step))
-        self._previous_hit_rate = hit_rate
-        self._hits = self._lookups = 0
 
     def _place(self, key: Hashable, region: int, size: int) -> None:
         self._regions[region][key] = size
@@ -134,6 +188,3 @@ class WTinyLfuPolicy(ReplaceByReinsert):
 
     def __contains__(self, key: object) -> bool:
         return key in self._region_of
-
-
-_WINDOW, _PROBATION, _PROTECTED = 0, 1, 2

@@ -15,8 +15,8 @@ from numpy.typing import ArrayLike
 
 from memories.errors import ConfigError
 
-#: Line style per kind of curve: eviction alone, with prefetch, the optimum.
-STYLES = {"eviction": "-", "prefetch": "--", "optimum": ":"}
+#: Line style per kind of curve: eviction alone, with prefetch, another implementation, the optimum.
+STYLES = {"eviction": "-", "prefetch": "--", "peer": "-.", "optimum": ":"}
 
 
 @dataclass(slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,7 +79,16 @@ def test_s3fifo_evicts_unread_new_keys_before_read_ones() -> None:
     for key in "abcdefghij":
         policy.record_insert(key)
     policy.record_access("a")
-    assert evict(policy) == "b"  # "a" was read, so it moved to the main queue
+    policy.record_access("a")
+    assert evict(policy) == "b"  # "a" was read twice, so it moved to the main queue
+
+
+def test_s3fifo_evicts_a_new_key_read_only_once() -> None:
+    policy = S3FifoPolicy()
+    for key in "abcdefghij":
+        policy.record_insert(key)
+    policy.record_access("a")
+    assert evict(policy) == "a"  # one read is not enough to earn the main queue
 
 
 def test_s3fifo_is_scan_resistant() -> None:
@@ -85,8 +96,9 @@ def test_s3fifo_is_scan_resistant() -> None:
     capacity = 20
     for key in range(capacity):
         policy.record_insert(("hot", key))
-    for key in range(capacity):
-        policy.record_access(("hot", key))
+    for _ in range(2):
+        for key in range(capacity):
+            policy.record_access(("hot", key))
     for key in range(200):  # a one-pass scan much larger than the cache
         while len(policy) >= capacity:
             evict(policy)
@@ -212,3 +224,50 @@ def test_frequency_sketch_counts_repeated_keys_higher() -> None:
     assert sketch.estimate("often") == 5
     assert sketch.estimate("once") == 1
     assert sketch.estimate("never") == 0
+
+
+def test_wtinylfu_duels_at_any_cache_size() -> None:
+    """With 441 entries 1 % of the window share is no whole number of keys: newcomers still duel."""
+    policy = WTinyLfuPolicy()
+    for key in range(441):
+        admit(policy, key, 441)
+    for _ in range(3):
+        for key in range(441):
+            policy.record_access(key)
+    for newcomer in range(1000, 1050):  # a one-pass scan of new keys
+        admit(policy, newcomer, 441)
+    assert sum(key in policy for key in range(441)) >= 430
+
+
+def _replay(policy: WTinyLfuPolicy, keys: list[int], capacity: int) -> None:
+    for key in keys:
+        if key in policy:
+            policy.record_access(key)
+        else:
+            admit(policy, key, capacity)
+
+
+def test_wtinylfu_window_grows_when_recently_evicted_keys_return() -> None:
+    policy = WTinyLfuPolicy()
+    # a loop over 120 keys through 100 entries: each key returns soon after the window let it go
+    _replay(policy, list(range(120)) * 30, 100)
+    assert policy.window_share > 0.2
+
+
+def test_wtinylfu_window_shrinks_when_frequent_keys_return() -> None:
+    policy = WTinyLfuPolicy()
+    _replay(policy, list(range(120)) * 10, 100)
+    grown = policy.window_share
+    # then a skewed (Zipf 1.3) popularity over 3,000 keys: what returns is what main let go
+    rng = random.Random(5)
+    _replay(policy, rng.choices(range(3000), [1 / (rank + 1) ** 1.3 for rank in range(3000)], k=30_000), 100)
+    assert grown > 0.2 and policy.window_share < 0.05
+
+
+def test_frequency_sketch_scan_of_new_keys_keeps_the_counts() -> None:
+    sketch = FrequencySketch(64)
+    for _ in range(6):
+        sketch.increment("hot")
+    for key in range(64 * 10):  # first sightings only: they clear the doorkeeper, never the counters
+        sketch.increment(("scan", key))
+    assert sketch.estimate("hot") >= 5
