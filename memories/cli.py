@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("memories.operator.cli", "run the Kubernetes operator (reconcilers + admission webhook)"),
     "sidecar": ("memories.sidecar.cli", "run the sidecar agent (RESP, HTTP API, metrics) beside a workload"),
     "demo": ("memories.demo.cli", "run every engine part once on an embedded dataset"),
+    "agent-check": ("memories.demo.agent_check", "from an app container, check the agent beside it and watch it"),
     "dedup": ("memories.optimization.dedup.cli", "deduplicate files into an on-disk block store"),
     "train-predictor": ("memories.optimization.predictive.cli", "train a prefetch model on an access trace"),
     "eval-predictor": ("memories.optimization.predictive.cli", "compare prefetch models on an access trace"),

@@ -85,6 +85,7 @@ class HttpApi:
         app.router.add_delete("/v1/dedup/blobs/{id}", self.delete_blob)
         app.router.add_get("/v1/dedup/metrics", self.dedup_metrics)
         app.router.add_post("/v1/pool/blocks", self.allocate_block)
+        app.router.add_get("/v1/pool/blocks/{id}", self.read_block)
         app.router.add_delete("/v1/pool/blocks/{id}", self.release_block)
         app.router.add_get("/v1/prefetch/status", self.prefetch_status)
         return app
@@ -302,6 +303,15 @@ class HttpApi:
             "path": None if path is None else str(path),
         }
         return web.json_response(document, status=201)
+
+    async def read_block(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/pool/blocks/{id}: the block's ``size`` bytes as the agent sees them in the arena (what the
+        workload wrote through its own mapping of ``path``)."""
+        self._pool()
+        block = self._blocks.get(request.match_info["id"])
+        if block is None:
+            raise ApiError(404, "not_found", f"no allocated block {request.match_info['id']!r}")
+        return web.Response(body=bytes(block.view), content_type="application/octet-stream")
 
     async def release_block(self, request: web.Request) -> web.StreamResponse:
         """DELETE /v1/pool/blocks/{id}: give the block back."""

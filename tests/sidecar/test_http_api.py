@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -157,8 +158,13 @@ async def test_pool_block_allocate_and_release(start_sidecar: Callable[..., Runn
     assert block["capacity"] == 64 * 1024 and block["size"] == 5000
     assert block["path"] == str(arena)
     path = f"/v1/pool/blocks/{block['id']}"
+    payload = os.urandom(5000)
+    with arena.open("r+b") as file, mmap.mmap(file.fileno(), 0) as mapping:  # the workload's own mapping
+        mapping[block["offset"] : block["offset"] + len(payload)] = payload
+    assert await request(sidecar, "GET", path, "/v1/pool/blocks/{id}") == (200, payload)
     assert (await request(sidecar, "DELETE", path, "/v1/pool/blocks/{id}"))[0] == 204
     assert (await request(sidecar, "DELETE", path, "/v1/pool/blocks/{id}"))[0] == 404
+    assert (await request(sidecar, "GET", path, "/v1/pool/blocks/{id}"))[0] == 404
 
 
 async def test_pool_bad_size_is_400(start_sidecar: Callable[..., RunningSidecar], tmp_path: Path) -> None:
