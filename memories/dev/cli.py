@@ -23,6 +23,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--kubeconfig", type=Path, help="use this existing cluster instead of a local control plane")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes of the table")
     parser.add_argument("--once", action="store_true", help="print the table once everything is up, then stop")
+    parser.add_argument(
+        "--node",
+        choices=("auto", "real", "kwok"),
+        default="auto",
+        help="real: containers run on a local containerd + kubelet (needs root and scripts/setup's packages); "
+        "kwok: a fake node (pods never run); auto (default): real when this machine allows it, else kwok",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -36,7 +43,7 @@ def _run(arguments: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with (
         tempfile.TemporaryDirectory(prefix="memories-dev-") as workdir,
-        running_system(Path(workdir), arguments.kubeconfig) as system,
+        running_system(Path(workdir), arguments.kubeconfig, arguments.node) as system,
     ):
         interactive = sys.stdout.isatty() and not arguments.once
         print("memories dev is up; Ctrl-C stops everything.", file=sys.stderr, flush=True)

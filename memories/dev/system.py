@@ -63,8 +63,32 @@ def checked(kubectl: Kubectl, *args: str, input_text: str | None = None) -> str:
     return str(result.stdout)
 
 
-def demo_pod() -> dict[str, Any]:
-    """An opted-in pod the demo policy selects (no kubelet runs here, so it stays Pending, injected)."""
+def demo_pod(image: str | None = None) -> dict[str, Any]:
+    """An opted-in pod a policy of the examples selects.
+
+    On kwok's node (``image`` None) it is injected and "runs" without containers. On a real node it is the
+    project's image running ``memories agent-check --watch`` beside its injected agent.
+    """
+    if image is not None:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "inference-demo",
+                "namespace": EXAMPLES_NAMESPACE,
+                "labels": {"app": "inference", constants.INJECT_LABEL: constants.INJECT_ENABLED},
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": image,
+                        "imagePullPolicy": "Never",
+                        "args": ["agent-check", "--watch", "--interval", "1"],
+                    }
+                ]
+            },
+        }
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -102,9 +126,12 @@ def localize_config(rendered: dict[str, Any], workdir: Path) -> tuple[dict[str, 
 class DevSystem:
     """Everything ``memories dev`` starts, in start order; :meth:`close` stops it in reverse order."""
 
-    def __init__(self, workdir: Path, kubeconfig: Path | None = None) -> None:
+    def __init__(self, workdir: Path, kubeconfig: Path | None = None, node_mode: str = "auto") -> None:
         self.workdir = workdir
         self.kubeconfig = kubeconfig
+        self.node_mode = node_mode
+        #: The image pods and the injected agents run on the real node (None on kwok or an existing cluster).
+        self.image: str | None = None
         self._stack = contextlib.ExitStack()
         self.kubectl: Kubectl | None = None
         self.sidecar_ops_port = 0
@@ -132,13 +159,17 @@ class DevSystem:
         except ControlPlaneError:
             announce("building the control plane binaries once (15-30 minutes; progress follows)")
             binaries = build_binaries()
-        # With the controllers and kwok's fake node, the examples' Deployments get (injected) pods too.
+        from memories.dev.node_choice import choose_node
+
+        # With the controllers and a node (real, else kwok's fake one), the examples' Deployments get pods too.
         workloads = None not in (binaries.kube_controller_manager, binaries.kube_scheduler, binaries.kwok)
-        announce(
-            "starting etcd and kube-apiserver" + (", controllers and a kwok node" if workloads else "") + " on loopback"
-        )
+        node, images = choose_node(binaries, self.node_mode, announce) if workloads else (None, None)
+        if images is not None and images.project is not None:
+            self.image = images.project.name
+        what = ", controllers and a real node" if node else ", controllers and a kwok node" if workloads else ""
+        announce(f"starting etcd and kube-apiserver{what}")
         control_plane = self._stack.enter_context(
-            LocalControlPlane(binaries, workdir=self.workdir, workloads=workloads)
+            LocalControlPlane(binaries, workdir=self.workdir, workloads=workloads, node=node)
         )
         self.kubeconfig, self.kubectl = control_plane.kubeconfig, control_plane.kubectl
         announce(f"control plane ready: export KUBECONFIG={control_plane.kubeconfig}")
@@ -148,7 +179,9 @@ class DevSystem:
         announce("installing the CRDs")
         install_crds(self.kubectl, CRDS)
         announce("starting the operator and registering its webhook")
-        operator = LocalOperator(self.kubeconfig, self.kubectl, self.workdir / "operator", resync_seconds=3.0)
+        operator = LocalOperator(
+            self.kubeconfig, self.kubectl, self.workdir / "operator", resync_seconds=3.0, image=self.image
+        )
         self._stack.enter_context(operator)
         announce("applying the examples and an opted-in demo pod")
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": EXAMPLES_NAMESPACE}}
@@ -158,7 +191,7 @@ class DevSystem:
             checked(self.kubectl, "apply", *scoped, "-f", str(example))
         self._stack.callback(self._delete_examples)
         self._wait_until(self._demo_policy_ready, "the demo CachePolicy to be Ready", 60)
-        checked(self.kubectl, "apply", "-f", "-", input_text=json.dumps(demo_pod()))
+        checked(self.kubectl, "apply", "-f", "-", input_text=json.dumps(demo_pod(self.image)))
 
     def _delete_examples(self) -> None:
         if self.kubectl is None:
@@ -249,7 +282,7 @@ class DevSystem:
 
 
 @contextlib.contextmanager
-def running_system(workdir: Path, kubeconfig: Path | None) -> Iterator[DevSystem]:
+def running_system(workdir: Path, kubeconfig: Path | None, node_mode: str = "auto") -> Iterator[DevSystem]:
     """The system, up for the duration of the ``with`` block."""
-    with DevSystem(workdir, kubeconfig) as system:
+    with DevSystem(workdir, kubeconfig, node_mode) as system:
         yield system

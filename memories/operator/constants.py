@@ -22,6 +22,9 @@ NAMESPACE_OPT_OUT_LABEL = "memories.dev/injection"
 #: so the operator can tell which pods predate a change that needs a new pod (sizes, image, volumes).
 INJECTED_ANNOTATION = "memories.dev/injected-by"
 POD_SPEC_HASH_ANNOTATION = "memories.dev/pod-spec-hash"
+#: The same digest with the agent's image left out: equal on a pod and its policy when only the image changed,
+#: which is what an in-place upgrade (``upgrade: InPlace``) may fix without a new pod.
+POD_SPEC_BASE_HASH_ANNOTATION = "memories.dev/pod-spec-hash-except-image"
 #: Labels on owned objects.
 POLICY_LABEL = "memories.dev/cache-policy"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -18,7 +18,7 @@ from memories.errors import ConfigError
 from memories.operator import constants, kube_api, l3_probe, login  # noqa: F401  (login registers its handler)
 from memories.operator.api import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.operator.conditions import Condition, merge_conditions
-from memories.operator.injection import apply_injection
+from memories.operator.injection import agent_location, apply_injection, plan_digest
 from memories.operator.options import OperatorOptions
 from memories.operator.policy_status import PodSummary, PolicyOutcome, decide_policy
 from memories.operator.render import CONFIG_HASH_ANNOTATION, config_document
@@ -103,6 +103,8 @@ def pod_index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> di
             injected_by=annotations.get(constants.INJECTED_ANNOTATION),
             pod_spec_hash=annotations.get(constants.POD_SPEC_HASH_ANNOTATION),
             host_network=bool(body.spec.get("hostNetwork", False)),
+            pod_spec_base_hash=annotations.get(constants.POD_SPEC_BASE_HASH_ANNOTATION),
+            agent_location=agent_location({"spec": dict(body.spec)}),
         )
     }
 
@@ -150,6 +152,13 @@ def reconcile_policy(
             policy,
             {CONFIG_HASH_ANNOTATION: outcome.config_hash},
         )
+    if outcome.in_place_pods and outcome.plan is not None:
+        # Only the agent's image changed and the policy says InPlace: the kubelet restarts just that container.
+        for pod in outcome.in_place_pods:
+            assert pod.agent_location is not None
+            kube_api.upgrade_agent_in_place(
+                namespace, pod.name, pod.agent_location, outcome.plan.image, plan_digest(outcome.plan)
+            )
     if (outcome.stale_pods or outcome.missed_pods) and (policy.get("spec") or {}).get("rollout") == "Automatic":
         # Pods created before a change that needs a new pod, or while the webhook was unreachable.
         kube_api.restart_workloads(namespace, policy["spec"].get("selector") or {}, "pods without the current agent")

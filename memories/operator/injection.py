@@ -64,6 +64,9 @@ class InjectionPlan:
     l2_volume: dict[str, Any] | None = None
     #: The agent's variables from Secret and ConfigMap keys, in the CRD model's order (the L3 URL first).
     key_env: tuple[EnvFromKey, ...] = ()
+    #: Digest of the rendered config without what a running agent reloads: a change of it needs the agent
+    #: restarted, so pods injected with another one are outdated like pods with another spec.
+    restart_config_hash: str = ""
 
 
 def plan_for(
@@ -73,6 +76,7 @@ def plan_for(
     *,
     server_minor_version: int,
     default_image: str = constants.DEFAULT_IMAGE,
+    restart_config_hash: str = "",
 ) -> InjectionPlan:
     """Combine a policy, its pool and the API server's version into an injection plan."""
     tiers = policy.tiers
@@ -94,6 +98,7 @@ def plan_for(
             for kind, reference in key_references(policy)
             if kind.env is not None
         ),
+        restart_config_hash=restart_config_hash,
     )
 
 
@@ -116,7 +121,24 @@ def _digested_fields(plan: InjectionPlan) -> dict[str, Any]:
     later = [entry for entry in entries if entry["variable"] != L3_URL_ENV]
     if later:
         fields["key_env"] = later
+    if not fields["restart_config_hash"]:
+        del fields["restart_config_hash"]
     return fields
+
+
+def plan_base_digest(plan: InjectionPlan) -> str:
+    """:func:`plan_digest` with the image left out (equal when only the agent's image differs)."""
+    return plan_digest(dataclasses.replace(plan, image=""))
+
+
+def agent_location(pod: dict[str, Any]) -> tuple[str, int] | None:
+    """Where the agent container is in the pod spec: ("initContainers" or "containers", index), or None."""
+    spec = pod.get("spec") or {}
+    for field in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(field) or []):
+            if container.get("name") == constants.SIDECAR_CONTAINER_NAME:
+                return field, index
+    return None
 
 
 def is_injected(pod: dict[str, Any]) -> bool:
@@ -263,6 +285,7 @@ def apply_injection(pod: dict[str, Any], plan: InjectionPlan) -> bool:
         {
             constants.INJECTED_ANNOTATION: plan.policy_name,
             constants.POD_SPEC_HASH_ANNOTATION: plan_digest(plan),
+            constants.POD_SPEC_BASE_HASH_ANNOTATION: plan_base_digest(plan),
             "prometheus.io/scrape": "true",
             "prometheus.io/port": str(constants.OPS_PORT),
             "prometheus.io/path": "/metrics",

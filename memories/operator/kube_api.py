@@ -121,6 +121,31 @@ def patch_status(plural: str, namespace: str, name: str, status: Mapping[str, An
             raise
 
 
+def upgrade_agent_in_place(namespace: str, pod: str, location: tuple[str, int], image: str, pod_spec_hash: str) -> bool:
+    """Patch the image of a running pod's agent container (the kubelet restarts only that container) and stamp
+    the pod with the new pod-spec digest; returns False when the pod is gone or its agent moved meanwhile.
+
+    A JSON patch whose ``test`` operation checks the container's name first, so a concurrent change never
+    gets another container's image replaced.
+    """
+    field, index = location
+    annotation = constants.POD_SPEC_HASH_ANNOTATION.replace("~", "~0").replace("/", "~1")
+    patch = [
+        {"op": "test", "path": f"/spec/{field}/{index}/name", "value": constants.SIDECAR_CONTAINER_NAME},
+        {"op": "replace", "path": f"/spec/{field}/{index}/image", "value": image},
+        {"op": "replace", "path": f"/metadata/annotations/{annotation}", "value": pod_spec_hash},
+    ]
+    try:
+        core().patch_namespaced_pod(pod, namespace, patch)
+    except ApiException as error:
+        if error.status in (404, 409, 422):
+            logger.warning("in-place upgrade of %s/%s skipped: %s", namespace, pod, error.reason)
+            return False
+        raise
+    logger.info("agent of %s/%s upgraded in place to %s", namespace, pod, image)
+    return True
+
+
 #: Annotation on a workload's pod template, set when the operator rolls it.
 RESTARTED_AT_ANNOTATION = "memories.dev/restarted-at"
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -51,6 +51,7 @@ class LocalOperator:
         workdir: where certificates and the operator's log go.
         resync_seconds: the policies' periodic resync interval (short in tests).
         peering_priority: join kopf peering with this priority (None: run standalone).
+        image: the agent image to inject (None: the operator's default image).
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class LocalOperator:
         resync_seconds: float = 2.0,
         startup_timeout_seconds: float = 60.0,
         peering_priority: int | None = None,
+        image: str | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.kubectl = kubectl
@@ -72,6 +74,8 @@ class LocalOperator:
         self.startup_timeout_seconds = startup_timeout_seconds
         #: None runs standalone; a number joins kopf peering with that priority (highest one reconciles).
         self.peering_priority = peering_priority
+        #: The agent image the webhook injects (None: the operator's default).
+        self.image = image
         self.webhook_port = 0
         self.liveness_port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -123,6 +127,7 @@ class LocalOperator:
             "--webhook-host", "127.0.0.1", "--webhook-port", str(self.webhook_port),
             "--webhook-cert", str(cert_file), "--webhook-key", str(key_file), "--webhook-cert-check-interval", "1",
             "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
+            *(["--image", self.image] if self.image else []),
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)

@@ -14,8 +14,8 @@ from memories.errors import ConfigError
 from memories.operator import constants
 from memories.operator.api import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.operator.conditions import Condition
-from memories.operator.injection import InjectionPlan, plan_digest, plan_for
-from memories.operator.render import config_hash, render_sidecar_config
+from memories.operator.injection import InjectionPlan, plan_base_digest, plan_digest, plan_for
+from memories.operator.render import config_hash, render_sidecar_config, restart_config_hash
 from memories.operator.selectors import selector_matches
 
 
@@ -28,6 +28,10 @@ class PodSummary:
     injected_by: str | None
     pod_spec_hash: str | None
     host_network: bool = False
+    #: The pod-spec digest without the image (see :func:`~memories.operator.injection.plan_base_digest`).
+    pod_spec_base_hash: str | None = None
+    #: Where the agent container is: ("initContainers" or "containers", index); None when not injected.
+    agent_location: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class PolicyOutcome:
     injected_pods: int = 0
     missed_pods: list[str] = field(default_factory=list)
     stale_pods: list[str] = field(default_factory=list)
+    #: Outdated pods whose agent image only differs, to patch in place (``upgrade: InPlace``).
+    in_place_pods: list[PodSummary] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -89,12 +95,25 @@ def decide_policy(
     except ConfigError as error:
         return _not_ready("InvalidReference", str(error))
     config = render_sidecar_config(policy, profile, pool, owner=f"{namespace}/{policy_name}")
-    plan = plan_for(policy_name, policy, pool, server_minor_version=server_minor_version, default_image=default_image)
-    pod_spec_hash = plan_digest(plan)
+    plan = plan_for(
+        policy_name,
+        policy,
+        pool,
+        server_minor_version=server_minor_version,
+        default_image=default_image,
+        restart_config_hash=restart_config_hash(config),
+    )
+    pod_spec_hash, base_hash = plan_digest(plan), plan_base_digest(plan)
     matched = [pod for pod in pods if selector_matches(policy.selector, pod.labels) and not pod.host_network]
     injected = [pod for pod in matched if pod.injected_by == policy_name]
     missed = sorted(pod.name for pod in matched if pod.injected_by is None)
-    stale = sorted(pod.name for pod in injected if pod.pod_spec_hash != pod_spec_hash)
+    outdated = [pod for pod in injected if pod.pod_spec_hash != pod_spec_hash]
+    in_place = [
+        pod
+        for pod in outdated
+        if policy.upgrade == "InPlace" and pod.pod_spec_base_hash == base_hash and pod.agent_location is not None
+    ]
+    stale = sorted(pod.name for pod in outdated if pod not in in_place)
     conditions = [
         Condition("Ready", True, "Reconciled", f"config rendered into {constants.config_map_name(policy_name)}")
     ]
@@ -113,6 +132,11 @@ def decide_policy(
                 f"pods created before a change that needs a new pod: {', '.join(stale[:10])}",
             )
         )
+    elif in_place:
+        names = ", ".join(sorted(pod.name for pod in in_place)[:10])
+        conditions.append(
+            Condition("RolloutRequired", False, "UpgradingInPlace", f"agent image patched in place: {names}")
+        )
     else:
         conditions.append(Condition("RolloutRequired", False, "UpToDate", "every injected pod runs the current config"))
     return PolicyOutcome(
@@ -124,4 +148,5 @@ def decide_policy(
         injected_pods=len(injected),
         missed_pods=missed,
         stale_pods=stale,
+        in_place_pods=in_place,
     )

@@ -10,6 +10,7 @@ fills from a secretKeyRef (see ``injection.EnvFromKey``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -38,6 +39,9 @@ from memories.sidecar.config import (
 
 #: Annotation on the rendered ConfigMap: the digest of the config it holds.
 CONFIG_HASH_ANNOTATION = "memories.dev/config-hash"
+#: Parts of the rendered config a running agent applies on reload (``apply_config`` in memories/sidecar/agent.py).
+#: A change anywhere else takes effect only when the agent restarts, so it makes the injected pods outdated.
+RELOADABLE_SECTIONS = (("server", "limits"),)
 
 #: In a pod the data APIs listen on loopback (only the pod's containers reach them), ops on every interface.
 POD_SERVER = ServerConfig(
@@ -60,7 +64,10 @@ def sidecar_config(
     raises ValueError when the policy has an ``l2Volume`` and no owner is given.
     """
     mount = policy.tiers.l2_mount_path
-    sections: dict[str, Any] = {"cache": _cache(policy, owner), "server": POD_SERVER}
+    server = (
+        POD_SERVER if policy.sidecar.limits is None else dataclasses.replace(POD_SERVER, limits=policy.sidecar.limits)
+    )
+    sections: dict[str, Any] = {"cache": _cache(policy, owner), "server": server}
     if profile is not None:
         sections["compression"] = project(CompressionConfig, profile)
         if profile.dedup.enabled:
@@ -140,3 +147,14 @@ def config_hash(config: dict[str, Any]) -> str:
     """A short, stable digest of a rendered config, stamped on pods to spot stale sidecars."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def restart_config_hash(config: dict[str, Any]) -> str:
+    """The digest of what a running agent cannot reload: the config without :data:`RELOADABLE_SECTIONS`."""
+    fixed = json.loads(json.dumps(config))
+    for *parents, leaf in RELOADABLE_SECTIONS:
+        section = fixed
+        for parent in parents:
+            section = section.get(parent, {})
+        section.pop(leaf, None)
+    return config_hash(fixed)

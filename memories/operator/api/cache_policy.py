@@ -34,8 +34,12 @@ from memories.sidecar.config.cache import (
     L3Settings,
     L3Tls,
 )
+from memories.sidecar.config.server import LimitsConfig
 
 ROLLOUT_MODES = ("Automatic", "Manual")
+#: How a change of only the agent's image reaches running pods: like any other change (Rollout), or by patching
+#: the injected container's image in place (InPlace: only the agent restarts; the app and L2 on its volume stay).
+UPGRADE_MODES = ("Rollout", "InPlace")
 #: Where the disk tier's volume is mounted in the agent when the policy does not say (tiers.l2Path).
 L2_DEFAULT_MOUNT_PATH = "/var/cache/memories"
 
@@ -213,6 +217,11 @@ class SidecarSpec:
         "raised to l1Size plus overhead when set lower.",
         default={},
     )
+    limits: LimitsConfig | None = setting(
+        doc="Request limits of the agent (its config's server.limits). A running agent applies a change on its "
+        "next config reload, without a restart; omit for the agent's defaults.",
+        default=None,
+    )
 
 
 @section(doc="Desired cache for the selected pods.")
@@ -248,6 +257,13 @@ class CachePolicySpec:
         doc="What happens when a change needs new pods: Automatic restarts the owning Deployments and "
         "StatefulSets; Manual only sets the RolloutRequired condition.",
         default="Manual",
+    )
+    upgrade: str = setting(
+        Choice(UPGRADE_MODES),
+        doc="What happens when only the sidecar's image changes: Rollout treats it like any change that needs new "
+        "pods (see rollout); InPlace patches the image of the running pods' sidecar container, so only the "
+        "sidecar restarts, the application containers keep running and L2 stays warm on its volume.",
+        default="Rollout",
     )
 
 

@@ -18,7 +18,7 @@ import yaml
 from memories.operator import constants
 from memories.operator.api import parse_cache_policy, parse_compression_profile, parse_memory_pool
 from memories.operator.injection import apply_injection, plan_for
-from memories.operator.render import config_document, config_hash, render_sidecar_config
+from memories.operator.render import config_document, config_hash, render_sidecar_config, restart_config_hash
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = Path(__file__).resolve().parents[3] / "crds" / "examples"
@@ -110,7 +110,10 @@ def produce(policy_spec: dict[str, Any], profile: dict[str, Any] | None, pool: d
             "metadata": {"name": "web-1", "labels": {"app": "web", constants.INJECT_LABEL: "enabled"}},
             "spec": {"containers": [{"name": "app", "image": "nginx"}]},
         }
-        apply_injection(pod, plan_for("web", policy, parsed_pool, server_minor_version=minor))
+        plan = plan_for(
+            "web", policy, parsed_pool, server_minor_version=minor, restart_config_hash=restart_config_hash(config)
+        )
+        apply_injection(pod, plan)
         pods[f"minor-{minor}"] = pod
     golden = {"configDocument": config_document(config), "configHash": config_hash(config), "pods": pods}
     return yaml.dump(golden, Dumper=_LiteralDumper, sort_keys=True, width=120)
