@@ -21,6 +21,7 @@ from memories.controlplane.node.images import NodeImages, locate_images
 from memories.controlplane.node.instance import node_root
 from memories.controlplane.node.support import node_support_problems
 from memories.errors import ControlPlaneError
+from tests.helm.chart import CHART, Helm, helm_binary
 
 SKIP_VARIABLE = "MEMORIES_SKIP_REALNODE"
 
@@ -82,3 +83,32 @@ def real_cluster(
         cluster.stop()
     if not (node_root() / RECORD_NAME).exists():
         assert read_sysctls() == before, "the node did not restore the machine's kernel settings"
+
+
+OPERATOR_NAMESPACE = "memories-system"
+RELEASE = "memories-optimizer"
+
+
+@pytest.fixture(scope="session")
+def operator_release(
+    real_cluster: LocalControlPlane, node_images: NodeImages, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Helm]:
+    """The chart installed as users install it (``helm install --wait``): the operator runs as a pod of the
+    project image, its webhook reached by the API server through its Service's endpoints."""
+    assert node_images.project is not None
+    repository, tag = node_images.project.name.rsplit(":", 1)
+    binary = helm_binary()
+    if binary is None:
+        pytest.fail("helm not found: build it with scripts/controlplane-binaries", pytrace=False)
+    helm = Helm(binary, tmp_path_factory.mktemp("helm-home"), real_cluster.kubeconfig)
+    installed = helm.run(
+        "install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
+        "--set", f"image.repository={repository}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
+        "--set", "replicas=1", "--set", "podDisruptionBudget.enabled=false",
+        # Short resyncs: missed injections and dependency changes are noticed in seconds, not half a minute.
+        "--set", "extraEnv[0].name=MEMORIES_RESYNC_SECONDS", "--set-string", "extraEnv[0].value=3",
+        "--wait", "--timeout", "180s",
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr + real_cluster.kubectl("get", "pods", "-A", "-o", "wide").stdout
+    yield helm
+    helm.run("uninstall", RELEASE, "--namespace", OPERATOR_NAMESPACE, "--wait", "--timeout", "60s")
