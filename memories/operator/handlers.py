@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -33,6 +34,10 @@ OPTED_IN = {constants.INJECT_LABEL: constants.INJECT_ENABLED}
 RESYNC_SECONDS = float(os.environ.get("MEMORIES_RESYNC_SECONDS", "30"))
 #: Seconds before a failed handler is retried (kopf's default of 60 s leaves a policy stale too long).
 RETRY_BACKOFF_SECONDS = min(5.0, RESYNC_SECONDS)
+#: Seconds after start-up before pods that missed injection are rolled: a restart earlier than the webhook is
+#: reachable (the operator pod Ready, its Service endpoint published) would only create pods that miss it again.
+#: Shown on the real node: rolled at once, the new pods missed the webhook too and then waited out the cooldown.
+WEBHOOK_WARMUP_SECONDS = float(os.environ.get("MEMORIES_WEBHOOK_WARMUP_SECONDS", "20"))
 
 
 @kopf.on.startup()
@@ -56,6 +61,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         settings.admission.managed = None  # the chart (or the test fixture) owns the webhook configuration
     memo.server_minor = kube_api.server_minor_version()
     memo.l3_conditions = {}  # (namespace, name) -> the last L3Reachable condition of the policy
+    memo.started_at = time.monotonic()
 
 
 # --- indexes: what the handlers and the webhook read instead of calling the API ---------------------
@@ -159,7 +165,9 @@ def reconcile_policy(
             kube_api.upgrade_agent_in_place(
                 namespace, pod.name, pod.agent_location, outcome.plan.image, plan_digest(outcome.plan)
             )
-    if (outcome.stale_pods or outcome.missed_pods) and (policy.get("spec") or {}).get("rollout") == "Automatic":
+    webhook_warm = time.monotonic() - getattr(memo, "started_at", 0.0) >= WEBHOOK_WARMUP_SECONDS
+    repairable_missed = outcome.missed_pods if webhook_warm else []
+    if (outcome.stale_pods or repairable_missed) and (policy.get("spec") or {}).get("rollout") == "Automatic":
         # Pods created before a change that needs a new pod, or while the webhook was unreachable.
         kube_api.restart_workloads(namespace, policy["spec"].get("selector") or {}, "pods without the current agent")
     previous_reasons = {

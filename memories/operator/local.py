@@ -119,6 +119,8 @@ class LocalOperator:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "MEMORIES_RESYNC_SECONDS": str(self.resync_seconds),
+            # Registered by URL right after start-up: reachable at once, no Service endpoint to wait for.
+            "MEMORIES_WEBHOOK_WARMUP_SECONDS": "1",
         }
         peering = ["--standalone"] if self.peering_priority is None else ["--priority", str(self.peering_priority)]
         command = [
