@@ -172,8 +172,19 @@ def agent_resources(plan: InjectionPlan) -> dict[str, Any]:
     override = plan.resources_override or {}
     requests = {"cpu": "50m", "memory": _mebibytes(floor_bytes), **(override.get("requests") or {})}
     limits = {"memory": _mebibytes(floor_bytes), **(override.get("limits") or {})}
+    if "memory" not in (override.get("limits") or {}):
+        # A derived limit below the policy's own request would make every injected pod invalid (found on a real
+        # node with the "inference" example: request 640Mi, derived limit 608Mi).
+        floor_bytes = max(floor_bytes, _bytes_or_zero(requests["memory"]))
     limits["memory"] = _at_least(limits["memory"], floor_bytes)
     return {"requests": requests, "limits": limits}
+
+
+def _bytes_or_zero(quantity: object) -> int:
+    try:
+        return parse_size(str(quantity))
+    except ConfigError:
+        return 0
 
 
 def _volume_mounts(plan: InjectionPlan) -> list[dict[str, Any]]:

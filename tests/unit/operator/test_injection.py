@@ -191,3 +191,13 @@ def test_adding_a_persistent_volume_changes_the_digest() -> None:
     plan = plan_for("web", POLICY, POOL, server_minor_version=35)
     persistent = plan_for("web", persistent_policy({"hostPath": {"path": "/srv"}}), POOL, server_minor_version=35)
     assert plan_digest(persistent) != plan_digest(plan)  # a new volume needs new pods
+
+
+def test_derived_memory_limit_is_never_below_the_policys_own_request() -> None:
+    from memories.operator.api import parse_cache_policy
+    from memories.operator.injection import agent_resources, plan_for
+
+    spec = {"selector": {"matchLabels": {"app": "web"}}, "tiers": {"l1Size": "512Mi"},
+            "sidecar": {"resources": {"requests": {"memory": "640Mi"}}}}  # fmt: skip
+    resources = agent_resources(plan_for("web", parse_cache_policy(spec), None, server_minor_version=35))
+    assert resources["requests"]["memory"] == resources["limits"]["memory"] == "640Mi"
