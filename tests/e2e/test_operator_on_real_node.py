@@ -213,6 +213,14 @@ def _watch_pod(
     return process
 
 
+def _status_or_none(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """A container's status in one watched version of a pod (a version during deletion may lack it)."""
+    try:
+        return container_status(pod, name)
+    except AssertionError:
+        return None
+
+
 def test_deleted_pod_stops_within_its_grace_period_and_the_agent_outlives_the_app(
     real_cluster: LocalControlPlane, shop: dict[str, Any], node_images: NodeImages
 ) -> None:
@@ -236,11 +244,11 @@ def test_deleted_pod_stops_within_its_grace_period_and_the_agent_outlives_the_ap
     assert deleted.returncode == 0, deleted.stderr
     grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
     assert seconds < grace, f"deletion took {seconds:.1f} s, the grace period is {grace} s"
-    final = [container_status(version, constants.SIDECAR_CONTAINER_NAME) for version in seen if version.get("status")]
+    final = [status for version in seen if (status := _status_or_none(version, constants.SIDECAR_CONTAINER_NAME))]
     terminated = [status["state"]["terminated"] for status in final if "terminated" in status.get("state", {})]
     assert terminated, f"the agent's termination was not observed: {final[-1:]}"
     assert terminated[-1]["exitCode"] == 0, terminated[-1]  # stopped by its own shutdown, not SIGKILLed
-    app_final = [container_status(version, "app") for version in seen if version.get("status")]
+    app_final = [status for version in seen if (status := _status_or_none(version, "app"))]
     app_terminated = [s["state"]["terminated"] for s in app_final if "terminated" in s.get("state", {})]
     # Native sidecars stop after the app: the app exited first, and cleanly.
     assert app_terminated and app_terminated[-1]["finishedAt"] <= terminated[-1]["finishedAt"]

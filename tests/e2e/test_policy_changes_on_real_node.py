@@ -40,7 +40,7 @@ BIG_SET = """
 import redis
 try:
     print(redis.Redis(host="127.0.0.1", port=6380).set("big", b"x" * (2 * 1024 * 1024)))
-except redis.ResponseError as error:
+except redis.RedisError as error:  # an error reply, or the connection closed on the oversized bulk
     print("refused:", error)
 """
 
