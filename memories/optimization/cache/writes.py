@@ -138,18 +138,20 @@ class SharedWrites:
         self._l3 = l3
         self._check_fits = check_fits
 
-    def _remote_bytes(self, key: str, value: object) -> bytes | None:
-        """What Redis stores for ``value`` (None: it can only live in L1); raises ValueTooLarge."""
+    def _remote_bytes(self, key: str, value: object) -> tuple[bytes | None, int]:
+        """What Redis stores for ``value`` (None: it can only live in L1) and L1's cost of the entry; raises
+        ValueTooLarge."""
         try:
             remote: bytes | None = to_remote(value)
         except UnencodableValue:
             remote = None
         packed = pack_or_none(value) if self._local.l2 is not None and remote is None else None
-        self._check_fits(key, self._local.l1.cost(key, value), packed, remote)
-        return remote
+        cost = self._local.l1.cost(key, value)
+        self._check_fits(key, cost, packed, remote)
+        return remote, cost
 
     async def set(self, key: str, value: object, expires_at: float | None) -> None:
-        remote = self._remote_bytes(key, value)
+        remote, cost = self._remote_bytes(key, value)
         self._guard.drop(key)
         with self._guard.fences.watch(key) as fence:
             if remote is None:
@@ -157,13 +159,13 @@ class SharedWrites:
             else:
                 await self._l3.set(key, remote, expires_at)
             if self._guard.may_install(fence):
-                self._local.install(key, value, expires_at)
+                self._local.install(key, value, expires_at, cost=cost)
         await self._local.settle()
 
     async def getset(
         self, key: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool
     ) -> tuple[bool, object]:
-        remote = self._remote_bytes(key, value)
+        remote, cost = self._remote_bytes(key, value)
         if remote is None:
             raise UnencodableValue(f"value of {key!r} cannot be stored in L3, so it cannot be written conditionally")
         self._guard.drop(key)
@@ -177,7 +179,7 @@ class SharedWrites:
                 get_previous=True,
             )
             if stored and not keep_ttl and self._guard.may_install(fence):
-                self._local.install(key, value, expires_at)
+                self._local.install(key, value, expires_at, cost=cost)
         await self._local.settle()
         return stored, None if previous is None else from_remote(previous)
 
@@ -201,10 +203,10 @@ class SharedWrites:
     async def store_computed(self, key: str, value: object, expires_at: float | None) -> None:
         """``SET NX``: a value another agent wrote meanwhile wins. A failure to reach L3 is logged (the caller
         still gets its value)."""
-        remote = self._remote_bytes(key, value)
+        remote, cost = self._remote_bytes(key, value)
         if remote is None:
             self._guard.supersede(key)
-            self._local.install(key, value, expires_at)
+            self._local.install(key, value, expires_at, cost=cost)
             return
         with self._guard.fences.watch(key) as fence:
             try:
@@ -213,7 +215,7 @@ class SharedWrites:
                 logger.debug("computed value of %r not stored: %s", key, error)
                 return
             if stored and self._guard.may_install(fence):
-                self._local.install(key, value, expires_at)
+                self._local.install(key, value, expires_at, cost=cost)
         await self._local.settle()
 
 

@@ -56,21 +56,28 @@ Reply = object
 def encode_command(*arguments: bytes | str | int | float) -> bytes:
     """Return ``arguments`` as one RESP array of bulk strings (str as UTF-8, numbers in decimal)."""
     parts = [b"*%d\r\n" % len(arguments)]
+    append = parts.append
     for argument in arguments:
-        if isinstance(argument, bytes):
-            data = argument
-        elif isinstance(argument, str):
-            data = argument.encode("utf-8", "surrogateescape")
-        elif isinstance(argument, bool):
-            raise TypeError("booleans are not Redis arguments")
-        elif isinstance(argument, int):
-            data = b"%d" % argument
+        data = argument if type(argument) is bytes else _argument_bytes(argument)
+        if len(data) <= 4096:  # one part per argument; a large value is not copied once more into it
+            append(b"$%d\r\n%b\r\n" % (len(data), data))
         else:
-            data = repr(float(argument)).encode()
-        parts.append(b"$%d\r\n" % len(data))
-        parts.append(data)
-        parts.append(b"\r\n")
+            append(b"$%d\r\n" % len(data))
+            append(data)
+            append(b"\r\n")
     return b"".join(parts)
+
+
+def _argument_bytes(argument: bytes | str | int | float) -> bytes:
+    if isinstance(argument, bytes):
+        return argument
+    if isinstance(argument, str):
+        return argument.encode("utf-8", "surrogateescape")
+    if isinstance(argument, bool):
+        raise TypeError("booleans are not Redis arguments")
+    if isinstance(argument, int):
+        return b"%d" % argument
+    return repr(float(argument)).encode()
 
 
 class _NeedMore(Exception):

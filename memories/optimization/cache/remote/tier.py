@@ -95,7 +95,7 @@ class RemoteTier:
     async def get(self, key: str, *, count: bool = True) -> StoredValue | None:
         """The stored bytes of ``key`` and their expiry, or None. Raises TierUnavailable, WrongValueType."""
         name = self._name(key)
-        value, milliseconds_left = await self._run(key, encode_command("GET", name), encode_command("PTTL", name))
+        value, milliseconds_left = await self._run(key, encode_command(b"GET", name), encode_command(b"PTTL", name))
         _raise_for(value)
         if count:
             self.counters.hits += value is not None
@@ -129,7 +129,7 @@ class RemoteTier:
         Returns (whether the value was stored, the previous bytes when asked). Raises TierUnavailable (outcome
         unknown), WrongValueType (GET of a non-string).
         """
-        arguments: list[bytes | str | int] = ["SET", self._name(key), data]
+        arguments: list[bytes | str | int] = [b"SET", self._name(key), data]
         if condition is not None:
             arguments.append(condition)
         if get_previous:
@@ -137,7 +137,7 @@ class RemoteTier:
         if keep_ttl:
             arguments.append("KEEPTTL")
         elif expires_at is not None:
-            arguments += ["PX", self._milliseconds_until(expires_at)]
+            arguments += [b"PX", b"%d" % self._milliseconds_until(expires_at)]
         (reply,) = await self._run(key, encode_command(*arguments))
         _raise_for(reply)
         if get_previous:
@@ -150,7 +150,7 @@ class RemoteTier:
 
     async def delete(self, key: str) -> bool:
         """Delete ``key``; return whether it existed. Raises TierUnavailable."""
-        (reply,) = await self._run(key, encode_command("UNLINK", self._name(key)))
+        (reply,) = await self._run(key, encode_command(b"UNLINK", self._name(key)))
         _raise_for(reply)
         return bool(reply)
 
