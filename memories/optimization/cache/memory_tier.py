@@ -15,7 +15,7 @@ from memories.optimization.cache.stats import TierCounters, TierStats
 ENTRY_OVERHEAD_BYTES = 150
 """Bytes of bookkeeping per L1 entry outside the key and the value: the ``MemoryEntry`` object
 (64 bytes with its GC header) and its slot in the tier's dict (up to ~80 bytes right after the
-dict grows). Each policy adds its own ``entry_overhead_bytes`` (LRU 120, LFU 120, W-TinyLFU 260, S3-FIFO 500,
+dict grows). Each policy adds its own ``entry_overhead_bytes`` (LRU 120, LFU 120, W-TinyLFU 400, S3-FIFO 500,
 the latter including its ghost queue and lazily dropped queue slots). Measured with tracemalloc
 filling a tier with 8× its capacity of 16-byte to 4 KiB values: real growth stayed within
 0.85–1.0× the budget. ``tests/unit/optimization/cache/test_memory_tier.py`` keeps checking it
