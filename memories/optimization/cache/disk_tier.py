@@ -44,15 +44,17 @@ DEFAULT_PENDING_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class _Indexed:
-    """One indexed entry: file ``size`` in bytes, ``expires_at`` clock seconds or None, and while its write has
-    not landed, the file ``contents`` (reads are served from them)."""
+    """One indexed entry: file ``size`` in bytes, ``expires_at`` clock seconds or None, while its write has not
+    landed the file ``contents`` (reads are served from them), and whether it is ``verified`` (see
+    :meth:`DiskTier.distrust_recovered`)."""
 
-    __slots__ = ("contents", "expires_at", "size")
+    __slots__ = ("contents", "expires_at", "size", "verified")
 
     def __init__(self, size: int, expires_at: float | None, contents: bytes | None) -> None:
         self.size = size
         self.expires_at = expires_at
         self.contents = contents
+        self.verified = True
 
 
 class DiskTier:
@@ -114,6 +116,21 @@ class DiskTier:
         self._unlink(self._evict_until_fits(0))
         self.ready = True
         logger.info("l2: recovered %d entries (%d bytes) from %s", len(self._index), self.bytes_used, self.root)
+
+    def distrust_recovered(self) -> int:
+        """Mark every entry recovered so far as unverified (their keys may have changed elsewhere while this process
+        was not listening): reads return them with ``verified`` False until :meth:`confirm`. Returns how many."""
+        for indexed in self._index.values():
+            indexed.verified = False
+        return len(self._index)
+
+    def confirm(self, key: str, expires_at: float | None) -> None:
+        """``key``'s entry is still the current value (with this expiry, from the source of truth)."""
+        indexed = self._index.get(key)
+        if indexed is not None and not indexed.verified:
+            indexed.verified = True
+            if indexed.expires_at != expires_at:
+                self.set_expiry(key, expires_at)
 
     async def settle(self) -> None:
         """Wait until every file operation issued so far has reached the disk (or failed)."""
@@ -184,7 +201,7 @@ class DiskTier:
             if self._index.get(key) is indexed:  # not replaced by a newer write while the file was read
                 self.delete(key)
             return None
-        return StoredValue(payload, indexed.expires_at)
+        return StoredValue(payload, indexed.expires_at, indexed.verified)
 
     def presence(self, key: str) -> Presence | None:
         """Whether ``key`` is live here, and its expiry; not counted as a read."""

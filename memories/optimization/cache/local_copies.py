@@ -112,15 +112,16 @@ class LocalCopies:
         if self.l2 is not None:
             self.l2.clear()
 
-    async def read_l2(self, key: str, *, count: bool) -> tuple[object, float | None] | None:
-        """The decoded value and expiry of ``key`` in L2, or None (an undecodable value is deleted)."""
+    async def read_l2(self, key: str, *, count: bool) -> tuple[object, float | None, bool] | None:
+        """The decoded value, expiry and whether it is verified (see DiskTier.distrust_recovered) of ``key`` in
+        L2, or None (an undecodable value is deleted)."""
         if self.l2 is None:
             return None
         stored = await self.l2.get(key, count=count)
         if stored is None:
             return None
         try:
-            return decode(unpack(stored.payload)), stored.expires_at
+            return decode(unpack(stored.payload)), stored.expires_at, stored.verified
         except CorruptDataError as error:
             logger.warning("l2: dropping undecodable value of %r: %s", key, error)
             self.l2.delete(key)

@@ -27,6 +27,7 @@ Data flow (documented choices; the consistency model is docs/consistency.md):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import os
@@ -35,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from memories.errors import CacheError, TierUnavailable, ValueTooLarge
+from memories.optimization.cache.codec import UnencodableValue
 from memories.optimization.cache.config import CacheSettings, parse_settings
 from memories.optimization.cache.disk_tier import DiskTier
 from memories.optimization.cache.key_guard import KeyGuard
@@ -42,7 +44,7 @@ from memories.optimization.cache.keys import MISSING, Key, MissingMarker, normal
 from memories.optimization.cache.local_copies import LocalCopies
 from memories.optimization.cache.memory_tier import MemoryTier
 from memories.optimization.cache.remote.settings import DEFAULT_PREFIX, Coherence, RemoteSettings
-from memories.optimization.cache.remote.values import from_remote
+from memories.optimization.cache.remote.values import from_remote, to_remote
 from memories.optimization.cache.sizing import estimate_size
 from memories.optimization.cache.stats import CacheStats, RemoteStatus
 from memories.optimization.cache.tier import Presence
@@ -133,6 +135,8 @@ class CacheManager:
         self._trust = self._l3.client if self._l3 is not None and tracking else None
         self._hits = 0
         self._misses = 0
+        #: Recovered L2 entries confirmed against L3 ("kept") or found changed there ("dropped").
+        self._revalidations = {"kept": 0, "dropped": 0}
         self._started = False
         self._starting: asyncio.Task[None] | None = None
         self._closed = False
@@ -143,7 +147,8 @@ class CacheManager:
         """Recover the L2 index (in a thread) and connect to L3; idempotent, and concurrent callers share one start.
 
         Called by the first async operation if not called before. Raises CacheError after close(). With L3 and
-        coherence tracking, what L2 recovered is dropped: it may have changed in Redis while nobody listened.
+        coherence tracking, what L2 recovered may have changed in Redis while nobody listened: each entry is served
+        only after L3 confirms it (a digest of the value) when first read, and dropped otherwise.
         """
         if self._closed:
             raise CacheError("the cache manager is closed")
@@ -163,19 +168,18 @@ class CacheManager:
             await l2.recover()
         if self._l3 is not None:
             if self._l3.client.tracking and l2 is not None and len(l2):
-                logger.info("l2: dropping %d recovered entries: Redis may have changed them meanwhile", len(l2))
-                l2.clear()
+                count = l2.distrust_recovered()
+                logger.info("l2: %d recovered entries are confirmed against Redis when first read", count)
             await self._l3.start()
 
     async def close(self, timeout_seconds: float | None = None) -> None:
-        """Write what only L1 holds to L2 (when there is an L2 that outlives the process: no L3 coherence), let
-        L2's writes land (up to ``timeout_seconds``), release the Redis connections. Further async operations
-        raise CacheError."""
+        """Write what only L1 holds to L2, let L2's writes land (up to ``timeout_seconds``), release the Redis
+        connections. Further async operations raise CacheError."""
         if self._closed:
             return
         self._closed = True
         l2 = self._local.l2
-        if l2 is not None and l2.ready and (self._l3 is None or not self._l3.client.tracking):
+        if l2 is not None and l2.ready:
             written = self._local.persist_l1()
             logger.info("l2: writing %d entries held only in L1 before stopping", written)
         if self._l3 is not None:
@@ -288,6 +292,27 @@ class CacheManager:
         self._misses += not hit
         return value
 
+    async def _confirm_recovered(self, key: str, value: object) -> tuple[bool, float | None]:
+        """Compare a recovered L2 entry with L3 (a digest, not the value): (True, its current expiry) when L3 holds
+        the same bytes (the entry is kept), else (False, None) and the entry is dropped."""
+        assert self._l3 is not None and self._local.l2 is not None
+        l2 = self._local.l2
+        try:
+            digest, expires_at = await self._l3.digest(key)
+        except TierUnavailable:
+            digest = expires_at = None
+        try:
+            expected = hashlib.sha1(to_remote(value), usedforsecurity=False).hexdigest()
+        except UnencodableValue:
+            expected = None
+        if digest is not None and digest == expected:
+            self._revalidations["kept"] += 1
+            l2.confirm(key, expires_at)
+            return True, expires_at
+        self._revalidations["dropped"] += 1
+        l2.delete(key)
+        return False, None
+
     def _known_absent(self, key: str) -> bool:
         """Whether ``key`` is absent from every tier, known without waiting (the caller found it absent in L1)."""
         if self.loader is not None or self._closed:
@@ -337,10 +362,16 @@ class CacheManager:
         return value
 
     async def _read_below_l1(self, key: str, *, count: bool) -> tuple[object, float | None, bool] | None:
-        """The value, expiry and whether it came from L2, from L2 then L3; None when neither has it."""
+        """The value, expiry and whether it came from L2, from L2 then L3; None when neither has it. An L2 entry
+        recovered at start is served only once L3 confirms it still holds the same bytes."""
         found = await self._local.read_l2(key, count=count)
         if found is not None:
-            return found[0], found[1], True
+            value, expires_at, verified = found
+            if verified or self._l3 is None:
+                return value, expires_at, True
+            kept, expires_at = await self._confirm_recovered(key, value)
+            if kept:
+                return value, expires_at, True
         if self._l3 is not None:
             stored = await self._l3.get(key, count=count)
             if stored is not None:
@@ -547,7 +578,7 @@ class CacheManager:
 
     def remote_status(self) -> RemoteStatus | None:
         """L3's connections and coherence (None without L3)."""
-        return None if self._l3 is None else self._l3.status(self._guard.invalidations_applied)
+        return None if self._l3 is None else self._l3.status(self._guard.invalidations_applied, self._revalidations)
 
     def stats(self) -> CacheStats:
         """Return overall and per-tier counters (tiers "l1", "l2", "l3" when present)."""

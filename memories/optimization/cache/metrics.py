@@ -84,6 +84,14 @@ def _remote_families(remote: RemoteStatus) -> Iterator[Metric]:
         counter = CounterMetricFamily(name, documentation)
         counter.add_metric([], float(getattr(remote, attribute)))
         yield counter
+    recovered = CounterMetricFamily(
+        "memories_cache_l3_recovered_l2_entries",
+        "L2 entries recovered at start and compared with Redis when first read: kept (unchanged) or dropped.",
+        labels=["result"],
+    )
+    recovered.add_metric(["kept"], float(remote.recovered_kept))
+    recovered.add_metric(["dropped"], float(remote.recovered_dropped))
+    yield recovered
     info = GaugeMetricFamily(
         "memories_cache_l3_info", "L3's deployment and coherence mode (always 1).", labels=["mode", "coherence"]
     )

@@ -63,8 +63,9 @@ class RemoteStatus:
     """L3's state for metrics and probes: ``mode`` (standalone, cluster, sentinel), ``coherence`` (tracking,
     none), the nodes that own keys now and how many have an open connection, whether local copies are trusted,
     the last error seen (None once Redis answers again), and counters: invalidation messages and the keys they
-    named, keys whose local copies an invalidation removed, flushes of every local copy, redirections
-    (MOVED/ASK/retries), connections opened and lost."""
+    named, keys whose local copies an invalidation removed, L2 entries recovered at start that L3 confirmed
+    (kept) or not (dropped), flushes of every local copy, redirections (MOVED/ASK/retries), connections opened and
+    lost."""
 
     mode: str
     coherence: str
@@ -75,6 +76,8 @@ class RemoteStatus:
     invalidation_messages: int
     invalidated_keys: int
     invalidations_applied: int
+    recovered_kept: int
+    recovered_dropped: int
     flushes: int
     redirections: int
     connections_opened: int

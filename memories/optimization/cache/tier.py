@@ -17,10 +17,12 @@ from memories.optimization.cache.stats import TierStats
 
 @dataclass(frozen=True)
 class StoredValue:
-    """Packed value bytes and the absolute expiry time (clock seconds; None = never)."""
+    """Packed value bytes and the absolute expiry time (clock seconds; None = never). ``verified`` False marks a
+    copy recovered from disk that L3, the source of truth, has not confirmed since the process started."""
 
     payload: bytes
     expires_at: float | None
+    verified: bool = True
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ class LocalWrites:
         current = self._local.current(key)
         if current is not MISSING:
             return current  # type: ignore[return-value]
-        return await self._local.read_l2(key, count=False)
+        found = await self._local.read_l2(key, count=False)
+        return None if found is None else (found[0], found[1])  # no L3: every L2 entry is the cache's own
 
     async def getset(
         self, key: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool

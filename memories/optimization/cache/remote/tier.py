@@ -23,6 +23,12 @@ from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.optimization.cache.stats import RemoteStatus, TierCounters, TierStats
 from memories.optimization.cache.tier import Presence, StoredValue
 
+#: Returns {sha1hex(value), PTTL} of KEYS[1], or nil when absent (RemoteTier.digest).
+_DIGEST_SCRIPT = (
+    b"local value = redis.call('GET', KEYS[1]) "
+    b"if not value then return false end "
+    b"return {redis.sha1hex(value), redis.call('PTTL', KEYS[1])}"
+)
 #: Keys asked per SCAN call and deleted per batch by :meth:`RemoteTier.clear`.
 SCAN_COUNT = 1000
 
@@ -103,6 +109,16 @@ class RemoteTier:
         if not isinstance(value, bytes):
             return None
         return StoredValue(value, self._expires_at(milliseconds_left))
+
+    async def digest(self, key: str) -> tuple[str | None, float | None]:
+        """The SHA-1 (hex) of the bytes stored under ``key`` and their expiry, or (None, None) when absent —
+        computed by Redis, so confirming a copy costs a few bytes instead of the value. Raises TierUnavailable
+        (also when scripting is refused, e.g. by an ACL)."""
+        (reply,) = await self._run(key, encode_command(b"EVAL", _DIGEST_SCRIPT, b"1", self._name(key)))
+        _raise_for(reply)
+        if not isinstance(reply, list) or len(reply) != 2 or not isinstance(reply[0], bytes):
+            return None, None
+        return reply[0].decode(), self._expires_at(reply[1])
 
     async def ttl(self, key: str) -> Presence | None:
         """Whether ``key`` exists and its expiry (None: never). Raises TierUnavailable."""
@@ -199,8 +215,9 @@ class RemoteTier:
     def stats(self) -> TierStats:
         return self.counters.snapshot(self.name, 0, self.capacity_bytes, 0)
 
-    def status(self, invalidations_applied: int) -> RemoteStatus:
-        """The state of the connections and of coherence (see RemoteStatus)."""
+    def status(self, invalidations_applied: int, revalidations: dict[str, int]) -> RemoteStatus:
+        """The state of the connections and of coherence (see RemoteStatus); ``revalidations`` counts recovered L2
+        entries L3 confirmed ("kept") or not ("dropped")."""
         client = self.client
         counters = client.counters
         return RemoteStatus(
@@ -213,6 +230,8 @@ class RemoteTier:
             invalidation_messages=counters.invalidation_messages,
             invalidated_keys=counters.invalidated_keys,
             invalidations_applied=invalidations_applied,
+            recovered_kept=revalidations["kept"],
+            recovered_dropped=revalidations["dropped"],
             flushes=counters.flushes,
             redirections=counters.redirections,
             connections_opened=counters.connections_opened,

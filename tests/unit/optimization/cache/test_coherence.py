@@ -39,11 +39,13 @@ async def agent(server: RedisServer, prefix: str, tmp_path: Path) -> AsyncIterat
     """Factory of agents (CacheManagers) sharing ``server`` as L3 under ``prefix``."""
     made: list[CacheManager] = []
 
-    async def make(*, l2: bool = False, coherence: Coherence = Coherence.TRACKING, **options: object) -> CacheManager:
+    async def make(
+        *, l2: bool = False, l2_directory: str = "", coherence: Coherence = Coherence.TRACKING, **options: object
+    ) -> CacheManager:
         settings = RemoteSettings.from_url(
             server.url, prefix=prefix, coherence=coherence, max_staleness_seconds=STALENESS, timeout_seconds=0.5
         )
-        directory = tmp_path / f"l2-{len(made)}"
+        directory = tmp_path / (l2_directory or f"l2-{len(made)}")
         cache = CacheManager(
             "1MB",
             "8MB" if l2 else None,
@@ -202,12 +204,24 @@ async def test_without_tracking_copies_are_not_invalidated(agent: Agents) -> Non
     assert in_l1(reader, "k") == b"v1"  # documented: coherence none serves local copies until they go
 
 
-async def test_l2_recovered_at_start_is_dropped_with_tracking(agent: Agents, tmp_path: Path) -> None:
-    first = await agent(l2=True)
-    await first.set("k", b"v")
-    await first.close()
-    restarted = await agent(l2=True)
-    assert restarted.stats().tiers["l2"].entries == 0
+async def test_l2_reopened_warm_is_confirmed_against_redis_before_it_is_served(
+    agent: Agents, server: RedisServer, prefix: str
+) -> None:
+    first = await agent(l2=True, l2_directory="warm")
+    for key in ("same", "changed", "gone"):
+        await first.set(key, key.encode() * 20_000)
+    await first.close()  # L1 is written to L2 on the way out
+    outsider = server.client()
+    outsider.set(f"{prefix}changed", b"changed while the agent was away")
+    outsider.delete(f"{prefix}gone")
+    restarted = await agent(l2=True, l2_directory="warm")
+    assert restarted.stats().tiers["l2"].entries == 3
+    assert await restarted.get("same") == b"same" * 20_000
+    assert await restarted.get("changed") == b"changed while the agent was away"
+    assert await restarted.get("gone") is None
+    status = restarted.remote_status()
+    assert status is not None and (status.recovered_kept, status.recovered_dropped) == (1, 2)
+    assert restarted.stats().tiers["l3"].hits == 1  # only the changed key was fetched whole
 
 
 async def test_a_key_known_absent_is_found_once_another_agent_or_client_writes_it(
