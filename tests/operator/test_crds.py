@@ -84,6 +84,21 @@ REJECTED_CASES = [
     ),
     ("l1-size-zero", cache_policy("bad-zero", tiers={"l1Size": "0Mi"}), "l1Size must be greater than zero"),
     (
+        "sentinel-needs-master-name",
+        cache_policy("bad-sentinel", tiers={"l1Size": "1Gi", "l3": {"secretRef": {"name": "r"}, "mode": "sentinel"}}),
+        "spec.tiers.l3.masterName: Required value: masterName is required in sentinel mode",
+    ),
+    (
+        "l3-mode-enum",
+        cache_policy("bad-mode", tiers={"l1Size": "1Gi", "l3": {"secretRef": {"name": "r"}, "mode": "replicated"}}),
+        'spec.tiers.l3.mode: Unsupported value: "replicated"',
+    ),
+    (
+        "l3-auth-needs-a-password",
+        cache_policy("bad-auth", tiers={"l1Size": "1Gi", "l3": {"secretRef": {"name": "r"}, "auth": {}}}),
+        "spec.tiers.l3.auth.passwordSecretRef: Required value",
+    ),
+    (
         "l2-path-needs-l2-size",
         cache_policy("bad-l2path", tiers={"l1Size": "1Gi", "l2Path": "/data"}),
         "spec.tiers.l2Path: Required value: l2Path requires l2Size",
