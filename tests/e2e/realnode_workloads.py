@@ -101,6 +101,13 @@ def container_status(pod: dict[str, Any], name: str) -> dict[str, Any]:
     raise AssertionError(f"no status for container {name} in {pod['metadata']['name']}")
 
 
+def container_ready(pod: dict[str, Any], name: str) -> bool:
+    """Whether container ``name`` is ready (False while the pod has no status for it yet: just created, or deleting)."""
+    status = pod.get("status") or {}
+    entries = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+    return any(entry["name"] == name and entry.get("ready") is True for entry in entries)
+
+
 def ready_pod(cluster: LocalControlPlane, namespace: str, selector: str, timeout: float = 180) -> dict[str, Any]:
     """Wait for one Ready pod matching ``selector`` and return it."""
 

@@ -23,6 +23,7 @@ from memories.operator import constants
 from tests.e2e.conftest import OPERATOR_NAMESPACE
 from tests.e2e.realnode_workloads import (
     app_container,
+    container_ready,
     container_status,
     deployment,
     event,
@@ -228,7 +229,7 @@ def test_deleted_pod_stops_within_its_grace_period_and_the_agent_outlives_the_ap
     apply(real_cluster, deployment(namespace, _project_image(node_images), name="doomed"))
     pod = wait_for(lambda: next(iter(p for p in pods(real_cluster, namespace, "app=checker")
                                      if p["metadata"]["name"].startswith("doomed")
-                                     and container_status(p, "app").get("ready")), None),
+                                     and container_ready(p, "app")), None),
                    timeout_seconds=180, what="the doomed pod Ready")  # fmt: skip
     name = pod["metadata"]["name"]
     wait_for_event(real_cluster, namespace, name, "checks")

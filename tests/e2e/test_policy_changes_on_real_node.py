@@ -14,6 +14,7 @@ from memories.controlplane import LocalControlPlane
 from memories.controlplane.node.images import NodeImages
 from memories.operator import constants
 from tests.e2e.realnode_workloads import (
+    container_ready,
     container_status,
     deployment,
     log_events,
@@ -120,7 +121,7 @@ def test_a_change_that_needs_new_pods_is_flagged_then_rolled_out(
     replaced = wait_for(
         lambda: next((p for p in pods(real_cluster, namespace, "app=checker")
                       if p["metadata"]["uid"] != pod["metadata"]["uid"]
-                      and container_status(p, "app").get("ready")), None),
+                      and container_ready(p, "app")), None),
         timeout_seconds=240, what="a new pod from the automatic rollout",
     )  # fmt: skip
     memory = replaced["spec"]["initContainers"][0]["resources"]["limits"]["memory"]
