@@ -1,4 +1,5 @@
-"""Fixtures shared by every test suite: a real redis-server on a loopback port."""
+"""Fixtures shared by every test suite (a real redis-server on a loopback port) and the markers implied by
+fixture use (tests/markers.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from pathlib import Path
 import pytest
 
 from memories.local_processes import free_port
+from tests.markers import implied_markers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with what its fixtures need (``controlplane``, ``realnode``): see tests/markers.py."""
+    for item in items:
+        own = {marker.name for marker in item.iter_markers()}
+        for name in sorted(implied_markers(getattr(item, "fixturenames", ()), own) - own):
+            item.add_marker(name)
 
 
 def wait_for_port(port: int, timeout_seconds: float = 10.0) -> None:

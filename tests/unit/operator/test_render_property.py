@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -51,6 +52,7 @@ def assert_shared_settings_equal(source: object, target: object) -> None:
             assert getattr(target, field.attribute) == getattr(source, origins[field.origin].attribute), field.name
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(
     documents(CachePolicySpec, selector=SELECTORS),

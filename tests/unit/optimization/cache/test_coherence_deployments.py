@@ -16,8 +16,6 @@ from memories.optimization.cache.remote.settings import RedisMode, RemoteSetting
 from tests.redis_servers import RedisCluster, SentinelGroup, redis_cluster, sentinel_group
 from tests.unit.optimization.cache.test_coherence import eventually, in_l1, trusted
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:

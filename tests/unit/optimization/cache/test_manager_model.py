@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -132,4 +133,4 @@ class CacheAgainstDict(RuleBasedStateMachine):
 
 
 CacheAgainstDict.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
-TestCacheAgainstDict = CacheAgainstDict.TestCase
+TestCacheAgainstDict = pytest.mark.slow(CacheAgainstDict.TestCase)
