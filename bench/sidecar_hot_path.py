@@ -47,7 +47,12 @@ def connection_to_new_cache(*, accelerate: bool) -> RespConnection:
     limits = RespLimits(max_value_size=512 * 2**20, max_key_length=2**20)
     table = CommandTable(cache, limits, RespStatistics(), None, accelerate=accelerate)
     server = RespServer(
-        table, max_connections=100, read_timeout=10, max_bulk_length=512 * 2**20, max_request_size=2**30
+        table,
+        max_connections=100,
+        read_timeout=10,
+        max_bulk_length=512 * 2**20,
+        max_request_size=2**30,
+        max_output_buffer=2**30,
     )
     connection = RespConnection(server)
     connection.connection_made(FakeTransport())  # type: ignore[arg-type]

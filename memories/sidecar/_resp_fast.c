@@ -181,10 +181,12 @@ hand_over_exception(void)
 }
 
 PyDoc_STRVAR(run_doc,
-"run(data, start, budget, max_bulk_length, max_key_length, max_value_size, get, set, missing, wrong_type, null)\n"
+"run(data, start, budget, output_budget, max_bulk_length, max_key_length, max_value_size, get, set, missing,\n"
+"    wrong_type, null)\n"
 "--\n\n"
 "Answer the leading GET and SET commands of ``data[start:]``, starting no command once ``budget`` bytes\n"
-"(at least 1) are consumed: a connection's turn on the event loop stays short however long its pipeline.\n\n"
+"(at least 1) are consumed or ``output_budget`` bytes of replies encoded: a connection's turn on the event\n"
+"loop stays short, and its replies bounded, however long its pipeline and however large its values.\n\n"
 "``get(key: str)`` returns bytes, None (a miss: reply ``null``), ``missing`` (stop: the Python path\n"
 "must look further) or another object (reply ``wrong_type``). ``set(key: str, value: bytes)`` returns\n"
 "True when stored, False to stop. Keys are decoded as UTF-8 with surrogateescape. Lengths are bytes.\n"
@@ -197,9 +199,9 @@ run(PyObject *module, PyObject *args)
 {
     (void)module;
     PyObject *data, *get, *set, *missing, *wrong_type, *null;
-    Py_ssize_t start, budget, max_bulk_length, max_key_length, max_value_size;
-    if (!PyArg_ParseTuple(args, "SnnnnnOOOSS:run", &data, &start, &budget, &max_bulk_length, &max_key_length,
-                          &max_value_size, &get, &set, &missing, &wrong_type, &null)) {
+    Py_ssize_t start, budget, output_budget, max_bulk_length, max_key_length, max_value_size;
+    if (!PyArg_ParseTuple(args, "SnnnnnnOOOSS:run", &data, &start, &budget, &output_budget, &max_bulk_length,
+                          &max_key_length, &max_value_size, &get, &set, &missing, &wrong_type, &null)) {
         return NULL;
     }
     Py_ssize_t length = PyBytes_GET_SIZE(data);
@@ -220,7 +222,7 @@ run(PyObject *module, PyObject *args)
     Py_ssize_t gets = 0, sets = 0;
     int failed = 0, incomplete = 0;
 
-    while (cursor < stop) {
+    while (cursor < stop && output.size < output_budget) {
         Argument arguments[3];
         int count = 0;
         const char *next = parse_command(cursor, end, max_bulk_length, arguments, &count, &incomplete);

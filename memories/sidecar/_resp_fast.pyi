@@ -4,6 +4,7 @@ def run(
     data: bytes,
     start: int,
     budget: int,
+    output_budget: int,
     max_bulk_length: int,
     max_key_length: int,
     max_value_size: int,

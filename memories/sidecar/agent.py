@@ -55,6 +55,7 @@ class SidecarAgent:
             read_timeout=limits.read_timeout,
             max_bulk_length=limits.max_value_size,
             max_request_size=limits.max_request_size,
+            max_output_buffer=limits.max_output_buffer,
         )
         self.http = HttpApi(self.engine, lambda: self.config.server.limits, lambda: self._token, self.metrics)
         self.metrics.add([RespCollector(self.commands), *engine_collectors(self.engine)])
@@ -140,6 +141,7 @@ class SidecarAgent:
         self.resp.read_timeout = limits.read_timeout
         self.resp.max_bulk_length = limits.max_value_size
         self.resp.max_request_size = limits.max_request_size
+        self.resp.max_output_buffer = limits.max_output_buffer
         self._token = token
         self.commands.token = token
         self.config = config

@@ -49,6 +49,11 @@ class RespCollector(Collector):
         yield CounterMetricFamily(
             "memories_sidecar_resp_protocol_errors", "Malformed RESP requests", value=statistics.protocol_errors
         )
+        yield CounterMetricFamily(
+            "memories_sidecar_resp_output_limit_closes",
+            "RESP connections closed because their unsent replies exceeded server.limits.maxOutputBuffer",
+            value=statistics.output_limit_closes,
+        )
         latency = statistics.batch_latency
         yield HistogramMetricFamily(
             "memories_sidecar_resp_batch_duration_seconds",

@@ -124,21 +124,21 @@ class CommandTable:
         return command.handler(arguments, session)
 
     def run_fast(
-        self, data: bytes, start: int, budget: int, session: RespSession, max_bulk_length: int
+        self, data: bytes, start: int, budget: int, output_budget: int, session: RespSession, max_bulk_length: int
     ) -> tuple[bytes, int, bool]:
         """Answer the leading plain GET and SET commands of ``data[start:]`` at once, in compiled code.
 
-        Starts no command once ``budget`` bytes are consumed. Returns the encoded replies, the offset in
-        ``data`` where it stopped (``start`` when the fast path is off, the session must authenticate
-        first, or ``data[start:]`` does not begin with such a command), and whether the rest is the
-        well-formed beginning of a command that needs more bytes. The caller parses the rest as usual.
-        ``budget`` and ``max_bulk_length`` are in bytes.
+        Starts no command once ``budget`` bytes are consumed or ``output_budget`` bytes of replies encoded.
+        Returns the encoded replies, the offset in ``data`` where it stopped (``start`` when the fast path is
+        off, the session must authenticate first, or ``data[start:]`` does not begin with such a command), and
+        whether the rest is the well-formed beginning of a command that needs more bytes. The caller parses the rest as usual.
+        ``budget``, ``output_budget`` and ``max_bulk_length`` are in bytes.
         """
         run = self._fast_run
         if run is None or (self.token is not None and not session.authenticated):
             return b"", start, False
         replies, consumed, gets, sets, incomplete = self._keys.run_fast(
-            run, data, start, budget, session.null, max_bulk_length
+            run, data, start, budget, output_budget, session.null, max_bulk_length
         )
         self._get_command.calls += gets
         self._set_command.calls += sets

@@ -14,10 +14,23 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-#: ``run(data, start, budget, max_bulk_length, max_key_length, max_value_size, get, set, missing, wrong_type, null)``
-#: → ``(replies, consumed, gets, sets, incomplete)``; see ``_resp_fast.c``.
+#: ``run(data, start, budget, output_budget, max_bulk_length, max_key_length, max_value_size, get, set, missing,
+#: wrong_type, null)`` → ``(replies, consumed, gets, sets, incomplete)``; see ``_resp_fast.c``.
 FastRun = Callable[
-    [bytes, int, int, int, int, int, Callable[[str], object], Callable[[str, bytes], bool], object, bytes, bytes],
+    [
+        bytes,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        Callable[[str], object],
+        Callable[[str, bytes], bool],
+        object,
+        bytes,
+        bytes,
+    ],
     tuple[bytes, int, int, int, bool],
 ]
 

@@ -59,18 +59,20 @@ class KeyCommands:
         ]
 
     def run_fast(
-        self, run: FastRun, data: bytes, start: int, budget: int, null: bytes, max_bulk_length: int
+        self, run: FastRun, data: bytes, start: int, budget: int, output_budget: int, null: bytes, max_bulk_length: int
     ) -> tuple[bytes, int, int, int, bool]:
         """Answer the leading plain GET and SET commands of ``data[start:]`` with the compiled ``run``, as ``_get``/``_set`` would.
 
         Returns ``run``'s ``(replies, consumed, gets, sets, incomplete)``; ``null`` is the session's null reply,
-        ``budget`` and ``max_bulk_length`` are bytes (no command starts once ``budget`` bytes are consumed).
+        ``budget``, ``output_budget`` and ``max_bulk_length`` are bytes (no command starts once ``budget`` bytes are
+        consumed or ``output_budget`` bytes of replies encoded).
         """
         limits = self.limits
         return run(
             data,
             start,
             budget,
+            output_budget,
             max_bulk_length,
             limits.max_key_length,
             limits.max_value_size,

@@ -11,6 +11,12 @@ have theirs, and the replies of a whole turn are written together at its end (on
 ``transport.write`` per connection; clients woken once per turn rather than once per
 connection served, and, on a busy server, fewer system calls per reply).
 
+A client that does not read its replies is held back, not buffered for: while the transport
+holds more unsent replies than its high-water mark (asyncio's ``pause_writing``), the connection
+reads no requests and takes no turns; a turn ends early once it has ``TURN_OUTPUT_BYTES`` of
+replies; and a connection whose unsent replies still exceed ``max_output_buffer`` (one huge
+reply) is closed, as redis-server's ``client-output-buffer-limit`` does.
+
 Each batch's latency (from the read that completed its commands until their last reply is
 ready to be written, including any wait on the cache) is observed once in
 ``statistics.batch_latency``.
@@ -26,7 +32,7 @@ import os
 import time
 import types
 from collections import deque
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 
 from memories.sidecar.resp_commands import CommandTable, RespSession, error_reply
@@ -44,8 +50,13 @@ _MAX_TAIL_BYTES = 64 * 1024
 #: 16 KiB per client per turn: the rest of a long pipeline waits until every other ready connection had
 #: its turn, so one client's batch of large SETs does not hold back everyone else's replies.
 TURN_BYTES = 16 * 1024
+#: Reply bytes after which a connection's turn ends (the rest of its pipeline waits for the next turn): what
+#: one turn can add to a connection's unsent output whatever the size of the values it reads.
+TURN_OUTPUT_BYTES = 1024 * 1024
 #: Unanswered request bytes at which a connection stops reading until its backlog is answered.
 MAX_BACKLOG_BYTES = 1024 * 1024
+#: Seconds between two log lines about connections closed at the output limit (the rest are counted).
+OUTPUT_LIMIT_LOG_INTERVAL = 60.0
 QueueItem = list[bytes] | bytes | object
 
 
@@ -78,6 +89,7 @@ class RespConnection(asyncio.Protocol):
         self._backlog_start = 0
         self._backlog_paused = False  # reading paused because the backlog grew past MAX_BACKLOG_BYTES
         self._output: list[bytes] = []  # replies of this turn, written by flush()
+        self._output_bytes = 0  # their size
         self._parser = RespParser(
             max_bulk_length=server.max_bulk_length,
             max_buffer_length=server.max_request_size,
@@ -87,6 +99,8 @@ class RespConnection(asyncio.Protocol):
         self._busy = False
         self._closed = False
         self._reading_paused = False
+        self._writing_paused = False  # the transport holds more unsent replies than its high-water mark
+        self._deferred: Callable[[], None] | None = None  # work to continue once the client reads its replies
         self.session = RespSession(client_id=next(server.client_ids))
         self.last_progress = 0.0
         self._latency = server.statistics.batch_latency
@@ -108,9 +122,15 @@ class RespConnection(asyncio.Protocol):
         self._server.forget(self)
 
     def pause_writing(self) -> None:
+        self._writing_paused = True
         self._pause_reading()
 
     def resume_writing(self) -> None:
+        self._writing_paused = False
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            asyncio.get_running_loop().call_soon(deferred)
         self._resume_reading_if_free()
 
     def data_received(self, data: bytes) -> None:
@@ -133,7 +153,9 @@ class RespConnection(asyncio.Protocol):
             self._tail = b""
         if not self._busy and not self._parser.pending:
             self._batch_started = time.perf_counter()
-            replies, consumed, incomplete = self._run_fast(data, start, TURN_BYTES, self.session, self._max_bulk_length)
+            replies, consumed, incomplete = self._run_fast(
+                data, start, TURN_BYTES, TURN_OUTPUT_BYTES, self.session, self._max_bulk_length
+            )
             if consumed > start:
                 self._write([replies])
                 self._latency.observe(time.perf_counter() - self._batch_started)
@@ -146,7 +168,7 @@ class RespConnection(asyncio.Protocol):
                     self._tail = data[consumed:]
                     self.last_progress = time.monotonic()
                     return
-            elif consumed - start >= TURN_BYTES:
+            elif consumed - start >= TURN_BYTES or len(replies) >= TURN_OUTPUT_BYTES:
                 # This connection had its turn: answer the rest after every other ready connection had theirs.
                 self._backlog = data
                 self._backlog_start = consumed
@@ -167,10 +189,13 @@ class RespConnection(asyncio.Protocol):
 
     def _take_turn(self) -> None:
         """Continue answering the backlog of a long pipeline (called once per event loop turn)."""
-        data, start = self._backlog, self._backlog_start
-        self._backlog = b""
         if self._closed:
             return
+        if self._writing_paused:
+            self._deferred = self._take_turn
+            return
+        data, start = self._backlog, self._backlog_start
+        self._backlog = b""
         self._serve(data, start)
         if self._backlog_paused and not self._backlog:
             self._backlog_paused = False
@@ -195,9 +220,14 @@ class RespConnection(asyncio.Protocol):
 
     def _run(self, items: list[QueueItem] | deque[QueueItem]) -> None:
         output: list[bytes] = []
+        output_bytes = 0
         dispatch = self._commands.dispatch
         session = self.session
         for index, item in enumerate(items):
+            if output_bytes >= TURN_OUTPUT_BYTES:
+                self._write(output)
+                self._defer(list(itertools.islice(items, index, None)))
+                return
             if type(item) is list:
                 try:
                     reply = dispatch(item, session)
@@ -216,10 +246,12 @@ class RespConnection(asyncio.Protocol):
                         self._wait_for(coroutine, pending, list(itertools.islice(items, index + 1, None)))
                         return
                 output.append(cast(bytes, reply))
+                output_bytes += len(cast(bytes, reply))
                 if session.closing:
                     item = _CLOSE
             elif type(item) is bytes:
                 output.append(item)
+                output_bytes += len(item)
             if item is _CLOSE:
                 self._write(output)
                 self.close()
@@ -229,11 +261,29 @@ class RespConnection(asyncio.Protocol):
             self._latency.observe(time.perf_counter() - self._batch_started)
 
     def _wait_for(self, coroutine: Coroutine[Any, Any, bytes], pending: Any, rest: list[QueueItem]) -> None:
+        self._hold(rest)
+        task = asyncio.get_running_loop().create_task(self._finish(coroutine, pending))
+        self._server.track(task)
+
+    def _hold(self, rest: list[QueueItem]) -> None:
+        """Keep ``rest`` (and anything read later) queued, reading nothing, until the connection is free again."""
         self._busy = True
         self._queue.extendleft(reversed(rest))
         self._pause_reading()
-        task = asyncio.get_running_loop().create_task(self._finish(coroutine, pending))
-        self._server.track(task)
+
+    def _defer(self, rest: list[QueueItem]) -> None:
+        """End this turn: answer ``rest`` on the next one (or once the client has read its replies)."""
+        self._hold(rest)
+        asyncio.get_running_loop().call_soon(self._continue)
+
+    def _continue(self) -> None:
+        if self._closed:
+            return
+        if self._writing_paused:
+            self._deferred = self._continue
+            return
+        self._busy = False
+        self._run_queued()
 
     async def _finish(self, coroutine: Coroutine[Any, Any, bytes], pending: Any) -> None:
         try:
@@ -245,6 +295,9 @@ class RespConnection(asyncio.Protocol):
         if self.session.closing:
             self.close()
             return
+        self._run_queued()
+
+    def _run_queued(self) -> None:
         queued = self._queue
         self._queue = deque()
         if queued:
@@ -259,14 +312,32 @@ class RespConnection(asyncio.Protocol):
             if not self._output:
                 self._server.flush_soon(self)
             self._output += output
+            self._output_bytes += len(output[0]) if len(output) == 1 else sum(map(len, output))
+            if self._output_bytes > self._server.max_output_buffer:
+                self._overflow(self._output_bytes)
 
     def flush(self) -> None:
         """Write the replies queued since the last flush (called by the server at the end of a turn)."""
         output = self._output
         if output:
             self._output = []
-            if not self._closed and self._transport is not None:
-                self._transport.write(output[0] if len(output) == 1 else b"".join(output))
+            self._output_bytes = 0
+            transport = self._transport
+            if not self._closed and transport is not None:
+                transport.write(output[0] if len(output) == 1 else b"".join(output))
+                if self._writing_paused and (unsent := transport.get_write_buffer_size()) > (
+                    self._server.max_output_buffer
+                ):
+                    self._overflow(unsent)
+
+    def _overflow(self, unsent: int) -> None:
+        """Close at once, dropping the unsent replies: the client let more than the output limit pile up."""
+        self._output = []
+        self._output_bytes = 0
+        self._server.output_limit_reached(self, unsent)
+        if not self._closed and self._transport is not None:
+            self._closed = True
+            self._transport.abort()
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and not self._closed and self._transport is not None:
@@ -274,8 +345,9 @@ class RespConnection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def _resume_reading_if_free(self) -> None:
-        """Resume reading unless a command waits, the backlog is over its bound or the server is stopping."""
-        if not (self._busy or self._backlog_paused or self._server.stopping):
+        """Resume reading unless a command waits, the backlog is over its bound, the client is not reading its
+        replies or the server is stopping."""
+        if not (self._busy or self._backlog_paused or self._writing_paused or self._server.stopping):
             self._resume_reading()
 
     def _resume_reading(self) -> None:
@@ -315,8 +387,9 @@ class RespConnection(asyncio.Protocol):
 class RespServer:
     """Listeners plus the connection bookkeeping: limits, read timeouts, graceful stop.
 
-    ``max_bulk_length`` and ``max_request_size`` are bytes, ``read_timeout`` seconds
-    (an incomplete request that makes no progress for that long is answered and closed).
+    ``max_bulk_length``, ``max_request_size`` and ``max_output_buffer`` are bytes, ``read_timeout`` seconds
+    (an incomplete request that makes no progress for that long is answered and closed). A connection with more
+    than ``max_output_buffer`` bytes of unsent replies is closed.
     """
 
     def __init__(
@@ -327,6 +400,7 @@ class RespServer:
         read_timeout: float,
         max_bulk_length: int,
         max_request_size: int,
+        max_output_buffer: int,
     ) -> None:
         self.commands = commands
         self.statistics = commands.statistics
@@ -334,6 +408,9 @@ class RespServer:
         self.read_timeout = read_timeout
         self.max_bulk_length = max_bulk_length
         self.max_request_size = max_request_size
+        self.max_output_buffer = max_output_buffer
+        self._output_limit_logged_at = -OUTPUT_LIMIT_LOG_INTERVAL
+        self._output_limit_unlogged = 0  # closes since the last log line
         self.client_ids = itertools.count(1)
         self._unflushed: list[RespConnection] = []  # connections with replies queued in this turn
         self.stopping = False
@@ -386,6 +463,24 @@ class RespServer:
         """Unregister a closed connection."""
         self._connections.discard(connection)
         self.statistics.connections_current = len(self._connections)
+
+    def output_limit_reached(self, connection: RespConnection, unsent: int) -> None:
+        """Count a connection closed at the output limit; log it, at most once per ``OUTPUT_LIMIT_LOG_INTERVAL``."""
+        self.statistics.output_limit_closes += 1
+        now = time.monotonic()
+        if now - self._output_limit_logged_at < OUTPUT_LIMIT_LOG_INTERVAL:
+            self._output_limit_unlogged += 1
+            return
+        logger.warning(
+            "closed RESP client %d: %d bytes of unsent replies, over server.limits.maxOutputBuffer (%d bytes); "
+            "%d more closed so since the last such message",
+            connection.session.client_id,
+            unsent,
+            self.max_output_buffer,
+            self._output_limit_unlogged,
+        )
+        self._output_limit_logged_at = now
+        self._output_limit_unlogged = 0
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a reference to an in-flight command until it finishes."""

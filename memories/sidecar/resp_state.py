@@ -66,6 +66,8 @@ class RespStatistics:
     connections_total: int = 0
     connections_rejected: int = 0
     protocol_errors: int = 0
+    #: Connections closed because their unsent replies exceeded ``server.limits.maxOutputBuffer``.
+    output_limit_closes: int = 0
     calls: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     #: Seconds from reading a batch of (pipelined) commands until the last of their replies is queued for writing

@@ -18,7 +18,10 @@ class RecordingTransport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
         self.closed = False
+        self.aborted = False
         self.reading = True
+        #: What ``get_write_buffer_size`` answers: bytes a real transport would still hold unsent.
+        self.unsent = 0
 
     @property
     def written(self) -> bytes:
@@ -36,14 +39,31 @@ class RecordingTransport:
     def close(self) -> None:
         self.closed = True
 
+    def abort(self) -> None:
+        self.closed = self.aborted = True
 
-def server(*, accelerate: bool, token: str | None = None, cache: CacheManager | None = None) -> RespServer:
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+
+def server(
+    *,
+    accelerate: bool,
+    token: str | None = None,
+    cache: CacheManager | None = None,
+    max_output_buffer: int = 2**26,
+) -> RespServer:
     """A server (not listening) for :func:`connect`; without ``cache`` an 8 KB L1, so some SETs evict or fit nowhere."""
     cache = CacheManager("8KB") if cache is None else cache
     limits = RespLimits(max_value_size=4500, max_key_length=12)
     table = CommandTable(cache, limits, RespStatistics(), token, accelerate=accelerate)
     return RespServer(
-        table, max_connections=10, read_timeout=10, max_bulk_length=MAX_BULK_LENGTH, max_request_size=2**20
+        table,
+        max_connections=10,
+        read_timeout=10,
+        max_bulk_length=MAX_BULK_LENGTH,
+        max_request_size=2**20,
+        max_output_buffer=max_output_buffer,
     )
 
 

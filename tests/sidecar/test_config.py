@@ -46,7 +46,8 @@ server:
   http: {host: 127.0.0.1, port: 8750}
   ops: {host: 0.0.0.0, port: 9750}
   authTokenFile: /var/run/secrets/memories/token
-  limits: {maxValueSize: 32MB, maxRequestSize: 64MB, maxKeyLength: 1024, maxConnections: 100, readTimeout: 10s}
+  limits:
+    {maxValueSize: 32MB, maxRequestSize: 64MB, maxKeyLength: 1024, maxConnections: 100, maxOutputBuffer: 16MB, readTimeout: 10s}
 shutdown: {gracePeriod: 20s}
 """
 
@@ -92,6 +93,7 @@ def test_full_example_parses_every_field() -> None:
     assert config.memory_pool.path == "/shm/arena"
     assert config.server.resp.unix_socket == "/run/memories/resp.sock"
     assert config.server.limits.read_timeout == 10
+    assert config.server.limits.max_output_buffer == 16 * 1024**2
     assert config.shutdown.grace_period == 20
 
 

@@ -93,7 +93,7 @@ def test_the_extension_is_built_and_used() -> None:
     assert resp_connection._commands.accelerated
     table = resp_connection._commands
     data = frame(b"SET", b"k", b"v") + frame(b"GET", b"k") + frame(b"PING")
-    replies, consumed, incomplete = table.run_fast(data, 0, 2**20, resp_connection.session, 100)
+    replies, consumed, incomplete = table.run_fast(data, 0, 2**20, 2**20, resp_connection.session, 100)
     assert (replies, consumed, incomplete) == (b"+OK\r\n$1\r\nv\r\n", len(data) - len(frame(b"PING")), False)
     assert table.call_counts() == {"set": 1, "get": 1}
 
@@ -146,12 +146,12 @@ def test_resp3_clients_get_resp3_nulls() -> None:
 )
 def test_bad_arguments_raise(arguments: tuple[Any, int, int], error: type[Exception]) -> None:
     with pytest.raises(error):
-        _resp_fast.run(*arguments, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
+        _resp_fast.run(*arguments, 10, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
 
 
 def test_a_budget_below_one_byte_is_refused() -> None:
     with pytest.raises(ValueError, match="budget"):
-        _resp_fast.run(b"*1\r\n", 0, 0, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
+        _resp_fast.run(b"*1\r\n", 0, 0, 10, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
 
 
 def test_interrupts_from_the_cache_propagate() -> None:
@@ -160,7 +160,7 @@ def test_interrupts_from_the_cache_propagate() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         _resp_fast.run(
-            frame(b"GET", b"k"), 0, 100, 10, 10, 10, interrupted, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n"
+            frame(b"GET", b"k"), 0, 100, 100, 10, 10, 10, interrupted, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n"
         )
 
 
@@ -174,7 +174,7 @@ def run_with_a_fresh_store(
         return True
 
     result = _resp_fast.run(
-        data, start, budget, max_bulk_length, 100, 4096, store.get, set_value, object(), b"-W\r\n", b"$-1\r\n"
+        data, start, budget, 2**62, max_bulk_length, 100, 4096, store.get, set_value, object(), b"-W\r\n", b"$-1\r\n"
     )
     assert len(store) <= result[3]
     return result
@@ -248,3 +248,14 @@ def test_with_a_disk_tier_writes_and_misses_fall_back_and_answer_the_same(tmp_pa
     assert accelerated == pure
     # Every value comes back, from L1 or from the disk tier it was demoted to.
     assert accelerated == b"+OK\r\n" * 30 + encode_bulk(b"v" * 900) * 30 + b"$-1\r\n"
+
+
+def test_no_command_starts_once_the_output_budget_is_encoded() -> None:
+    value = b"v" * 100  # a reply of 107 bytes
+    data = frame(b"GET", b"k") * 5
+    replies, consumed, gets, _sets, _incomplete = _resp_fast.run(
+        data, 0, 2**20, 150, 10, 10, 1000, {"k": value}.get, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n"
+    )
+    assert gets == 2  # the second GET started below 150 bytes of replies, the third did not
+    assert replies == encode_bulk(value) * 2
+    assert consumed == len(frame(b"GET", b"k")) * 2

@@ -45,6 +45,15 @@ class LimitsConfig:
     )
     max_key_length: int = setting(Size(positive=True), doc="Longest key, in bytes.", default=4096)
     max_connections: int = setting(Integer(minimum=1), doc="Open RESP connections at most.", default=1024)
+    max_output_buffer: int = setting(
+        Size(positive=True),
+        doc=(
+            "Replies one RESP connection may have waiting to be sent; past it the connection is closed "
+            "(redis-server's client-output-buffer-limit hard limit). Reading pauses long before, while the "
+            "client is not reading what was sent."
+        ),
+        default="64Mi",
+    )
     read_timeout: float = setting(
         Duration(), doc="An incomplete RESP request with no progress this long is refused.", default="30s"
     )
