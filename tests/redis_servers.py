@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,8 +244,9 @@ class SentinelGroup:
     def current_master_port(self) -> int:
         for sentinel in self.sentinels:
             with contextlib.suppress(redis.RedisError):
-                _host, port = sentinel.client().sentinel_get_master_addr_by_name(self.name)
-                return int(port)
+                address = sentinel.client().sentinel_get_master_addr_by_name(self.name)
+                assert isinstance(address, tuple), address  # (host, port)
+                return int(address[1])
         raise LookupError("no sentinel answered")
 
     def failover(self) -> None:
@@ -285,7 +286,7 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
             servers.append(sentinel)
         group = SentinelGroup(master, replica, sentinels)
         wait_until(
-            lambda: all(s.client().sentinel_master("mymaster")["num-other-sentinels"] == 2 for s in sentinels),
+            lambda: all(_other_sentinels(sentinel) == 2 for sentinel in sentinels),
             30,
             "the sentinels to discover each other",
         )
@@ -295,7 +296,14 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
             server.stop()
 
 
-def _sentinel_command(sentinel: RedisServer, config: Path) -> object:
+def _other_sentinels(sentinel: RedisServer) -> int:
+    """How many other sentinels this one knows monitor ``mymaster``."""
+    state = sentinel.client().sentinel_master("mymaster")
+    assert isinstance(state, dict), state
+    return int(state["num-other-sentinels"])
+
+
+def _sentinel_command(sentinel: RedisServer, config: Path) -> Callable[[], list[str]]:
     def command() -> list[str]:
         return [
             REDIS_SERVER,

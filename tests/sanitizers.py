@@ -51,7 +51,8 @@ def build_sanitized(module_name: str, directory: Path) -> Path:
     if compiler is None:
         pytest.fail("gcc is not installed; scripts/setup installs it")
     settings = extension_settings(module_name)
-    output = directory / (module_name.rsplit(".", 1)[1] + sysconfig.get_config_var("EXT_SUFFIX"))
+    suffix: str = sysconfig.get_config_var("EXT_SUFFIX")
+    output = directory / (module_name.rsplit(".", 1)[1] + suffix)
     command = [compiler, "-shared", "-fPIC", "-g", "-O1", *SANITIZER_FLAGS, f"-I{sysconfig.get_paths()['include']}"]
     command += [f"-I{include}" for include in settings.get("include-dirs", [])]
     command += [str(ROOT / source) for source in settings["sources"]]

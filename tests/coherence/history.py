@@ -67,12 +67,18 @@ def check(history: list[Operation], bound: float) -> Verdict:
     return verdict
 
 
+def _written(operation: Operation) -> bytes | None:
+    """The bytes a set wrote; None for a delete."""
+    if operation.kind != "set":
+        return None
+    assert isinstance(operation.value, bytes), operation
+    return operation.value
+
+
 def _check_register(key: str, operations: list[Operation], bound: float, verdict: Verdict) -> None:
     writes = [_Write(None, -math.inf, -math.inf, True)]
     writes += [
-        _Write(
-            operation.value if operation.kind == "set" else None, operation.invoked, operation.completed, operation.ok
-        )  # type: ignore[arg-type]
+        _Write(_written(operation), operation.invoked, operation.completed, operation.ok)
         for operation in operations
         if operation.kind in ("set", "delete")
     ]
@@ -140,7 +146,11 @@ class _Overwrites:
 
 
 def _check_counter(key: str, operations: list[Operation], bound: float, verdict: Verdict) -> None:
-    results = [operation.value for operation in operations if operation.kind == "incr" and operation.ok]
+    results = [
+        operation.value
+        for operation in operations
+        if operation.kind == "incr" and operation.ok and isinstance(operation.value, int)
+    ]
     duplicates = {value for value in results if results.count(value) > 1}
     if duplicates:
         verdict.violations.append(
@@ -152,7 +162,7 @@ def _check_counter(key: str, operations: list[Operation], bound: float, verdict:
         if operation.kind == "incr" and operation.ok and isinstance(operation.value, int)
     )
     completions = [completed for completed, _value in acknowledged]
-    highest = list(itertools.accumulate((int(value) for _completed, value in acknowledged), max))  # type: ignore[arg-type]
+    highest = list(itertools.accumulate((int(value) for _completed, value in acknowledged), max))
     for read in operations:
         if read.kind != "get" or not read.ok:
             continue

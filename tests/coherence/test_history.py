@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -123,7 +124,9 @@ def run_clients(agents: list[Agent], seconds: float) -> list[Operation]:
             except (redis.RedisError, OSError):
                 result, ok = None, False
             completed = time.monotonic()
-            recorded = value if kind == "set" else result if kind in ("get", "incr") else None  # type: ignore[assignment]
+            recorded = (
+                value if kind == "set" else cast("bytes | int | None", result) if kind in ("get", "incr") else None
+            )
             with lock:
                 history.append(Operation(kind, key, invoked, completed, recorded, ok, number, agent))
             if not ok:
@@ -197,7 +200,12 @@ def restart_an_agent(running: list[Agent]) -> Callable[[], None]:
 
 def test_three_agents_on_one_redis_with_faults(tmp_path: Path) -> None:
     with redis_server(tmp_path / "redis", extra=["--appendonly", "yes", "--appendfsync", "always"]) as server:
-        l3 = {"url": server.url, "keyPrefix": "history:", "maxStaleness": f"{BOUND}s", "timeout": "1s"}
+        l3: dict[str, object] = {
+            "url": server.url,
+            "keyPrefix": "history:",
+            "maxStaleness": f"{BOUND}s",
+            "timeout": "1s",
+        }
 
         def redis_restart() -> None:
             server.kill()  # SIGKILL: acknowledged writes survive (appendfsync always)
@@ -214,7 +222,12 @@ def test_three_agents_on_one_redis_with_faults(tmp_path: Path) -> None:
 
 def test_three_agents_on_a_redis_cluster_with_faults(tmp_path: Path) -> None:
     with redis_cluster(tmp_path / "cluster") as cluster:
-        l3 = {"url": cluster.url, "mode": "cluster", "keyPrefix": "history:", "maxStaleness": f"{BOUND}s"}
+        l3: dict[str, object] = {
+            "url": cluster.url,
+            "mode": "cluster",
+            "keyPrefix": "history:",
+            "maxStaleness": f"{BOUND}s",
+        }
 
         def slot_migration() -> None:
             name = f"history:{random.choice(REGISTERS + COUNTERS)}".encode()

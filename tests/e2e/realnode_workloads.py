@@ -176,7 +176,8 @@ def metric(text: str, name: str, **labels: str) -> float:
 def pod_volume_dir(cluster: LocalControlPlane, pod: dict[str, Any], volume: str) -> Path:
     """Where the kubelet keeps an emptyDir volume of ``pod`` on this machine."""
     assert cluster.node is not None
-    root = cluster.node.instance.directory / "kubelet" / "pods" / pod["metadata"]["uid"] / "volumes"
+    uid: str = pod["metadata"]["uid"]
+    root = cluster.node.instance.directory / "kubelet" / "pods" / uid / "volumes"
     return root / "kubernetes.io~empty-dir" / volume
 
 

@@ -8,6 +8,7 @@ object the chart installed.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,9 +139,7 @@ def test_examples_are_reconciled_by_the_operator_with_the_chart_installed(
     with operator:
         for name, namespace in policies:
             try:
-                wait_for(
-                    lambda name=name, namespace=namespace: _ready(control_plane, name, namespace), timeout_seconds=60
-                )
+                wait_for(functools.partial(_ready, control_plane, name, namespace), timeout_seconds=60)
             except AssertionError as error:
                 raise AssertionError(
                     f"CachePolicy {namespace}/{name} not Ready: {error}\n{operator.log_tail()}"

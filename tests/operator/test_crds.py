@@ -297,7 +297,7 @@ def test_status_subresource_drives_the_ready_column(control_plane: LocalControlP
 
 def test_status_fields_the_operator_writes_are_kept(control_plane: LocalControlPlane, namespace: str) -> None:
     assert apply(control_plane, namespace, cache_policy("kept"))[0] == 0
-    written = {"observedGeneration": 1, "matchedPods": 3, "injectedPods": 2, "missedPods": 1}
+    written: dict[str, object] = {"observedGeneration": 1, "matchedPods": 3, "injectedPods": 2, "missedPods": 1}
     written |= {"configMap": "memories-kept-config", "configHash": "0123abcd"}
     patched = control_plane.kubectl(
         "patch", "cpol", "kept", "-n", namespace, "--subresource=status", "--type=merge", "-p",

@@ -325,4 +325,5 @@ def test_l3_reachability_is_a_condition_that_follows_the_secret(
     apply(control_plane, secret("redis://127.0.0.1:1/0"))  # nothing listens on port 1
     unreachable = wait_for(lambda: l3("False"), what="L3Reachable=False")
     assert unreachable["reason"] == "Unreachable" and "cannot connect" in unreachable["message"]
-    assert condition(get(control_plane, "cachepolicy", "web", workspace), "Ready")["status"] == "True"
+    ready_condition = condition(get(control_plane, "cachepolicy", "web", workspace), "Ready")
+    assert ready_condition is not None and ready_condition["status"] == "True"

@@ -107,8 +107,12 @@ def test_replicas_mount_the_claim_and_a_replacement_gets_it_too(
     assert (cache["l2Path"], cache["l2Shared"]) == (f"/var/cache/memories/l2/{workspace}/web", True)
 
     apply(control_plane, deployment(workspace, replicas=2))
-    pods = wait_for(lambda: len(running_pods(control_plane, workspace)) == 2 and running_pods(control_plane, workspace),
-                    what="both replicas Running with the claim", timeout_seconds=90)  # fmt: skip
+
+    def both_running() -> list[dict[str, Any]] | None:
+        running = running_pods(control_plane, workspace)
+        return running if len(running) == 2 else None
+
+    pods = wait_for(both_running, what="both replicas Running with the claim", timeout_seconds=90)
     for pod_body in pods:
         assert persistent_volume_of(pod_body) == {
             "name": constants.L2_PERSISTENT_VOLUME,

@@ -55,7 +55,7 @@ def schema_errors(value: object, schema: dict[str, Any], path: str = "$") -> lis
             if key in value:
                 errors += schema_errors(value[key], child, f"{path}.{key}")
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if numeric and "minimum" in schema and value < schema["minimum"]:  # type: ignore[operator]
+    if numeric and "minimum" in schema and value < schema["minimum"]:
         errors.append(f"{path}: {value} < minimum {schema['minimum']}")
     return errors
 

@@ -27,7 +27,8 @@ def _versioned(client_index: int, key: int, version: int, size: int) -> bytes:
     return head + b"x" * (size - len(head))
 
 
-def _version_of(value: bytes) -> int:
+def _version_of(value: bytes | str) -> int:
+    assert isinstance(value, bytes), value  # the client does not decode responses
     return int(value.split(b":", 3)[2])
 
 

@@ -66,12 +66,12 @@ async def test_reading_pauses_while_the_backlog_is_over_its_bound_and_resumes_on
     sets, _values = set_pipeline(600, 4000)  # 2.4 MB of requests
     half = len(sets) // 2
     resp_connection.data_received(b"".join(sets[:half]))
-    assert transport.reading
+    assert transport.is_reading()
     resp_connection.data_received(b"".join(sets[half:]))
     assert len(b"".join(sets)) - TURN_BYTES > MAX_BACKLOG_BYTES
-    assert not transport.reading
+    assert not transport.is_reading()
     await settle(resp_connection)
-    assert transport.reading
+    assert transport.is_reading()
     assert transport.written == b"+OK\r\n" * len(sets)
 
 
@@ -85,17 +85,17 @@ async def test_a_stopping_server_answers_the_backlog_but_reads_nothing_more() ->
     resp_server.stop_accepting()
     await settle(resp_connection)
     assert transport.written == b"+OK\r\n" * len(sets)
-    assert not transport.reading
+    assert not transport.is_reading()
 
 
 async def test_drained_writes_do_not_resume_reading_on_a_stopping_server() -> None:
     resp_server = server(accelerate=True)
     resp_connection, transport = connect(resp_server)
     resp_connection.pause_writing()
-    assert not transport.reading
+    assert not transport.is_reading()
     resp_server.stop_accepting()
     resp_connection.resume_writing()
-    assert not transport.reading
+    assert not transport.is_reading()
 
 
 @compiled_only
@@ -106,9 +106,9 @@ async def test_drained_writes_do_not_resume_reading_while_the_backlog_is_over_it
     resp_connection.data_received(b"".join(sets[300:]))
     resp_connection.pause_writing()
     resp_connection.resume_writing()
-    assert not transport.reading
+    assert not transport.is_reading()
     await settle(resp_connection)
-    assert transport.reading
+    assert transport.is_reading()
     assert transport.written == b"+OK\r\n" * len(sets)
 
 

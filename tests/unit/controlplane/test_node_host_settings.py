@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from memories.controlplane.node import host_settings
+from memories.controlplane.node.network import NODE_BLOCK
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_the_safety_route_lives_as_long_as_some_node(machine: dict[str, object])
     host_settings.release(root, "a", is_alive=lambda holder: True)
     assert len(routes) == 1
     host_settings.release(root, "b", is_alive=lambda holder: True)
-    assert routes[-1][:2] == ("route", "delete") and host_settings.NODE_BLOCK in routes[-1]
+    assert routes[-1][:2] == ("route", "delete") and NODE_BLOCK in routes[-1]
 
 
 def test_only_directories_the_nodes_created_are_removed(machine: dict[str, object]) -> None:

@@ -55,7 +55,7 @@ def test_sections_are_frozen_and_keyword_only() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Tier().size = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
-        Tier(1)  # type: ignore[misc]
+        Tier(1)  # type: ignore[call-arg]
 
 
 def test_an_annotation_that_disagrees_with_the_kind_is_refused() -> None:

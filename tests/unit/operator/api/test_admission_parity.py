@@ -20,7 +20,7 @@ PARSERS = {
 
 
 def cel_messages() -> set[str]:
-    messages = set()
+    messages: set[str] = set()
 
     def collect(schema: Any) -> None:
         if isinstance(schema, dict):

@@ -4,9 +4,11 @@ slot migrates) and a master + replica behind three Sentinels (master discovery, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.crc import key_slot
@@ -23,7 +25,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
         yield running
 
 
-async def agents_for(url: str, count: int, **options: object) -> list[CacheManager]:
+def not_in_l1(cache: CacheManager, key: str) -> bool:
+    return in_l1(cache, key) is CacheManager.MISSING
+
+
+async def agents_for(url: str, count: int, **options: Any) -> list[CacheManager]:
     prefix = f"deploy:{uuid.uuid4().hex[:6]}:"
     caches = []
     for _ in range(count):
@@ -58,7 +64,7 @@ async def test_cluster_keys_on_every_node_are_invalidated_across_agents(
     for key in keys:
         await writer.set(key, b"v2")
     for key in keys:
-        await eventually(lambda key=key: in_l1(reader, key) is CacheManager.MISSING)
+        await eventually(functools.partial(not_in_l1, reader, key))
         assert await reader.get(key) == b"v2"
 
 

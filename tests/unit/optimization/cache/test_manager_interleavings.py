@@ -11,6 +11,7 @@ nothing is evicted for good, so every demotion must be found again.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import shutil
 import tempfile
 from collections import deque
@@ -277,14 +278,14 @@ class Interleavings(RuleBasedStateMachine):
     def finish_a_read(self, data: st.DataObject) -> None:
         self.reader.run(data.draw(st.integers(0, len(self.reader.jobs) - 1)))
 
-    def allowed(self, operation: Operation, completed: int) -> set[bytes | None]:
+    def allowed(self, operation: Operation, completed: int) -> builtins.set[bytes | None]:  # the rule set() shadows set
         writes = [write for write in self.histories[operation.key].writes if write is not operation.write]
         definite = [
             w for w in writes if not w.maybe and w.acknowledged is not None and w.acknowledged < operation.invoked
         ]
         last = max(definite, key=lambda w: w.acknowledged or 0, default=None)
         since = 0 if last is None else last.acknowledged or 0
-        allowed: set[bytes | None] = {None if last is None else last.value}
+        allowed: builtins.set[bytes | None] = {None if last is None else last.value}
         for write in writes:
             acknowledged_after_last = write.acknowledged is not None and since < write.acknowledged < operation.invoked
             concurrent = write.invoked < completed and (

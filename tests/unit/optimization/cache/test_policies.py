@@ -19,7 +19,7 @@ from memories.optimization.cache.policies.wtinylfu import WTinyLfuPolicy
 
 def evict(policy: EvictionPolicy) -> object:
     victim = policy.choose_victim()
-    policy.remove(victim, evicted=True)  # type: ignore[arg-type]
+    policy.remove(victim, evicted=True)
     return victim
 
 
@@ -150,7 +150,7 @@ def test_policy_tracks_exactly_the_resident_keys(name: str, steps: list[tuple[st
         elif operation == "evict" and resident:
             victim = evict(policy)
             assert victim in resident
-            resident.discard(victim)  # type: ignore[arg-type]
+            resident.discard(victim)
         assert len(policy) == len(resident)
         assert all(key in policy for key in resident)
     assert (policy.choose_victim() is None) == (not resident)

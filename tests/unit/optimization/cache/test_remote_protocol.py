@@ -135,7 +135,8 @@ def _redis_parse(command: bytes) -> list[bytes]:
 def test_a_real_redis_server_reads_our_commands(redis_url: str) -> None:
     address = urllib.parse.urlsplit(redis_url)
     value = bytes(range(256)) * 40  # larger than one encoding part
-    parser, replies = ReplyParser(), []
+    parser = ReplyParser()
+    replies: list[object] = []
     with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
         connection.sendall(
             encode_command(b"SET", "protocol:ünïcode", value) + encode_command("GET", "protocol:ünïcode")

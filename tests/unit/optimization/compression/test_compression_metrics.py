@@ -23,7 +23,8 @@ async def test_collector_exposes_byte_and_operation_totals() -> None:
         == compressed.compressed_size
     )
     assert registry.get_sample_value("memories_compression_operations_total", {"operation": "decompress"}) == 1
-    assert registry.get_sample_value("memories_compression_seconds_total", {"operation": "compress"}) > 0
+    seconds = registry.get_sample_value("memories_compression_seconds_total", {"operation": "compress"})
+    assert seconds is not None and seconds > 0
 
 
 async def test_collector_counts_corrupt_inputs() -> None:

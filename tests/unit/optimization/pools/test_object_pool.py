@@ -48,7 +48,7 @@ async def test_async_factory_result_is_awaited() -> None:
         await asyncio.sleep(0)
         return Resource()
 
-    pool = ObjectPool(factory, max_size=2)
+    pool: ObjectPool[Resource] = ObjectPool(factory, max_size=2)  # mypy cannot infer it from an async factory
     async with pool.acquire() as resource:
         assert isinstance(resource, Resource)
     await pool.close()

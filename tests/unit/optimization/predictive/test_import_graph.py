@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +16,9 @@ from memories.optimization.predictive.records import AccessColumns
 from memories.optimization.predictive.training.export import save_lstm, save_markov
 from memories.optimization.predictive.training.fit import train_lstm
 from memories.optimization.predictive.training.network import LSTMConfig
+
+if TYPE_CHECKING:
+    from tests.unit.optimization.predictive.conftest import PeriodicLog
 
 #: Packages the agent must not load: the training and offline-evaluation code, and the ONNX builder library
 #: (onnxruntime, which serves the model, is a different package).
@@ -54,7 +58,7 @@ AGENT_SCRIPT = textwrap.dedent(
 
 
 @pytest.fixture
-def model_files(tmp_path: Path, periodic_log) -> list[tuple[str, str]]:
+def model_files(tmp_path: Path, periodic_log: PeriodicLog) -> list[tuple[str, str]]:
     columns = AccessColumns.from_records(periodic_log(4, 20))
     config = LSTMConfig(embedding_size=8, hidden_size=8, window=8, batch_size=4, min_steps_per_epoch=5)
     trained = train_lstm(columns, features=["time"], epochs=1, target="key", config=config, progress=False)

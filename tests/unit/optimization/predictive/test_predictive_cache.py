@@ -3,12 +3,16 @@ from __future__ import annotations
 import asyncio
 import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from memories.errors import ConfigError, ModelError
 from memories.optimization import CacheManager, PredictiveCache
 from memories.optimization.predictive.training.network import LSTMConfig
+
+if TYPE_CHECKING:
+    from tests.unit.optimization.predictive.conftest import PeriodicLog
 
 
 class RecordingCache:
@@ -129,7 +133,9 @@ async def test_untrained_lstm_prefetches_nothing() -> None:
     assert cache.prefetched == []
 
 
-async def test_saved_model_loads_into_a_new_predictor(tmp_path: Path, tiny_config: LSTMConfig, periodic_log) -> None:
+async def test_saved_model_loads_into_a_new_predictor(
+    tmp_path: Path, tiny_config: LSTMConfig, periodic_log: PeriodicLog
+) -> None:
     predictor = PredictiveCache(model="lstm", features=["time"], lstm_config=tiny_config, progress=False)
     await predictor.train(periodic_log(5, 40), epochs=4)
     predictor.save(tmp_path / "model.onnx")
@@ -140,7 +146,9 @@ async def test_saved_model_loads_into_a_new_predictor(tmp_path: Path, tiny_confi
     assert served.stats().inference_p99_ms is not None
 
 
-async def test_online_markov_covers_keys_first_seen_after_training(tiny_config: LSTMConfig, periodic_log) -> None:
+async def test_online_markov_covers_keys_first_seen_after_training(
+    tiny_config: LSTMConfig, periodic_log: PeriodicLog
+) -> None:
     cache = RecordingCache()
     predictor = PredictiveCache(model="lstm", features=[], cache=cache, lstm_config=tiny_config, progress=False)
     await predictor.train(periodic_log(4, 30), epochs=2)

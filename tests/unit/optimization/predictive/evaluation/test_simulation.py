@@ -86,7 +86,9 @@ OPERATIONS = st.lists(st.tuples(st.sampled_from(["request", "prefetch"]), st.int
 
 @settings(max_examples=60, deadline=None)
 @given(policy=st.sampled_from(sorted(POLICIES)), capacity=st.integers(1, 6), operations=OPERATIONS)
-def test_replay_cache_decides_as_the_agents_memory_tier(policy: str, capacity: int, operations: list) -> None:
+def test_replay_cache_decides_as_the_agents_memory_tier(
+    policy: str, capacity: int, operations: list[tuple[str, int]]
+) -> None:
     """The same requests and prefetches through ReplayCache and MemoryTier (entries of size 1 under a
     capacity of ``capacity`` bytes): same hits, same admitted prefetches, same resident keys."""
     replay = ReplayCache(capacity, policy)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 import pytest
@@ -14,8 +15,11 @@ from memories.optimization.predictive.training.export import save_lstm, save_mar
 from memories.optimization.predictive.training.fit import train_lstm
 from memories.optimization.predictive.training.network import LSTMConfig
 
+if TYPE_CHECKING:
+    from tests.unit.optimization.predictive.conftest import PeriodicLog
 
-def test_lstm_round_trip_predicts_the_same(tmp_path: Path, tiny_config: LSTMConfig, periodic_log) -> None:
+
+def test_lstm_round_trip_predicts_the_same(tmp_path: Path, tiny_config: LSTMConfig, periodic_log: PeriodicLog) -> None:
     columns = AccessColumns.from_records(periodic_log(4, 40))
     trained = train_lstm(columns, features=["time"], epochs=3, target="key", config=tiny_config, progress=False)
     path = tmp_path / "model.onnx"
@@ -62,7 +66,7 @@ def test_foreign_onnx_model_is_model_error(tmp_path: Path) -> None:
         load_predictor(path)
 
 
-def test_truncated_lstm_file_is_model_error(tmp_path: Path, tiny_config: LSTMConfig, periodic_log) -> None:
+def test_truncated_lstm_file_is_model_error(tmp_path: Path, tiny_config: LSTMConfig, periodic_log: PeriodicLog) -> None:
     columns = AccessColumns.from_records(periodic_log(4, 10))
     trained = train_lstm(columns, features=[], epochs=1, target="key", config=tiny_config, progress=False)
     path = tmp_path / "model.onnx"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy
 import pytest
@@ -10,6 +11,9 @@ from memories.optimization.predictive.records import AccessColumns
 from memories.optimization.predictive.training.fit import train_lstm
 from memories.optimization.predictive.training.loop import evaluate_network
 from memories.optimization.predictive.training.network import LSTMConfig, LSTMNetwork
+
+if TYPE_CHECKING:
+    from tests.unit.optimization.predictive.conftest import PeriodicLog
 
 
 def _tiny_batch(rng: numpy.random.Generator) -> tuple[dict[str, numpy.ndarray], numpy.ndarray, numpy.ndarray]:
@@ -43,7 +47,7 @@ def test_backprop_matches_numerical_gradient(sampled: bool) -> None:
             assert gradients[name].reshape(-1)[index] == pytest.approx(numerical, rel=1e-4, abs=1e-7), name
 
 
-def test_training_is_deterministic_for_a_seed(tiny_config: LSTMConfig, periodic_log) -> None:
+def test_training_is_deterministic_for_a_seed(tiny_config: LSTMConfig, periodic_log: PeriodicLog) -> None:
     columns = AccessColumns.from_records(periodic_log(5, 60))
     first = train_lstm(columns, features=["time"], epochs=2, target="key", config=tiny_config, progress=False)
     second = train_lstm(columns, features=["time"], epochs=2, target="key", config=tiny_config, progress=False)
@@ -51,7 +55,7 @@ def test_training_is_deterministic_for_a_seed(tiny_config: LSTMConfig, periodic_
         numpy.testing.assert_array_equal(value, second.network.parameters[name])
 
 
-def test_different_seeds_give_different_weights(tiny_config: LSTMConfig, periodic_log) -> None:
+def test_different_seeds_give_different_weights(tiny_config: LSTMConfig, periodic_log: PeriodicLog) -> None:
     columns = AccessColumns.from_records(periodic_log(5, 60))
     first = train_lstm(columns, features=[], epochs=1, target="key", config=tiny_config, progress=False)
     other = dataclasses.replace(tiny_config, seed=8)
@@ -59,7 +63,7 @@ def test_different_seeds_give_different_weights(tiny_config: LSTMConfig, periodi
     assert not numpy.array_equal(first.network.parameters["lstm.W"], second.network.parameters["lstm.W"])
 
 
-def test_loss_decreases_on_a_learnable_sequence(tiny_config: LSTMConfig, periodic_log) -> None:
+def test_loss_decreases_on_a_learnable_sequence(tiny_config: LSTMConfig, periodic_log: PeriodicLog) -> None:
     columns = AccessColumns.from_records(periodic_log(7, 80))
     trained = train_lstm(columns, features=["time"], epochs=4, target="key", config=tiny_config, progress=False)
     losses = [epoch.train_loss for epoch in trained.history.epochs]
