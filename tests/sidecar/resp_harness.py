@@ -37,7 +37,7 @@ class RecordingTransport:
         self.reading = True
 
     def is_reading(self) -> bool:
-        """As asyncio's transports: a call, so a type checker does not assume it unchanged between two asserts."""
+        """Whether the connection lets the transport read, as asyncio's ``ReadTransport.is_reading``."""
         return self.reading
 
     def close(self) -> None:
