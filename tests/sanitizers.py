@@ -32,7 +32,9 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 sys.modules[name] = module
 import pytest
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[3:]]))
+# --capture=sys leaves file descriptor 2 alone: a sanitizer's report goes there, and an abort would lose it
+# with pytest's default (fd) capture.
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--capture=sys", *sys.argv[3:]]))
 """
 
 
@@ -74,4 +76,4 @@ def run_tests_sanitized(module_name: str, test_paths: list[str], directory: Path
     command = [sys.executable, "-c", _PRELOAD, module_name, str(shared_object), *test_paths, *pytest_arguments]
     result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
-        pytest.fail(f"sanitized run failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+        pytest.fail(f"sanitized run failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-12000:]}")

@@ -13,6 +13,12 @@
  *
  * Each key also carries a payload behind a dict-like interface (get, [], del, pop, items, iteration),
  * so the in-memory tier can keep its entries here and probe one hash table per read instead of two.
+ *
+ * Re-entry: Python code can run inside a call (a key's __hash__ and __eq__, the __del__ of a released key or
+ * payload, finalizers run by a garbage collection that an allocation starts) and may use this same order.
+ * Every entry point stays sound: a key comparison detects a change through `version` and raises RuntimeError,
+ * references are released only once the order is consistent again, and listings copy the order before
+ * allocating anything (tests/unit/optimization/cache/test_lru_order_reentry.py, run under ASan as well).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -456,28 +462,46 @@ choose_victim(LruOrder *self, PyObject *Py_UNUSED(ignored))
     return key;
 }
 
-/* The keys (or `(key, payload)` pairs) from least to most recently used, as a new list. */
+/* The keys (or `(key, payload)` pairs) from least to most recently used, as a new list.
+ *
+ * Allocating the list and the tuples can start a garbage collection, whose finalizers may change this
+ * order (insert, which can move the arrays; remove). So the walk first copies strong references into a
+ * private array, calling no Python code, and the Python objects are built from that copy only: the result is
+ * the order as it was when called, whatever the finalizers do meanwhile. */
 static PyObject *
 listing(LruOrder *self, int with_payloads)
 {
-    PyObject *result = PyList_New(self->length);
-    if (result == NULL) {
-        return NULL;
+    Py_ssize_t count = self->length;
+    Py_ssize_t width = with_payloads ? 2 : 1;
+    PyObject **snapshot = PyMem_Malloc(sizeof(PyObject *) * (size_t)(count * width + 1));
+    if (snapshot == NULL) {
+        return PyErr_NoMemory();
     }
-    Py_ssize_t position = 0;
+    Py_ssize_t taken = 0;
     for (int32_t index = self->head; index != NONE; index = self->nodes[index].next) {
-        PyObject *item = self->nodes[index].key;
+        snapshot[taken++] = Py_NewRef(self->nodes[index].key);
         if (with_payloads) {
-            item = PyTuple_Pack(2, item, self->nodes[index].payload);
+            snapshot[taken++] = Py_NewRef(self->nodes[index].payload);
+        }
+    }
+    PyObject *result = PyList_New(count);
+    for (Py_ssize_t position = 0; result != NULL && position < count; position++) {
+        PyObject *item = snapshot[position * width];
+        if (with_payloads) {
+            item = PyTuple_Pack(2, snapshot[position * 2], snapshot[position * 2 + 1]);
             if (item == NULL) {
-                Py_DECREF(result);
-                return NULL;
+                Py_CLEAR(result);
+                break;
             }
         } else {
             Py_INCREF(item);
         }
-        PyList_SET_ITEM(result, position++, item);
+        PyList_SET_ITEM(result, position, item);
     }
+    for (Py_ssize_t index = 0; index < taken; index++) {
+        Py_DECREF(snapshot[index]);
+    }
+    PyMem_Free(snapshot);
     return result;
 }
 
@@ -619,26 +643,29 @@ iterate(LruOrder *self)
 
 /* --- the type --------------------------------------------------------------------------------- */
 
+/* Release every key and payload, leaving an empty, usable order. A released object's finalizer may call
+ * back into this order: the arrays are detached (and an empty order put in place) before the first release. */
 static int
 clear_keys(LruOrder *self)
 {
-    for (Py_ssize_t index = 0; index < self->used; index++) {
-        Py_CLEAR(self->nodes[index].key);
-        Py_CLEAR(self->nodes[index].payload);
-    }
-    PyMem_Free(self->nodes);
+    Node *nodes = self->nodes;
+    Py_ssize_t used = self->used;
     PyMem_Free(self->table);
     self->nodes = NULL;
     self->table = NULL;
     self->capacity = self->used = self->length = self->deleted = 0;
     self->head = self->tail = self->free_list = NONE;
     self->version++;
-    /* Leave a usable (empty) order behind: a later call must not touch freed arrays. */
-    if (rebuild(self, MIN_CAPACITY) < 0) {
+    int rebuilt = rebuild(self, MIN_CAPACITY);
+    if (rebuilt < 0) {
         PyErr_Clear();
-        return -1;
     }
-    return 0;
+    for (Py_ssize_t index = 0; index < used; index++) {
+        Py_CLEAR(nodes[index].key);
+        Py_CLEAR(nodes[index].payload);
+    }
+    PyMem_Free(nodes);
+    return rebuilt;
 }
 
 static int
