@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1.7
-# One image for the operator and the sidecar agent: `memories operator`, `memories sidecar`.
-# Build stage: compile wheels for the pinned dependencies (requirements.lock) and the project (with its C extension).
+# Two images from one file, both running `memories` (ENTRYPOINT):
+#   agent    (`--target agent`)  the sidecar agent: the package and its base dependencies only (requirements.lock);
+#   operator (the default target) the operator: the same plus the `operator` extra (requirements-operator.lock). It
+#            can run the agent too, so a chart installed with one image (`make kind`) injects that image.
+# Build stages compile the project's wheel (with its C extensions) once and install each environment from its locks.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# A C compiler and OpenJPEG's headers for the C extensions (memories/**/_*.c); the final stage has no compiler.
+# A C compiler and OpenJPEG's headers for the C extensions (memories/**/_*.c); the images have no compiler.
 # Python's headers come with the official python images; a Debian base image with Debian's python3 (how
 # scripts/node-images builds this file without a registry) needs python3-dev for them. Versions come from the base image's Debian release.
 # hadolint ignore=DL3008,SC2086
@@ -17,15 +20,33 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/memories \
     && /opt/memories/bin/pip install --upgrade pip==25.3
-COPY requirements.lock ./
-RUN /opt/memories/bin/pip install --no-deps -r requirements.lock
+
+# The project's wheel, built once for both environments.
+FROM build AS wheel
 COPY pyproject.toml README.md ./
 COPY memories ./memories
-RUN /opt/memories/bin/pip install --no-deps . \
+RUN /opt/memories/bin/pip wheel --no-deps --wheel-dir /wheels .
+
+# The agent's environment: the base dependencies and the package (no extra).
+FROM build AS agent-environment
+COPY requirements.lock ./
+RUN /opt/memories/bin/pip install --no-deps -r requirements.lock
+COPY --from=wheel /wheels /wheels
+RUN /opt/memories/bin/pip install --no-deps /wheels/*.whl \
+    && /opt/memories/bin/pip check \
     && find /opt/memories -name '__pycache__' -prune -exec rm -rf {} +
 
-# Final stage: the virtualenv only; no compilers, no pip caches, a non-root user.
-FROM ${PYTHON_IMAGE}
+# The operator's environment: the same plus the operator extra's pins.
+FROM build AS operator-environment
+COPY requirements.lock requirements-operator.lock ./
+RUN /opt/memories/bin/pip install --no-deps -r requirements.lock -r requirements-operator.lock
+COPY --from=wheel /wheels /wheels
+RUN /opt/memories/bin/pip install --no-deps /wheels/*.whl \
+    && /opt/memories/bin/pip check \
+    && find /opt/memories -name '__pycache__' -prune -exec rm -rf {} +
+
+# What both images share: no compilers, no pip caches, a non-root user.
+FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="memories-optimizer" \
       org.opencontainers.image.description="Kubernetes operator and sidecar agent: caching, pools, compression, dedup, prefetch" \
@@ -39,11 +60,17 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 65532 memories \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin memories
-COPY --from=build /opt/memories /opt/memories
 ENV PATH=/opt/memories/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 USER 65532:65532
 EXPOSE 6380 8750 9750 9443
 ENTRYPOINT ["memories"]
+
+FROM runtime AS agent
+COPY --from=agent-environment /opt/memories /opt/memories
+CMD ["sidecar"]
+
+FROM runtime AS operator
+COPY --from=operator-environment /opt/memories /opt/memories
 CMD ["operator"]

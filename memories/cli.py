@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from memories import __version__
 from memories.errors import MemoriesError
+from memories.extras import missing_extra
 
 #: Every subcommand: the module whose ``register(subparsers)`` defines it, and its one-line help.
 #: Only the module of the command being run is imported, so ``memories sidecar`` never pays for numpy or kopf.
@@ -53,7 +54,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_requested_command(argv))
+    command = _requested_command(argv)
+    try:
+        return _run(argv, command)
+    except ModuleNotFoundError as error:
+        installation = missing_extra(error, f"memories {command}")
+        if installation is None:
+            raise
+        print(f"memories {command}: error: {installation}", file=sys.stderr)
+        return 1
+
+
+def _run(argv: list[str], command: str | None) -> int:
+    parser = build_parser(command)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler = getattr(arguments, "handler", None)

@@ -77,3 +77,11 @@ class ControlPlaneError(MemoriesError):
 
     The message says which binary or process failed and where its log is.
     """
+
+
+class InstallationError(MemoriesError):
+    """The installed package lacks what a command needs: a file it should carry, an optional dependency (extra)
+    that was not installed, or a clone of the repository (for building images).
+
+    The message names what is missing and the command that installs it.
+    """

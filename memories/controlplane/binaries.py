@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memories.errors import ControlPlaneError
+from memories.resources import controlplane_build_script
 
 #: Kubernetes release the tests and ``memories dev`` run; keep in step with ``scripts/controlplane-binaries``.
 DEFAULT_KUBERNETES_VERSION = "v1.35.4"
@@ -21,8 +22,6 @@ VERSION_ENVIRONMENT_VARIABLE = "MEMORIES_K8S_VERSION"
 CACHE_ENVIRONMENT_VARIABLE = "MEMORIES_CONTROLPLANE_CACHE"
 #: Point at another directory holding the binaries (e.g. an envtest install); skips the version layout.
 BIN_DIR_ENVIRONMENT_VARIABLE = "MEMORIES_CONTROLPLANE_BIN_DIR"
-
-BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "controlplane-binaries"
 
 
 def kubernetes_version() -> str:
@@ -70,7 +69,7 @@ def locate_binaries(version: str | None = None, *, bin_dir: Path | None = None) 
     if missing:
         raise ControlPlaneError(
             f"control-plane binaries missing in {directory}: {', '.join(missing)}; "
-            f"build them with {BUILD_SCRIPT} (15-30 minutes the first time, cached afterwards)"
+            f"build them with bash {controlplane_build_script()} (15-30 minutes the first time, cached afterwards)"
         )
     return ControlPlaneBinaries(
         bin_dir=directory,
@@ -91,15 +90,15 @@ def build_binaries(version: str | None = None, *, minimal: bool = False) -> Cont
     ``minimal`` builds only etcd, kube-apiserver, kubectl and helm.
 
     Raises:
-        ControlPlaneError: the script is not there (installed without the repository) or the build failed.
+        ControlPlaneError: the build failed.
+        InstallationError: the package lacks the script (a broken install).
     """
-    if not BUILD_SCRIPT.is_file():
-        raise ControlPlaneError(f"build script {BUILD_SCRIPT} not found: run memories from a clone of the repository")
+    script = controlplane_build_script()
     environment = dict(os.environ)
     environment[VERSION_ENVIRONMENT_VARIABLE] = version or kubernetes_version()
     if minimal:
         environment["MEMORIES_CONTROLPLANE_MINIMAL"] = "1"
-    completed = subprocess.run([str(BUILD_SCRIPT)], env=environment, check=False)
+    completed = subprocess.run(["bash", str(script)], env=environment, check=False)
     if completed.returncode != 0:
-        raise ControlPlaneError(f"{BUILD_SCRIPT} failed with exit status {completed.returncode}")
+        raise ControlPlaneError(f"{script} failed with exit status {completed.returncode}")
     return locate_binaries(version)

@@ -28,10 +28,8 @@ from memories.errors import ControlPlaneError, MemoriesError
 from memories.local_processes import free_port, stop_process
 from memories.operator import constants
 from memories.operator.local import LocalOperator, install_crds
+from memories.resources import examples_directory
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-CRDS = REPOSITORY / "crds"
-EXAMPLES = CRDS / "examples"
 DEMO_NAMESPACE = "memories-demo"
 EXAMPLES_NAMESPACE = "memories-examples"
 DEMO_POLICY = "tiles"
@@ -164,8 +162,8 @@ class DevSystem:
         # With the controllers and a node (real, else kwok's fake one), the examples' Deployments get pods too.
         workloads = None not in (binaries.kube_controller_manager, binaries.kube_scheduler, binaries.kwok)
         node, images = choose_node(binaries, self.node_mode, announce) if workloads else (None, None)
-        if images is not None and images.project is not None:
-            self.image = images.project.name
+        if images is not None and images.agent is not None:
+            self.image = images.agent.name
         what = ", controllers and a real node" if node else ", controllers and a kwok node" if workloads else ""
         announce(f"starting etcd and kube-apiserver{what}")
         control_plane = self._stack.enter_context(
@@ -177,7 +175,7 @@ class DevSystem:
     def _install_and_operate(self) -> None:
         assert self.kubectl is not None and self.kubeconfig is not None
         announce("installing the CRDs")
-        install_crds(self.kubectl, CRDS)
+        install_crds(self.kubectl)
         announce("starting the operator and registering its webhook")
         operator = LocalOperator(
             self.kubeconfig, self.kubectl, self.workdir / "operator", resync_seconds=3.0, image=self.image
@@ -186,7 +184,7 @@ class DevSystem:
         announce("applying the examples and an opted-in demo pod")
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": EXAMPLES_NAMESPACE}}
         checked(self.kubectl, "apply", "-f", "-", input_text=json.dumps(namespace))
-        for example in sorted(EXAMPLES.glob("*.yaml")):
+        for example in sorted(examples_directory().glob("*.yaml")):
             scoped = () if example.name == "demo.yaml" else ("-n", EXAMPLES_NAMESPACE)
             checked(self.kubectl, "apply", *scoped, "-f", str(example))
         self._stack.callback(self._delete_examples)

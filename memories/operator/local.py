@@ -22,20 +22,21 @@ from memories.controlplane.certificates import CertificateAuthority, write_pem
 from memories.errors import MemoriesError
 from memories.local_processes import free_port, stop_process
 from memories.operator.webhook_config import mutating_webhook_configuration
+from memories.resources import crds_directory, deploy_file
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
-REPOSITORY = Path(__file__).resolve().parents[2]
-REPOSITORY_DEPLOY = REPOSITORY / "deploy"
-REPOSITORY_CRDS = REPOSITORY / "crds"
 
 
 class OperatorProcessError(MemoriesError):
     """The local operator process exited or did not become live; the message holds its log tail."""
 
 
-def install_crds(kubectl: Kubectl, directory: Path = REPOSITORY_CRDS) -> None:
-    """Apply every CRD file of ``directory`` (not its examples/) and wait until each is Established."""
-    files = [argument for path in sorted(directory.glob("*.yaml")) for argument in ("-f", str(path))]
+def install_crds(kubectl: Kubectl, directory: Path | None = None) -> None:
+    """Apply every CRD file of ``directory`` (default: the package's CRDs; not their examples/) and wait until
+    each is Established."""
+    files = [
+        argument for path in sorted((directory or crds_directory()).glob("*.yaml")) for argument in ("-f", str(path))
+    ]
     for args in (("apply", *files), ("wait", "--for=condition=Established", "--timeout=60s", *files)):
         result = kubectl(*args)
         if result.returncode != 0:
@@ -93,7 +94,7 @@ class LocalOperator:
 
     def install_cluster_objects(self) -> None:
         """The peering object and the operator's namespace (idempotent; the CRDs must be installed)."""
-        self._check("apply", "-f", str(REPOSITORY_DEPLOY / "peering.yaml"))
+        self._check("apply", "-f", str(deploy_file("peering.yaml")))
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.operator_namespace}}
         self._check("apply", "-f", "-", input_text=json.dumps(namespace))
 

@@ -27,6 +27,23 @@ class Dockerfile:
     global_arguments: dict[str, str]
     stages: list[Stage]
 
+    def stage(self, alias: str) -> Stage:
+        """The stage named ``alias``."""
+        [found] = [stage for stage in self.stages if stage.alias == alias]
+        return found
+
+    def image(self, alias: str) -> list[Stage]:
+        """The stages the image of target ``alias`` is made of: that stage and those it is ``FROM``, base first."""
+        aliases = {stage.alias for stage in self.stages}
+        chain = [self.stage(alias)]
+        while chain[0].base in aliases:
+            chain.insert(0, self.stage(chain[0].base))
+        return chain
+
+    def image_arguments(self, alias: str, instruction: str) -> list[str]:
+        """Arguments of every ``instruction`` in the stages of image ``alias`` (inherited ones first)."""
+        return [arguments for stage in self.image(alias) for arguments in stage.arguments(instruction)]
+
 
 def parse_dockerfile(path: Path) -> Dockerfile:
     """Read ``path``: comments dropped, continuation lines joined."""

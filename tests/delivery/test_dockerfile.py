@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,10 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPOSITORY / "Dockerfile"
 #: Packages that mean a toolchain is present.
 COMPILERS = ("gcc", "g++", "clang", "build-essential", "make", "cargo", "rustc")
+#: The images the Dockerfile makes (its targets), and the command each runs by default.
+IMAGES = {"agent": "sidecar", "operator": "operator"}
+#: Packages of the extras, which the agent's environment must not carry.
+EXTRA_PACKAGES = ("kopf", "kubernetes", "onnx", "cryptography")
 
 
 @pytest.fixture(scope="module")
@@ -42,24 +45,33 @@ def test_hadolint_passes() -> None:
 
 def test_build_is_multi_stage_from_a_pinned_slim_python(dockerfile: Dockerfile) -> None:
     assert len(dockerfile.stages) >= 2
+    aliases = {stage.alias for stage in dockerfile.stages}
     bases = {
         stage.base.replace("${PYTHON_IMAGE}", dockerfile.global_arguments.get("PYTHON_IMAGE", ""))
         for stage in dockerfile.stages
+        if stage.base not in aliases
     }
     for base in bases:
         assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base), f"unpinned base {base}"
 
 
-def test_final_stage_copies_only_the_built_environment(dockerfile: Dockerfile) -> None:
-    final = dockerfile.stages[-1]
-    build_aliases = {stage.alias for stage in dockerfile.stages[:-1]}
-    copies = final.arguments("COPY")
-    assert copies, "the final stage copies nothing from the build stage"
+def test_the_default_target_is_the_operator_image(dockerfile: Dockerfile) -> None:
+    assert dockerfile.stages[-1].alias == "operator"  # `docker build .` (make kind): one image that runs both
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_images_copy_only_a_built_environment(dockerfile: Dockerfile, image: str) -> None:
+    stages = dockerfile.image(image)
+    assert stages[0].base == "${PYTHON_IMAGE}", "an image starts from the plain base, not from a build stage"
+    build_aliases = {stage.alias for stage in dockerfile.stages} - {stage.alias for stage in stages}
+    copies = dockerfile.image_arguments(image, "COPY")
+    assert copies == [f"--from={image}-environment /opt/memories /opt/memories"]
     assert all(any(f"--from={alias}" in copy for alias in build_aliases) for copy in copies)
 
 
-def test_final_stage_installs_no_compiler(dockerfile: Dockerfile) -> None:
-    final_commands = " ".join(dockerfile.stages[-1].arguments("RUN"))
+@pytest.mark.parametrize("image", IMAGES)
+def test_images_install_no_compiler(dockerfile: Dockerfile, image: str) -> None:
+    final_commands = " ".join(dockerfile.image_arguments(image, "RUN"))
     assert not re.search(r"\bpip\b", final_commands)
     for compiler in COMPILERS:
         assert not re.search(rf"(?<![\w-]){re.escape(compiler)}(?![\w-])", final_commands), compiler
@@ -71,45 +83,39 @@ def test_build_stage_can_compile_the_resp_fast_path(dockerfile: Dockerfile) -> N
     assert "**/*.so" in (REPOSITORY / ".dockerignore").read_text().split()  # never a locally built extension
 
 
-def test_wheel_carries_the_compiled_extensions(tmp_path: Path) -> None:
-    """``pip wheel`` compiles the RESP fast path and the LRU order into the wheel, with their type stubs."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPOSITORY)],
-        check=True,
-        timeout=600,
-    )
-    [wheel] = tmp_path.glob("memories_optimization-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        names = archive.namelist()
-    for module in ("memories/sidecar/_resp_fast", "memories/optimization/cache/policies/_lru"):
-        assert any(re.fullmatch(rf"{module}\..*\.so", name) for name in names), (module, names)
-        assert f"{module}.pyi" in names
-
-
-def test_final_stage_runs_as_a_numeric_non_root_user(dockerfile: Dockerfile) -> None:
-    [user] = dockerfile.stages[-1].arguments("USER")
+@pytest.mark.parametrize("image", IMAGES)
+def test_images_run_as_a_numeric_non_root_user(dockerfile: Dockerfile, image: str) -> None:
+    [user] = dockerfile.image_arguments(image, "USER")
     uid = user.split(":")[0]
     assert uid.isdigit() and int(uid) != 0
 
 
-def test_dependencies_are_installed_from_the_lock_file(dockerfile: Dockerfile) -> None:
-    build_commands = [command for stage in dockerfile.stages[:-1] for command in stage.arguments("RUN")]
-    assert any("-r requirements.lock" in command and "--no-deps" in command for command in build_commands)
-    pinned = [
-        line
-        for line in (REPOSITORY / "requirements.lock").read_text().splitlines()
-        if line and not line.startswith("#")
-    ]
-    assert pinned and all("==" in line for line in pinned)
+def _pins(name: str) -> dict[str, str]:
+    lines = [line for line in (REPOSITORY / name).read_text().splitlines() if line and not line.startswith("#")]
+    assert lines and all("==" in line for line in lines)
+    return {line.split("==")[0].lower(): line for line in lines}
 
 
-def test_image_runs_the_memories_command(dockerfile: Dockerfile) -> None:
-    final = dockerfile.stages[-1]
-    assert final.arguments("ENTRYPOINT") == ['["memories"]']
-    assert final.arguments("CMD") == ['["operator"]']
+def test_environments_are_installed_from_the_lock_files(dockerfile: Dockerfile) -> None:
+    agent = " ".join(dockerfile.stage("agent-environment").arguments("RUN"))
+    operator = " ".join(dockerfile.stage("operator-environment").arguments("RUN"))
+    assert "--no-deps -r requirements.lock" in agent and "requirements-operator.lock" not in agent
+    assert "--no-deps -r requirements.lock -r requirements-operator.lock" in operator
+    assert "pip check" in agent and "pip check" in operator  # the pins satisfy what the package declares
+    base, added = _pins("requirements.lock"), _pins("requirements-operator.lock")
+    assert not base.keys() & added.keys()
+    assert not [name for name in EXTRA_PACKAGES if name in base], "the agent image would carry an extra's package"
+    assert {"kopf", "kubernetes"} <= added.keys()
 
 
-def test_image_carries_oci_labels(dockerfile: Dockerfile) -> None:
-    labels = " ".join(dockerfile.stages[-1].arguments("LABEL"))
+@pytest.mark.parametrize(("image", "command"), IMAGES.items())
+def test_images_run_the_memories_command(dockerfile: Dockerfile, image: str, command: str) -> None:
+    assert dockerfile.image_arguments(image, "ENTRYPOINT") == ['["memories"]']
+    assert dockerfile.image_arguments(image, "CMD") == [f'["{command}"]']
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_images_carry_oci_labels(dockerfile: Dockerfile, image: str) -> None:
+    labels = " ".join(dockerfile.image_arguments(image, "LABEL"))
     for key in ("title", "version", "source", "licenses"):
         assert f"org.opencontainers.image.{key}=" in labels

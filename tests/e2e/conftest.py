@@ -95,7 +95,7 @@ def operator_release(
 ) -> Iterator[Helm]:
     """The chart installed as users install it (``helm install --wait``): the operator runs as a pod of the
     project image, its webhook reached by the API server through its Service's endpoints."""
-    assert node_images.project is not None
+    assert node_images.project is not None and node_images.agent is not None
     repository, tag = node_images.project.name.rsplit(":", 1)
     binary = helm_binary()
     if binary is None:
@@ -104,6 +104,7 @@ def operator_release(
     installed = helm.run(
         "install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
         "--set", f"image.repository={repository}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
+        "--set", f"sidecarImage={node_images.agent.name}",  # the agent's own image, as the chart's values allow
         "--set", "replicas=1", "--set", "podDisruptionBudget.enabled=false",
         # Short resyncs: missed injections and dependency changes are noticed in seconds, not half a minute.
         "--set", "extraEnv[0].name=MEMORIES_RESYNC_SECONDS", "--set-string", "extraEnv[0].value=3",

@@ -52,9 +52,9 @@ def _namespace(cluster: LocalControlPlane) -> str:
     return name
 
 
-def _project(images: NodeImages) -> str:
-    assert images.project is not None
-    return images.project.name
+def _agent(images: NodeImages) -> str:
+    assert images.agent is not None
+    return images.agent.name
 
 
 def _start(cluster: LocalControlPlane, images: NodeImages, **policy: Any) -> tuple[str, dict[str, Any]]:
@@ -65,7 +65,7 @@ def _start(cluster: LocalControlPlane, images: NodeImages, **policy: Any) -> tup
         timeout_seconds=60,
         what="the policy Ready",
     )
-    apply(cluster, deployment(namespace, _project(images)))
+    apply(cluster, deployment(namespace, _agent(images)))
     pod = ready_pod(cluster, namespace, "app=checker")
     wait_for_event(cluster, namespace, pod["metadata"]["name"], "fill", timeout=180)
     return namespace, pod
@@ -133,13 +133,13 @@ def test_a_change_that_needs_new_pods_is_flagged_then_rolled_out(
 def test_in_place_upgrade_restarts_only_the_agent_and_l2_stays_warm(
     real_cluster: LocalControlPlane, operator_release: Helm, node_images: NodeImages
 ) -> None:
-    assert node_images.project_next is not None
-    namespace, pod = _start(real_cluster, node_images, upgrade="InPlace", sidecar={"image": _project(node_images)})
+    assert node_images.agent_next is not None
+    namespace, pod = _start(real_cluster, node_images, upgrade="InPlace", sidecar={"image": _agent(node_images)})
     name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
     before = container_status(pod, constants.SIDECAR_CONTAINER_NAME)
     assert before["restartCount"] == 0
     began = time.monotonic()
-    _patch_policy(real_cluster, namespace, {"sidecar": {"image": node_images.project_next.name}})
+    _patch_policy(real_cluster, namespace, {"sidecar": {"image": node_images.agent_next.name}})
 
     def upgraded() -> dict[str, Any] | None:
         for current in pods(real_cluster, namespace, "app=checker"):

@@ -185,30 +185,34 @@ def buildah_command(*args: str) -> list[str]:
             "overlay", *args]  # fmt: skip
 
 
-def build_project(recipe: ImageRecipe, next_image: ImageRecipe, base: ImageRecipe) -> None:
-    """``buildah bud`` of the repository's Dockerfile with ``PYTHON_IMAGE`` = the local base; then its -next twin."""
-    with _workdir(recipe.stem) as work:
+def build_project(project: ImageRecipe, agent: ImageRecipe, agent_next: ImageRecipe, base: ImageRecipe) -> None:
+    """``buildah bud`` of the repository's Dockerfile with ``PYTHON_IMAGE`` = the local base: its default target
+    (the operator's image) and its ``agent`` target (the stages they share are built once); then the agent's -next
+    twin."""
+    context = images.build_context()
+    with _workdir(project.stem) as work:
         run_long("project: load the base image", buildah_command("pull", "--quiet", f"oci-archive:{base.path}"),
                  work / "pull.log", nice=False)  # fmt: skip
         run_long("project: tag the base image", buildah_command("tag", _pulled_name(work / "pull.log"), base.name),
                  work / "tag.log", nice=False)  # fmt: skip
-        build = buildah_command(
-            "bud", "--layers", "--pull=never", "--isolation=chroot", "--format=oci",
-            f"--build-arg=PYTHON_IMAGE={base.name}", "--tag", recipe.name, "--file",
-            str(images.REPOSITORY / "Dockerfile"), str(images.REPOSITORY),
-        )  # fmt: skip
-        run_long("project: buildah bud Dockerfile", build, work / "bud.log")
-        _push(recipe, work)
-        container = subprocess.run(buildah_command("from", "--pull=never", recipe.name), capture_output=True,
+        for recipe, target in ((agent, [f"--target={images.AGENT_TARGET}"]), (project, [])):
+            build = buildah_command(
+                "bud", "--layers", "--pull=never", "--isolation=chroot", "--format=oci", *target,
+                f"--build-arg=PYTHON_IMAGE={base.name}", "--tag", recipe.name, "--file",
+                str(context / "Dockerfile"), str(context),
+            )  # fmt: skip
+            run_long(f"{recipe.stem}: buildah bud Dockerfile", build, work / f"bud-{recipe.stem}.log")
+            _push(recipe, work)
+        container = subprocess.run(buildah_command("from", "--pull=never", agent.name), capture_output=True,
                                    text=True, check=True, timeout=300).stdout.strip()  # fmt: skip
         try:
             subprocess.run(buildah_command("config", "--label", "dev.memories.image-variant=next", container),
                            check=True, capture_output=True, timeout=120)  # fmt: skip
             run_long("project: commit the -next variant", buildah_command("commit", "--quiet", container,
-                                                                           next_image.name), work / "commit.log")  # fmt: skip
+                                                                           agent_next.name), work / "commit.log")  # fmt: skip
         finally:
             subprocess.run(buildah_command("rm", container), capture_output=True, timeout=120, check=False)
-        _push(next_image, work)
+        _push(agent_next, work)
 
 
 def _prune_buildah_storage() -> None:
@@ -245,17 +249,17 @@ def ensure_images(*, project: bool = True) -> images.NodeImages:
             return images.NodeImages(pause, busybox)
         base = images.python_base_recipe()
         _ensure(base, lambda: build_python_base(base))
-        project_image = images.project_recipe(base)
-        next_image = images.next_recipe(project_image)
-        if not (project_image.built() and next_image.built()):
+        built = images.project_images(base)
+        project_image = built[0]
+        if not all(recipe.built() for recipe in built):
             say(f"{project_image.name}: building (inputs changed or never built)")
-            build_project(project_image, next_image, base)
+            build_project(*built, base)
         else:
             say(f"{project_image.name}: cached")
-        for recipe in (project_image, next_image):
+        for recipe in built:
             _prune(recipe)
         _prune_buildah_storage()
-        return images.NodeImages(pause, busybox, project_image, next_image)
+        return images.NodeImages(pause, busybox, *built)
 
 
 def _ensure(recipe: ImageRecipe, build: Callable[[], None]) -> None:
@@ -278,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     except ControlPlaneError as error:
         print(f"node-images: error: {error}", file=sys.stderr)
         return 1
-    for recipe in (built.pause, built.busybox, built.project, built.project_next):
+    for recipe in (built.pause, built.busybox, built.project, built.agent, built.agent_next):
         if recipe is not None:
             print(f"{recipe.name}\t{recipe.path}")
     return 0

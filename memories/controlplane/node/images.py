@@ -7,8 +7,9 @@ No registry is reachable here, so every image is made locally:
 - ``busybox``: Debian's static busybox, for the node's own tests (starts in milliseconds).
 - ``python-base``: Debian bookworm (debootstrap, minbase) with Python 3.11 and venv, this machine's CA
   certificates and a pip.conf naming them: the stand-in for the Dockerfile's ``PYTHON_IMAGE``.
-- ``memories-optimizer``: the project's Dockerfile built by buildah on that base, plus a ``-next`` variant (one
-  more label, so another image id) for in-place upgrade tests.
+- ``memories-optimizer``: the project's Dockerfile built by buildah on that base (its default target, the
+  operator's image, which can run the agent too); ``memories-agent``: the same Dockerfile's ``agent`` target (only
+  what the agent runs), plus a ``-next`` variant (one more label, so another image id) for in-place upgrade tests.
 
 An archive's file name carries a digest of everything it is made from, so a changed input means a new build and
 an unchanged one is found in ``~/.cache/memories/images`` (``MEMORIES_IMAGE_CACHE``). Build them all with
@@ -27,11 +28,11 @@ from pathlib import Path
 
 from memories.controlplane.binaries import kubernetes_version
 from memories.errors import ControlPlaneError
+from memories.resources import require_source_tree
 
 #: Bumped when a recipe below changes in a way its inputs do not show.
 RECIPE_VERSION = "1"
 CACHE_ENVIRONMENT_VARIABLE = "MEMORIES_IMAGE_CACHE"
-REPOSITORY = Path(__file__).resolve().parents[3]
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
@@ -39,6 +40,18 @@ BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificate
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 BUSYBOX = Path("/bin/busybox")
 PROJECT_IMAGE_REPOSITORY = "localhost/memories-optimizer"
+AGENT_IMAGE_REPOSITORY = "localhost/memories-agent"
+#: The Dockerfile's stage that holds only what the agent runs (``docker build --target agent``).
+AGENT_TARGET = "agent"
+
+
+def build_context() -> Path:
+    """The repository clone whose Dockerfile builds the project images.
+
+    Raises:
+        InstallationError: memories is installed from a wheel (no Dockerfile, no sources).
+    """
+    return require_source_tree("building the project's node images")
 
 
 def image_cache() -> Path:
@@ -147,7 +160,7 @@ def copied_sources(dockerfile: Path) -> list[str]:
     return sources
 
 
-def context_files(context: Path = REPOSITORY) -> list[Path]:
+def context_files(context: Path) -> list[Path]:
     """The files of the build context the Dockerfile copies, with ``.dockerignore`` applied (docker's rules)."""
     patterns = [*_dockerignore_patterns(context), "**/*.pyc", "**/*.egg-info"]
     files = []
@@ -169,12 +182,13 @@ def context_files(context: Path = REPOSITORY) -> list[Path]:
     return files
 
 
-def project_recipe(base: ImageRecipe, context: Path = REPOSITORY) -> ImageRecipe:
-    """The project's image built from ``context``'s Dockerfile on ``base``.
+def project_recipe(base: ImageRecipe, context: Path | None = None) -> ImageRecipe:
+    """The project's image built from the Dockerfile of ``context`` (default :func:`build_context`) on ``base``.
 
     Its key covers the Dockerfile, ``.dockerignore``, the base image and every file the Dockerfile copies: an edit
     elsewhere (tests, docs, the chart) keeps the image.
     """
+    context = context or build_context()
     inputs = [base.key.encode()]
     for path in [context / "Dockerfile", context / ".dockerignore", *context_files(context)]:
         if path.exists():
@@ -183,23 +197,41 @@ def project_recipe(base: ImageRecipe, context: Path = REPOSITORY) -> ImageRecipe
     return ImageRecipe("memories-optimizer", f"{PROJECT_IMAGE_REPOSITORY}:{key}", key)
 
 
-def next_recipe(project: ImageRecipe) -> ImageRecipe:
+def agent_recipe(project: ImageRecipe) -> ImageRecipe:
+    """The agent's image: the Dockerfile's ``agent`` target, from the same inputs as ``project``."""
+    return ImageRecipe("memories-agent", f"{AGENT_IMAGE_REPOSITORY}:{project.key}", project.key)
+
+
+def next_recipe(image: ImageRecipe) -> ImageRecipe:
     """The same image with one more label: another image id for in-place upgrade tests."""
-    return ImageRecipe(f"{project.stem}-next", f"{project.name}-next", project.key)
+    return ImageRecipe(f"{image.stem}-next", f"{image.name}-next", image.key)
 
 
 @dataclass(frozen=True)
 class NodeImages:
-    """The archives a node imports; ``project`` and ``project_next`` are None when not built (or not wanted)."""
+    """The archives a node imports; the project's are None when not built (or not wanted).
+
+    ``project`` is the operator's image (it can run the agent too), ``agent`` the agent's own smaller image and
+    ``agent_next`` its twin with another image id (in-place upgrade tests).
+    """
 
     pause: ImageRecipe
     busybox: ImageRecipe
     project: ImageRecipe | None = None
-    project_next: ImageRecipe | None = None
+    agent: ImageRecipe | None = None
+    agent_next: ImageRecipe | None = None
 
     def archives(self) -> list[Path]:
         """Every archive but the sandbox image's, in import order."""
-        return [recipe.path for recipe in (self.busybox, self.project, self.project_next) if recipe is not None]
+        recipes = (self.busybox, self.project, self.agent, self.agent_next)
+        return [recipe.path for recipe in recipes if recipe is not None]
+
+
+def project_images(base: ImageRecipe) -> tuple[ImageRecipe, ImageRecipe, ImageRecipe]:
+    """The operator's image, the agent's, and the agent's ``-next`` twin, built on ``base``."""
+    project = project_recipe(base)
+    agent = agent_recipe(project)
+    return project, agent, next_recipe(agent)
 
 
 def locate_images(*, project: bool = True) -> NodeImages:
@@ -207,18 +239,18 @@ def locate_images(*, project: bool = True) -> NodeImages:
 
     Raises:
         ControlPlaneError: one is not built (the message says how to build it).
+        InstallationError: ``project`` is asked for but memories is installed from a wheel (no Dockerfile).
     """
     pause, busybox = pause_recipe(), busybox_recipe()
     wanted = [pause, busybox]
-    project_image = next_image = None
+    built: tuple[ImageRecipe, ...] = ()
     if project:
-        project_image = project_recipe(python_base_recipe())
-        next_image = next_recipe(project_image)
-        wanted += [project_image, next_image]
+        built = project_images(python_base_recipe())
+        wanted += built
     missing = [recipe.stem for recipe in wanted if not recipe.built()]
     if missing:
         raise ControlPlaneError(
             f"node images not built for the current sources: {', '.join(missing)}; build them with "
             f"scripts/node-images (the project image changes with every source change; a rebuild reuses cached layers)"
         )
-    return NodeImages(pause, busybox, project_image, next_image)
+    return NodeImages(pause, busybox, *built)

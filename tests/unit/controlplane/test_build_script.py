@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from memories.controlplane.binaries import BUILD_SCRIPT, DEFAULT_KUBERNETES_VERSION, cache_bin_dir
+from memories.controlplane.binaries import DEFAULT_KUBERNETES_VERSION, cache_bin_dir
+from memories.resources import controlplane_build_script
+
+BUILD_SCRIPT = controlplane_build_script()
 
 
 def test_script_passes_shellcheck() -> None:
@@ -25,6 +28,6 @@ def test_script_and_python_agree_on_the_cache_directory(monkeypatch: pytest.Monk
     monkeypatch.delenv("MEMORIES_K8S_VERSION", raising=False)
     monkeypatch.setenv("MEMORIES_CONTROLPLANE_CACHE", str(tmp_path))
     result = subprocess.run(
-        [str(BUILD_SCRIPT), "--print-bin-dir"], capture_output=True, text=True, check=True, env=dict(os.environ)
+        ["bash", str(BUILD_SCRIPT), "--print-bin-dir"], capture_output=True, text=True, check=True, env=dict(os.environ)
     )
     assert Path(result.stdout.strip()) == cache_bin_dir() == tmp_path / DEFAULT_KUBERNETES_VERSION / "bin"

@@ -43,11 +43,15 @@ def test_project_key_changes_with_a_copied_file_only(tmp_path: Path) -> None:
     (context / "pkg" / "code.py").write_text("x = 2\n")
     second = images.project_recipe(base, context)
     assert second.key != first.key and second.name == f"{images.PROJECT_IMAGE_REPOSITORY}:{second.key}"
+    agent = images.agent_recipe(second)
+    assert (agent.key, agent.name) == (second.key, f"{images.AGENT_IMAGE_REPOSITORY}:{second.key}")
+    assert images.next_recipe(agent).name == f"{agent.name}-next" and images.next_recipe(agent).path != agent.path
     assert images.project_recipe(images.ImageRecipe("base", "localhost/base:2", "1" * 16), context).key != second.key
 
 
 def test_the_repository_image_skips_caches_and_tests() -> None:
-    files = {str(path.relative_to(images.REPOSITORY)) for path in images.context_files()}
+    context = images.build_context()
+    files = {str(path.relative_to(context)) for path in images.context_files(context)}
     assert "memories/cli.py" in files and "requirements.lock" in files
     assert not any(part.startswith("tests") or "__pycache__" in part or part.endswith(".so") for part in files)
 
