@@ -1,8 +1,9 @@
 """Pod start on the real node: an injected Deployment against its uninjected twin, in the same run.
 
-Starts its own control plane with a real node and the chart installed (the operator as a pod), then, alternating
-the order each round, applies a one-replica Deployment whose app is ``memories agent-check --watch`` with and
-without the ``memories.dev/inject`` label, and measures from ``kubectl apply``:
+Starts its own control plane with a real node and the chart installed (the operator as a pod, injecting the agent
+image), then, alternating the order each round, applies a one-replica Deployment whose app is
+``memories agent-check --watch`` (from the agent image) with and without the ``memories.dev/inject`` label, and
+measures from ``kubectl apply``:
 
 - pod IP assigned (the sandbox is up), the agent's ``/readyz`` answering at the pod IP (polled every 20 ms from
   this host), and the app's first line (its own clock, same machine);
@@ -17,6 +18,7 @@ Run: ``flock /tmp/memories-bench.lock .venv/bin/python bench/realnode_pods.py --
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -25,13 +27,14 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from memories.controlplane import LocalControlPlane, locate_binaries
 from memories.controlplane.node import RealNode
 from memories.controlplane.node.image_build import buildah_command
-from memories.controlplane.node.images import locate_images
+from memories.controlplane.node.images import NodeImages, locate_images
 from memories.operator import constants
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -144,10 +147,38 @@ def image_sizes(images: Any) -> dict[str, float]:
             sizes[name] = entry["size"] / 1e6
     return {
         "project_mb": sizes.get(images.project.name, 0.0),
-        "base_mb": sizes.get(images.project.name.replace("memories-optimizer", "memories/python"), 0.0)
-        or sizes.get("localhost/memories/python:3.11-bookworm", 0.0),
+        "agent_mb": sizes.get(images.agent.name, 0.0),
+        "base_mb": sizes.get("localhost/memories/python:3.11-bookworm", 0.0),
         "project_archive_mib": images.project.path.stat().st_size / 2**20,
+        "agent_archive_mib": images.agent.path.stat().st_size / 2**20,
     }
+
+
+@contextlib.contextmanager
+def cluster_with_chart(extra_env: dict[str, str] | None = None) -> Iterator[tuple[LocalControlPlane, NodeImages]]:
+    """A control plane with a real node and the chart installed (the operator a pod of the project image, injecting
+    the agent image); ``extra_env`` goes to the operator's environment."""
+    binaries, images = locate_binaries(), locate_images()
+    assert binaries.kubelet is not None and binaries.helm is not None
+    assert images.project is not None and images.agent is not None
+    workdir = Path(tempfile.mkdtemp(prefix="bench-realnode-"))
+    with LocalControlPlane(binaries, workdir=workdir, node=RealNode.with_images(binaries.kubelet, images)) as cluster:
+        repository, tag = images.project.name.rsplit(":", 1)
+        environment = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HELM_CACHE_HOME": str(workdir / "h"),
+                       "HELM_CONFIG_HOME": str(workdir / "h"), "HELM_DATA_HOME": str(workdir / "h")}  # fmt: skip
+        settings = [f"extraEnv[{index}].name={name}" for index, name in enumerate(extra_env or {})]
+        values = [f"extraEnv[{index}].value={value}" for index, value in enumerate((extra_env or {}).values())]
+        subprocess.run(
+            [str(binaries.helm), "install", "memories-optimizer", str(REPOSITORY / "helm" / "memories-optimizer"),
+             "-n", "memories-system", "--create-namespace", "--set", f"image.repository={repository}",
+             "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never", "--set", "replicas=1",
+             "--set", f"sidecarImage={images.agent.name}",
+             *[argument for setting in settings for argument in ("--set", setting)],
+             *[argument for value in values for argument in ("--set-string", value)],
+             "--set", "podDisruptionBudget.enabled=false", "--wait", "--timeout", "180s"],
+            check=True, env=environment, capture_output=True,
+        )  # fmt: skip
+        yield cluster, images
 
 
 def main() -> int:
@@ -155,20 +186,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fill", default="8Mi", help="bytes the app writes through the agent before idling")
     arguments = parser.parse_args()
-    binaries, images = locate_binaries(), locate_images()
-    assert binaries.kubelet is not None and binaries.helm is not None and images.project is not None
-    workdir = Path(tempfile.mkdtemp(prefix="bench-realnode-"))
-    with LocalControlPlane(binaries, workdir=workdir, node=RealNode.with_images(binaries.kubelet, images)) as cluster:
-        repository, tag = images.project.name.rsplit(":", 1)
-        environment = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HELM_CACHE_HOME": str(workdir / "h"),
-                       "HELM_CONFIG_HOME": str(workdir / "h"), "HELM_DATA_HOME": str(workdir / "h")}  # fmt: skip
-        subprocess.run(
-            [str(binaries.helm), "install", "memories-optimizer", str(REPOSITORY / "helm" / "memories-optimizer"),
-             "-n", "memories-system", "--create-namespace", "--set", f"image.repository={repository}",
-             "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never", "--set", "replicas=1",
-             "--set", "podDisruptionBudget.enabled=false", "--wait", "--timeout", "180s"],
-            check=True, env=environment, capture_output=True,
-        )  # fmt: skip
+    with cluster_with_chart() as (cluster, images):
+        assert images.project is not None and images.agent is not None
         policy = {"apiVersion": f"{constants.GROUP}/{constants.VERSION}", "kind": "CachePolicy",
                   "metadata": {"name": "bench", "namespace": NAMESPACE},
                   "spec": {"selector": {"matchLabels": {"app": "injected"}}, "tiers": {"l1Size": "64Mi"}}}  # fmt: skip
@@ -178,7 +197,7 @@ def main() -> int:
         for round_number in range(arguments.rounds):
             order = (True, False) if round_number % 2 == 0 else (False, True)
             for inject in order:
-                sample = one_start(cluster, images.project.name, inject=inject, fill=arguments.fill)
+                sample = one_start(cluster, images.agent.name, inject=inject, fill=arguments.fill)
                 if inject and round_number == arguments.rounds - 1:
                     pod = pod_of(cluster, "injected")
                     assert pod is not None

@@ -65,7 +65,7 @@ def demo_pod(image: str | None = None) -> dict[str, Any]:
     """An opted-in pod a policy of the examples selects.
 
     On kwok's node (``image`` None) it is injected and "runs" without containers. On a real node it is the
-    project's image running ``memories agent-check --watch`` beside its injected agent.
+    agent image running ``memories agent-check --watch`` beside its injected agent.
     """
     if image is not None:
         return {
