@@ -34,6 +34,7 @@ RUN /opt/memories/bin/pip install --no-deps -r requirements.lock
 COPY --from=wheel /wheels /wheels
 RUN /opt/memories/bin/pip install --no-deps /wheels/*.whl \
     && /opt/memories/bin/pip check \
+    && /opt/memories/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/memories -name '__pycache__' -prune -exec rm -rf {} +
 
 # The operator's environment: the same plus the operator extra's pins.
@@ -43,9 +44,10 @@ RUN /opt/memories/bin/pip install --no-deps -r requirements.lock -r requirements
 COPY --from=wheel /wheels /wheels
 RUN /opt/memories/bin/pip install --no-deps /wheels/*.whl \
     && /opt/memories/bin/pip check \
+    && /opt/memories/bin/python -m pip uninstall --yes --quiet pip setuptools \
     && find /opt/memories -name '__pycache__' -prune -exec rm -rf {} +
 
-# What both images share: no compilers, no pip caches, a non-root user.
+# What both images share: no compilers, no pip (the environments drop it), a non-root user.
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="memories-optimizer" \

@@ -60,12 +60,18 @@ print(json.dumps({"ready_s": ready, "rss_mib": kib(status["VmRSS"]), "pss_mib": 
 """
 
 
+def parse_size_mb(size: str) -> float:
+    """``buildah images`` sizes ("635 MB", "2.1 GB", "700 kB": decimal units) in MB."""
+    number, unit = size.split()
+    return float(number) * {"B": 1e-6, "kB": 1e-3, "KB": 1e-3, "MB": 1.0, "GB": 1e3}[unit]
+
+
 def image_size_mb(image: str) -> float:
     """The image's size as ``buildah images`` reports it (uncompressed, MB = 10^6 bytes)."""
     listing = subprocess.run(buildah_command("images", "--json"), capture_output=True, text=True, check=True)
     for entry in json.loads(listing.stdout):
         if image in (entry.get("names") or []):
-            return float(entry["size"]) / 1e6
+            return parse_size_mb(str(entry["size"]))
     raise SystemExit(f"{image} is not in buildah's storage (scripts/node-images builds it)")
 
 

@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agent_image import parse_size_mb  # bench/ is the script's directory, first on sys.path
+
 from memories.controlplane import LocalControlPlane, locate_binaries
 from memories.controlplane.node import RealNode
 from memories.controlplane.node.image_build import buildah_command
@@ -144,7 +146,7 @@ def image_sizes(images: Any) -> dict[str, float]:
     sizes = {}
     for entry in json.loads(listing.stdout):
         for name in entry.get("names") or []:
-            sizes[name] = entry["size"] / 1e6
+            sizes[name] = parse_size_mb(str(entry["size"]))
     return {
         "project_mb": sizes.get(images.project.name, 0.0),
         "agent_mb": sizes.get(images.agent.name, 0.0),

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from memories import __version__
 from memories.errors import MemoriesError
-from memories.extras import missing_extra
 
 #: Every subcommand: the module whose ``register(subparsers)`` defines it, and its one-line help.
 #: Only the module of the command being run is imported, so ``memories sidecar`` never pays for numpy or kopf.
@@ -58,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(argv, command)
     except ModuleNotFoundError as error:
+        from memories.extras import missing_extra  # importlib.metadata: only paid for when something is missing
+
         installation = missing_extra(error, f"memories {command}")
         if installation is None:
             raise

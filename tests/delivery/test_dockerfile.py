@@ -102,6 +102,7 @@ def test_environments_are_installed_from_the_lock_files(dockerfile: Dockerfile) 
     assert "--no-deps -r requirements.lock" in agent and "requirements-operator.lock" not in agent
     assert "--no-deps -r requirements.lock -r requirements-operator.lock" in operator
     assert "pip check" in agent and "pip check" in operator  # the pins satisfy what the package declares
+    assert all("pip uninstall --yes --quiet pip setuptools" in run for run in (agent, operator))  # not in the images
     base, added = _pins("requirements.lock"), _pins("requirements-operator.lock")
     assert not base.keys() & added.keys()
     assert not [name for name in EXTRA_PACKAGES if name in base], "the agent image would carry an extra's package"
