@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -85,7 +86,10 @@ class SidecarAgent:
         )
         self._background.append(asyncio.create_task(self._start_engine()))
         await self.resp.start(server.resp.host, server.resp.port, server.resp.unix_socket)
-        self.http_address = await self._serve(self.http.application(), server.http.host, server.http.port)
+        # lingering_time=0: a body the API did not read (a refused request's) is not drained; the connection closes.
+        self.http_address = await self._serve(
+            self.http.application(), server.http.host, server.http.port, lingering_time=0
+        )
         if self.config_path is not None:
             watcher = ConfigWatcher(
                 self.config_path, self.apply_config, self._reload_failed, interval=self.reload_interval
@@ -100,10 +104,10 @@ class SidecarAgent:
             self.ops_address,
         )
 
-    async def _serve(self, app: web.Application, host: str, port: int | None) -> tuple[str, int] | None:
+    async def _serve(self, app: web.Application, host: str, port: int | None, **options: Any) -> tuple[str, int] | None:
         if port is None:
             return None
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.config.shutdown.grace_period)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.config.shutdown.grace_period, **options)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()

@@ -4,6 +4,10 @@ Cache entries, streaming compression, the dedup blob store, shared-memory pool b
 prefetch status. Errors are JSON ``{"error": {"code", "message"}}`` with the right status
 (400 bad input, 401 auth, 404 absent, 413 too large, 503 pool exhausted). Compression
 streams request to response chunk by chunk; no endpoint buffers more than its size limit.
+
+A request is admitted on its headers first: a missing or wrong token (401) or a declared Content-Length over the
+route's limit (413) is answered before any of the body is read, ``Expect: 100-continue`` included (the client is
+told to go on only once admitted), and a body left unread is not drained afterwards: the connection is closed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -50,6 +55,19 @@ def json_error(status: int, code: str, message: str, headers: dict[str, str] | N
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """The largest body a route reads: ``size(limits)`` bytes of ``what`` (named in the 413's message)."""
+
+    what: str
+    size: Callable[[LimitsConfig], int]
+
+
+VALUE_LIMIT = BodyLimit("value", lambda limits: limits.max_value_size)
+BLOB_LIMIT = BodyLimit("blob", lambda limits: limits.max_request_size)
+POOL_REQUEST_LIMIT = BodyLimit("request", lambda limits: 4096)
+
+
 class HttpApi:
     """Builds the aiohttp application over one engine.
 
@@ -68,27 +86,37 @@ class HttpApi:
         self._token = token
         self._metrics = metrics
         self._blocks: dict[str, Any] = {}
+        self._body_limits: dict[web.AbstractRoute, BodyLimit] = {}
 
     def application(self) -> web.Application:
         """A new application with every route and middleware."""
         app = web.Application(
-            middlewares=[self._measure, self._errors, self._authenticate],
+            middlewares=[self._measure, self._errors, self._admit],
             client_max_size=self._limits().max_request_size,
         )
-        app.router.add_get("/v1/cache/{key:.+}", self.get_entry)
-        app.router.add_put("/v1/cache/{key:.+}", self.put_entry)
-        app.router.add_delete("/v1/cache/{key:.+}", self.delete_entry)
-        app.router.add_post("/v1/compress", self.compress)
-        app.router.add_post("/v1/decompress", self.decompress)
-        app.router.add_post("/v1/dedup/blobs", self.put_blob)
-        app.router.add_get("/v1/dedup/blobs/{id}", self.get_blob)
-        app.router.add_delete("/v1/dedup/blobs/{id}", self.delete_blob)
-        app.router.add_get("/v1/dedup/metrics", self.dedup_metrics)
-        app.router.add_post("/v1/pool/blocks", self.allocate_block)
-        app.router.add_get("/v1/pool/blocks/{id}", self.read_block)
-        app.router.add_delete("/v1/pool/blocks/{id}", self.release_block)
-        app.router.add_get("/v1/prefetch/status", self.prefetch_status)
+        self._route(app, "GET", "/v1/cache/{key:.+}", self.get_entry)
+        self._route(app, "PUT", "/v1/cache/{key:.+}", self.put_entry, VALUE_LIMIT)
+        self._route(app, "DELETE", "/v1/cache/{key:.+}", self.delete_entry)
+        self._route(app, "POST", "/v1/compress", self.compress)
+        self._route(app, "POST", "/v1/decompress", self.decompress)
+        self._route(app, "POST", "/v1/dedup/blobs", self.put_blob, BLOB_LIMIT)
+        self._route(app, "GET", "/v1/dedup/blobs/{id}", self.get_blob)
+        self._route(app, "DELETE", "/v1/dedup/blobs/{id}", self.delete_blob)
+        self._route(app, "GET", "/v1/dedup/metrics", self.dedup_metrics)
+        self._route(app, "POST", "/v1/pool/blocks", self.allocate_block, POOL_REQUEST_LIMIT)
+        self._route(app, "GET", "/v1/pool/blocks/{id}", self.read_block)
+        self._route(app, "DELETE", "/v1/pool/blocks/{id}", self.release_block)
+        self._route(app, "GET", "/v1/prefetch/status", self.prefetch_status)
         return app
+
+    def _route(
+        self, app: web.Application, method: str, path: str, handler: Handler, body_limit: BodyLimit | None = None
+    ) -> None:
+        """Serve ``handler``; a route with a ``body_limit`` reads a body of at most that size (others stream theirs
+        or read none)."""
+        route = app.router.add_route(method, path, handler, expect_handler=self._expect_continue)
+        if body_limit is not None:
+            self._body_limits[route] = body_limit
 
     # --- middleware ---------------------------------------------------------------------------
 
@@ -123,7 +151,24 @@ class HttpApi:
             return json_error(400, "invalid", str(error))
 
     @web.middleware
-    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _admit(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refusal = self._refusal(request)
+        return refusal if refusal is not None else await handler(request)
+
+    async def _expect_continue(self, request: web.Request) -> web.StreamResponse | None:
+        """``Expect: 100-continue``: the refusal, answered before the client sends the body, or "go on"."""
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"unknown Expect: {request.headers['Expect']}")
+        if request.version >= (1, 1):
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return None
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """The answer to a request refused on its headers alone, or None: 401 for a missing or wrong token, 413
+        for a declared Content-Length over the route's body limit."""
         token = self._token()
         if token is not None:
             header = request.headers.get("Authorization", "")
@@ -135,19 +180,24 @@ class HttpApi:
                     "missing or wrong bearer token (Authorization: Bearer <token>)",
                     headers={"WWW-Authenticate": 'Bearer realm="memories"'},
                 )
-        return await handler(request)
+        body_limit = self._body_limits.get(request.match_info.route)
+        declared = request.content_length
+        if body_limit is not None and declared is not None and declared > (limit := body_limit.size(self._limits())):
+            return json_error(413, "too_large", f"{body_limit.what} of {declared} bytes exceeds the limit of {limit}")
+        return None
 
     # --- helpers ------------------------------------------------------------------------------
 
-    async def _read_body(self, request: web.Request, limit: int, what: str) -> bytes:
-        if request.content_length is not None and request.content_length > limit:
-            raise ApiError(413, "too_large", f"{what} of {request.content_length} bytes exceeds the limit of {limit}")
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The whole body of a route with a body limit (413 past it, for a chunked body too)."""
+        body_limit = self._body_limits[request.match_info.route]
+        limit = body_limit.size(self._limits())
         chunks: list[bytes] = []
         total = 0
         async for chunk in request.content.iter_chunked(STREAM_READ_SIZE):
             total += len(chunk)
             if total > limit:
-                raise ApiError(413, "too_large", f"{what} exceeds the limit of {limit} bytes")
+                raise ApiError(413, "too_large", f"{body_limit.what} exceeds the limit of {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -189,7 +239,7 @@ class HttpApi:
         """PUT /v1/cache/{key}?ttl=30s: store the body (at most maxValueSize bytes)."""
         key = self._key(request)
         ttl = self._ttl(request)
-        value = await self._read_body(request, self._limits().max_value_size, "value")
+        value = await self._read_body(request)
         await self._engine.cache.set(key, value, ttl=ttl)
         return web.Response(status=204)
 
@@ -239,7 +289,7 @@ class HttpApi:
     async def put_blob(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/dedup/blobs?name=...: store the body deduplicated; 201 {id, size}."""
         dedup = self._dedup()
-        data = await self._read_body(request, self._limits().max_request_size, "blob")
+        data = await self._read_body(request)
         recipe = await dedup.process(data, name=request.query.get("name"))
         return web.json_response({"id": recipe.input_id, "size": len(data)}, status=201)
 
@@ -282,7 +332,7 @@ class HttpApi:
     async def allocate_block(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/pool/blocks {"size": 4096 | "4KB"}: 201 {id, offset, size, capacity, path}."""
         pool = self._pool()
-        body = await self._read_body(request, 4096, "request")
+        body = await self._read_body(request)
         try:
             document = json.loads(body)
             size = parse_size(document["size"], field="size", allow_zero=False)
