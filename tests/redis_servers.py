@@ -323,12 +323,14 @@ def _sentinel_command(sentinel: RedisServer, config: Path) -> Callable[[], list[
 class CuttingProxy:
     """A TCP proxy in front of a real server, in its own thread: once :meth:`cut_next_reply` is armed, the next
     chunk the server sends is forwarded only in part and the client's connection is closed (a reply cut off
-    mid-way, as a crash or a network fault leaves it)."""
+    mid-way, as a crash or a network fault leaves it). ``latency_seconds`` delays each chunk the client sends (a
+    server farther away: a request waits once, however many commands its chunk holds)."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, latency_seconds: float = 0.0) -> None:
         import asyncio
 
         self.port = free_port()
+        self._latency_seconds = latency_seconds
         self._target_port = target_port
         self._cut = threading.Event()
         self.cuts = 0
@@ -349,6 +351,8 @@ class CuttingProxy:
 
         async def upstream() -> None:
             while data := await client_reader.read(65536):
+                if self._latency_seconds:
+                    await asyncio.sleep(self._latency_seconds)
                 server_writer.write(data)
                 await server_writer.drain()
             server_writer.close()

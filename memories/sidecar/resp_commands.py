@@ -2,8 +2,8 @@
 
 The key and value commands live in :mod:`memories.sidecar.resp_key_commands`. A handler
 returns the encoded reply as ``bytes`` when it can answer at once, or a coroutine producing
-it when it must wait for the cache; the server runs coroutines in order, so pipelined replies
-keep their order. Errors follow Redis' wording so clients map them to the usual exceptions.
+it when it must wait for the cache; the server keeps pipelined replies in order (and may run
+commands on different keys at the same time: :mod:`memories.sidecar.resp_in_flight`). Errors follow Redis' wording so clients map them to the usual exceptions.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 The hot path stays synchronous: a read is parsed, every command whose reply is ready at
 once (L1 hits via ``cache.get_nowait``, writes that complete without suspending) is answered
-at once. Only when a command really waits (L1 miss, slow tier) does the connection start a
-task, pausing reads until it is done so replies keep pipeline order.
+at once. Only when a command really waits (L1 miss, slow tier, a write to L3) does the connection
+start a task, pausing reads until it is done. Later commands of the same pipeline that touch one
+other key each start beside it, so a pipeline of writes waits about one L3 round trip, not one per
+command; any other command waits until nothing is in flight, and replies keep pipeline order
+(:mod:`memories.sidecar.resp_in_flight`).
 
 Like redis-server, the server takes turns: a connection answers at most about
 ``TURN_BYTES`` of requests per turn of the event loop before the other ready connections
@@ -36,6 +39,8 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 
 from memories.sidecar.resp_commands import CommandTable, RespSession, error_reply
+from memories.sidecar.resp_in_flight import InFlight
+from memories.sidecar.resp_in_flight import Reply as InFlightReply
 from memories.sidecar.resp_protocol import RespParser, RespProtocolError, encode_error
 
 logger = logging.getLogger(__name__)
@@ -96,7 +101,8 @@ class RespConnection(asyncio.Protocol):
         )
         self._transport: asyncio.Transport | None = None
         self._queue: deque[QueueItem] = deque()
-        self._busy = False
+        self._busy = False  # a command waits on the cache, or requests wait for one to finish
+        self._in_flight = InFlight()
         self._closed = False
         self._reading_paused = False
         self._writing_paused = False  # the transport holds more unsent replies than its high-water mark
@@ -223,12 +229,17 @@ class RespConnection(asyncio.Protocol):
         output_bytes = 0
         dispatch = self._commands.dispatch
         session = self.session
+        in_flight = self._in_flight
         for index, item in enumerate(items):
             if output_bytes >= TURN_OUTPUT_BYTES:
                 self._write(output)
                 self._defer(list(itertools.islice(items, index, None)))
                 return
             if type(item) is list:
+                if in_flight and not in_flight.may_start(item):
+                    self._write(output)
+                    self._hold(list(itertools.islice(items, index, None)))
+                    return
                 try:
                     reply = dispatch(item, session)
                 except Exception as error:
@@ -242,27 +253,37 @@ class RespConnection(asyncio.Protocol):
                     except Exception as error:
                         reply = error_reply(error)
                     else:
-                        self._write(output)
-                        self._wait_for(coroutine, pending, list(itertools.islice(items, index + 1, None)))
-                        return
-                output.append(cast(bytes, reply))
+                        self._wait_for(coroutine, pending, in_flight.start(item))
+                        continue
+                if in_flight:
+                    in_flight.add_ready(cast(bytes, reply))
+                else:
+                    output.append(cast(bytes, reply))
                 output_bytes += len(cast(bytes, reply))
                 if session.closing:
                     item = _CLOSE
             elif type(item) is bytes:
-                output.append(item)
+                if in_flight:
+                    in_flight.add_ready(item)
+                else:
+                    output.append(item)
                 output_bytes += len(item)
             if item is _CLOSE:
                 self._write(output)
+                if in_flight:
+                    self._hold(list(itertools.islice(items, index, None)))
+                    return
                 self.close()
                 return
-        if output:
-            self._write(output)
+        self._write(output)
+        if output and not in_flight:
             self._latency.observe(time.perf_counter() - self._batch_started)
 
-    def _wait_for(self, coroutine: Coroutine[Any, Any, bytes], pending: Any, rest: list[QueueItem]) -> None:
-        self._hold(rest)
-        task = asyncio.get_running_loop().create_task(self._finish(coroutine, pending))
+    def _wait_for(self, coroutine: Coroutine[Any, Any, bytes], pending: Any, reply: InFlightReply) -> None:
+        """Finish ``coroutine`` in a task (its reply goes to ``reply``'s place), reading nothing meanwhile."""
+        self._busy = True
+        self._pause_reading()
+        task = asyncio.get_running_loop().create_task(self._finish(coroutine, pending, reply))
         self._server.track(task)
 
     def _hold(self, rest: list[QueueItem]) -> None:
@@ -282,29 +303,32 @@ class RespConnection(asyncio.Protocol):
         if self._writing_paused:
             self._deferred = self._continue
             return
-        self._busy = False
+        self._busy = bool(self._in_flight)
         self._run_queued()
 
-    async def _finish(self, coroutine: Coroutine[Any, Any, bytes], pending: Any) -> None:
+    async def _finish(self, coroutine: Coroutine[Any, Any, bytes], pending: Any, reply: InFlightReply) -> None:
         try:
-            reply = await _resume(coroutine, pending)
+            value = await _resume(coroutine, pending)
         except Exception as error:
-            reply = error_reply(error)
-        self._write([reply])
-        self._busy = False
+            value = error_reply(error)
+        self._write(self._in_flight.finish(reply, value))
         if self.session.closing:
             self.close()
             return
         self._run_queued()
 
     def _run_queued(self) -> None:
+        """Go on with the queued requests, if any; resume reading once nothing waits."""
         queued = self._queue
-        self._queue = deque()
         if queued:
+            self._queue = deque()
+            self._busy = bool(self._in_flight)
             self._run(queued)
-        else:
+        elif not self._in_flight:
+            self._busy = False
             self._latency.observe(time.perf_counter() - self._batch_started)
-        self._resume_reading_if_free()
+        if not self._busy:
+            self._resume_reading_if_free()
 
     def _write(self, output: list[bytes]) -> None:
         """Queue ``output`` (replies, in order) for the write at the end of this event loop turn."""
