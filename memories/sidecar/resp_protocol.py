@@ -13,6 +13,10 @@ from memories.errors import MemoriesError
 
 #: Redis' own limit for one inline command (bytes).
 MAX_INLINE_LENGTH = 64 * 1024
+#: What redis-server accepts from a client that must authenticate first: arguments of one command, bytes of one.
+UNAUTHENTICATED_ARRAY_LENGTH = 10
+UNAUTHENTICATED_BULK_LENGTH = 16 * 1024
+_AUTHENTICATING = frozenset({b"AUTH", b"HELLO"})
 #: Reads up to this many bytes first go through the split-based fast path; larger reads carry large values,
 #: which the general parser skips over instead of scanning them for CRLF.
 _SIMPLE_PATH_MAX = 4096
@@ -41,16 +45,24 @@ class RespParser:
 
     ``max_bulk_length`` bounds one argument (bytes), ``max_array_length`` the number of
     arguments of one command, ``max_buffer_length`` the bytes held for one incomplete command.
+
+    Until :meth:`lift_authentication_limits` (after :meth:`require_authentication`) the parser holds a client
+    to what redis-server accepts before AUTH — ``UNAUTHENTICATED_ARRAY_LENGTH`` arguments of at most
+    ``UNAUTHENTICATED_BULK_LENGTH`` bytes — and stops after each AUTH or HELLO (``held_after_auth``), so
+    the requests pipelined behind it are parsed under the limits the AUTH decides.
     """
 
     __slots__ = (
         "_buffer",
+        "_limits",
         "_needed",
         "_parsed",
         "_skip_to",
+        "held_after_auth",
         "max_array_length",
         "max_buffer_length",
         "max_bulk_length",
+        "unauthenticated",
     )
 
     def __init__(
@@ -69,6 +81,22 @@ class RespParser:
         self.max_bulk_length = max_bulk_length
         self.max_array_length = max_array_length
         self.max_buffer_length = max_buffer_length
+        self._limits = (max_bulk_length, max_array_length)
+        self.unauthenticated = False
+        #: True when the last feed stopped after an AUTH or HELLO, the rest kept for ``feed(b"")``.
+        self.held_after_auth = False
+
+    def require_authentication(self) -> None:
+        """Hold the client to redis-server's limits before AUTH."""
+        self._limits = (self.max_bulk_length, self.max_array_length)
+        self.max_bulk_length = min(self.max_bulk_length, UNAUTHENTICATED_BULK_LENGTH)
+        self.max_array_length = min(self.max_array_length, UNAUTHENTICATED_ARRAY_LENGTH)
+        self.unauthenticated = True
+
+    def lift_authentication_limits(self) -> None:
+        """The client has authenticated: back to the limits the parser was made with."""
+        self.max_bulk_length, self.max_array_length = self._limits
+        self.unauthenticated = False
 
     @property
     def pending(self) -> int:
@@ -82,6 +110,7 @@ class RespParser:
         from :meth:`take_parsed` (reply to them first); after a recoverable error call
         ``feed(b"")`` to parse what followed the bad request.
         """
+        self.held_after_auth = False
         buffer = self._buffer
         if buffer:
             buffer += data
@@ -92,7 +121,9 @@ class RespParser:
             buffer.clear()
         length = len(data)
         commands: list[list[bytes]] = []
-        position = self._parse_simple(data, commands) if length <= _SIMPLE_PATH_MAX and data[:1] == b"*" else 0
+        unauthenticated = self.unauthenticated
+        simple = length <= _SIMPLE_PATH_MAX and data[:1] == b"*" and not unauthenticated
+        position = self._parse_simple(data, commands) if simple else 0
         try:
             while position < length:
                 if data[position] == 42:  # "*"
@@ -102,6 +133,10 @@ class RespParser:
                 if end < 0:
                     break
                 position = end
+                if unauthenticated and commands and commands[-1][0].upper() in _AUTHENTICATING:
+                    self.held_after_auth = position < length
+                    self._needed = 0
+                    break
         except RespProtocolError as error:
             if error.recoverable:
                 buffer += data[self._skip_to :]
@@ -184,7 +219,8 @@ class RespParser:
                 else _length(data, position + 1, newline, "multibulk")
             )
         if count > self.max_array_length:
-            raise RespProtocolError("Protocol error: invalid multibulk length", recoverable=False)
+            what = "unauthenticated" if self.unauthenticated else "invalid"
+            raise RespProtocolError(f"Protocol error: {what} multibulk length", recoverable=False)
         cursor = newline + 2
         if count <= 0:
             return cursor
@@ -226,6 +262,8 @@ class RespParser:
         raise RespProtocolError(f"Protocol error: expected '$', got '{chr(byte)}'", recoverable=False)
 
     def _too_long(self, size: int) -> None:
+        if self.unauthenticated:
+            raise RespProtocolError("Protocol error: unauthenticated bulk length", recoverable=False)
         raise RespProtocolError(
             f"Protocol error: argument of {size} bytes is larger than the limit of {self.max_bulk_length} bytes",
             recoverable=False,

@@ -122,6 +122,8 @@ class RespConnection(asyncio.Protocol):
             transport.write(_MAX_CLIENTS_REPLY)
             transport.close()
             self._closed = True
+        elif self._commands.token is not None:
+            self._parser.require_authentication()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -182,16 +184,29 @@ class RespConnection(asyncio.Protocol):
                 return
             start = consumed
             self._batch_started = time.perf_counter()
-        try:
-            items = self._parser.feed(data[start:] if start else data)  # type: ignore[assignment]
-        except RespProtocolError as error:
-            items = self._items_after_error(error)
+        items = self._parse(data[start:] if start else data)
         if self._parser.pending:
             self.last_progress = time.monotonic()
         if self._busy:
             self._queue.extend(items)
         else:
             self._run(items)
+            if self._parser.held_after_auth:
+                self._continue_after_auth()
+
+    def _parse(self, data: bytes) -> list[QueueItem]:
+        try:
+            return self._parser.feed(data)  # type: ignore[return-value]
+        except RespProtocolError as error:
+            return self._items_after_error(error)
+
+    def _continue_after_auth(self) -> None:
+        """Parse what was pipelined behind an AUTH or HELLO under the limits that its answer decided."""
+        parser = self._parser
+        while parser.held_after_auth and not (self._busy or self._closed):
+            if self.session.authenticated or self._commands.token is None:
+                parser.lift_authentication_limits()
+            self._run(self._parse(b""))
 
     def _take_turn(self) -> None:
         """Continue answering the backlog of a long pipeline (called once per event loop turn)."""
@@ -328,6 +343,8 @@ class RespConnection(asyncio.Protocol):
             self._busy = False
             self._latency.observe(time.perf_counter() - self._batch_started)
         if not self._busy:
+            if self._parser.held_after_auth:
+                self._continue_after_auth()
             self._resume_reading_if_free()
 
     def _write(self, output: list[bytes]) -> None:

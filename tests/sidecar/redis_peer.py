@@ -1,0 +1,92 @@
+"""The agent and a real redis-server side by side: the same bytes to both, what each answered and whether it closed.
+
+Both are started with the same auth token (or none), so their replies can be compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from tests.redis_servers import RedisServer
+from tests.sidecar.conftest import RunningSidecar, sidecar_document
+
+TOKEN = "s3cret"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a server sent back for a request, and whether it then closed the connection."""
+
+    replies: bytes
+    closed: bool
+
+
+def exchange(port: int, payload: bytes, *, quiet_seconds: float = 0.2) -> Answer:
+    """Send ``payload``; collect replies until the server closes or stays quiet for ``quiet_seconds``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        if payload:
+            connection.sendall(payload)
+        connection.settimeout(quiet_seconds)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            return Answer(received, closed=False)
+        except ConnectionResetError:
+            pass
+        return Answer(received, closed=True)
+
+
+@dataclass
+class PasswordRedisServer(RedisServer):
+    """A redis-server with ``--requirepass``, whose own clients authenticate."""
+
+    password: str | None = None
+
+    def client(self, **options: object) -> redis.Redis:
+        if self.password is not None:
+            options.setdefault("password", self.password)
+        return super().client(**options)
+
+
+@dataclass
+class Peers:
+    """An agent and a redis-server holding the same token (None: no auth)."""
+
+    agent_port: int
+    redis: RedisServer
+
+    def both(self, payload: bytes, *, quiet_seconds: float = 0.2) -> tuple[Answer, Answer]:
+        """``(agent's answer, redis-server's answer)`` to the same bytes, each on a new connection."""
+        return (
+            exchange(self.agent_port, payload, quiet_seconds=quiet_seconds),
+            exchange(self.redis.port, payload, quiet_seconds=quiet_seconds),
+        )
+
+
+@contextlib.contextmanager
+def peers(
+    start_sidecar: Callable[..., RunningSidecar], directory: Path, *, token: str | None = None
+) -> Iterator[Peers]:
+    """Start both; with ``token`` the agent reads it from a file and redis-server gets ``--requirepass``."""
+    server: dict[str, object] = {}
+    extra: list[str] = []
+    if token is not None:
+        token_file = directory / "token"
+        token_file.write_text(token + "\n")
+        server["authTokenFile"] = str(token_file)
+        extra = ["--requirepass", token]
+    agent = start_sidecar(sidecar_document({"server": server} if server else None))
+    (directory / "redis").mkdir(parents=True, exist_ok=True)
+    peer = PasswordRedisServer(directory / "redis", extra=extra, password=token).start()
+    try:
+        yield Peers(agent.resp_port, peer)
+    finally:
+        peer.stop()
