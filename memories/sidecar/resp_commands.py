@@ -1,6 +1,7 @@
 """The command table of the RESP server: dispatch, auth, and the connection and server commands.
 
-The key and value commands live in :mod:`memories.sidecar.resp_key_commands`. A handler
+The key and value commands live in :mod:`memories.sidecar.resp_key_commands`, the expiry commands in
+:mod:`memories.sidecar.resp_expire_commands`. A handler
 returns the encoded reply as ``bytes`` when it can answer at once, or a coroutine producing
 it when it must wait for the cache; the server keeps pipelined replies in order (and may run
 commands on different keys at the same time: :mod:`memories.sidecar.resp_in_flight`). Errors follow Redis' wording so clients map them to the usual exceptions.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from memories.errors import MemoriesError, WrongValueType
 from memories.sidecar.resp_arguments import SYNTAX_ERROR, parse_integer
+from memories.sidecar.resp_expire_commands import ExpireCommands
 from memories.sidecar.resp_fast_path import load_fast_run
 from memories.sidecar.resp_info import render_info
 from memories.sidecar.resp_key_commands import WRONG_TYPE, KeyCommands
@@ -77,6 +79,7 @@ class CommandTable:
     ) -> None:
         self._cache = cache
         self._keys = KeyCommands(cache, limits)
+        self._expiry = ExpireCommands(cache)
         self.statistics = statistics
         #: The auth token (None = no auth); the agent replaces it on a config reload. A plain
         #: attribute, not a callable: it is read for every command.
@@ -159,6 +162,7 @@ class CommandTable:
     def _definitions(self) -> list[tuple[str, int, Handler]]:
         return [
             *self._keys.definitions(),
+            *self._expiry.definitions(),
             ("ping", -1, self._ping),
             ("echo", 2, lambda arguments, session: encode_bulk(arguments[1])),
             ("info", -1, self._info),

@@ -16,7 +16,7 @@ from collections import deque
 _ONE_KEY = frozenset(
     name
     for command in (
-        *(b"get", b"set", b"expire", b"pexpire", b"persist", b"ttl", b"pttl"),
+        *(b"get", b"set", b"expire", b"pexpire", b"expireat", b"pexpireat", b"getex", b"persist", b"ttl", b"pttl"),
         *(b"incr", b"decr", b"incrby", b"decrby"),
     )
     for name in (command, command.upper())

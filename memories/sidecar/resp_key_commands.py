@@ -1,4 +1,4 @@
-"""The key and value commands (GET, SET, DEL, EXPIRE, MGET, INCR, ...) on top of :class:`CacheManager`.
+"""The key and value commands (GET, SET, DEL, MGET, INCR, ...) on top of :class:`CacheManager`.
 
 A handler returns the encoded reply as ``bytes`` when it can answer at once (an L1 hit
 through ``cache.lookup_nowait``, a write through ``cache.set_nowait`` when only L1 is
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from memories.errors import WrongValueType
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN
-from memories.sidecar.resp_arguments import NOT_INTEGER, SetOptions, parse_integer
+from memories.sidecar.resp_arguments import NOT_INTEGER, StringOptions, parse_integer
 from memories.sidecar.resp_fast_path import FastRun
 from memories.sidecar.resp_protocol import OK, encode_array, encode_bulk, encode_error, encode_integer
 from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from memories.optimization.cache.manager import Condition
 
 WRONG_TYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+#: The TTL (seconds) of a key SET with an EXAT/PXAT time already past.
+ALREADY_EXPIRED_TTL = 1e-9
 
 
 class KeyCommands:
@@ -42,11 +44,6 @@ class KeyCommands:
             ("del", -2, self._delete),
             ("unlink", -2, self._delete),
             ("exists", -2, self._exists),
-            ("expire", 3, self._expire),
-            ("pexpire", 3, self._expire),
-            ("persist", 2, self._persist),
-            ("ttl", 2, self._ttl),
-            ("pttl", 2, self._ttl),
             ("mget", -2, self._mget),
             ("mset", -3, self._mset),
             ("incr", 2, self._increment),
@@ -115,35 +112,34 @@ class KeyCommands:
                 return refused
         if len(arguments) == 3:
             return OK if self._set_nowait(key, value) else self._store(key, value, None)
-        options = SetOptions.parse(arguments[3:])
+        options = StringOptions.parse(arguments[3:], "set")
         if isinstance(options, bytes):
             return options
-        return self._conditional_set(key, value, options, session.null)
+        ttl = options.ttl("set")
+        if isinstance(ttl, bytes):
+            return ttl
+        if ttl is not None and ttl <= 0:
+            ttl = ALREADY_EXPIRED_TTL  # stored, and gone at its next read, as in redis-server
+        return self._conditional_set(key, value, options, ttl, session.null)
 
     async def _store(self, key: bytes, value: bytes, ttl: float | None) -> bytes:
         await self._cache.set(key, value, ttl=ttl)
         return OK
 
-    async def _conditional_set(self, key: bytes, value: bytes, options: SetOptions, null: bytes) -> bytes:
+    async def _conditional_set(
+        self, key: bytes, value: bytes, options: StringOptions, ttl: float | None, null: bytes
+    ) -> bytes:
         """SET with NX/XX/GET/KEEPTTL, atomic in the cache (in Redis itself with L3, so across agents)."""
         condition: Condition | None = (
             "absent" if options.only_if_absent else "present" if options.only_if_present else None
         )
         if not options.want_previous:
-            stored = await self._cache.set(key, value, options.ttl, condition=condition, keep_ttl=options.keep_ttl)
+            stored = await self._cache.set(key, value, ttl, condition=condition, keep_ttl=options.keep_ttl)
             return OK if stored else null
-        _stored, previous = await self._cache.getset(
-            key, value, options.ttl, condition=condition, keep_ttl=options.keep_ttl
-        )
+        _stored, previous = await self._cache.getset(key, value, ttl, condition=condition, keep_ttl=options.keep_ttl)
         if previous is not None and not isinstance(previous, bytes):
             return WRONG_TYPE
         return null if previous is None else encode_bulk(previous)
-
-    async def _remaining_ttl(self, key: bytes) -> float | None:
-        try:
-            return await self._cache.get_ttl(key)
-        except KeyError:
-            return None
 
     async def _delete(self, arguments: list[bytes], session: RespSession) -> bytes:
         deleted = 0
@@ -156,32 +152,6 @@ class KeyCommands:
         for key in arguments[1:]:
             found += bool(await self._cache.exists(key))
         return encode_integer(found)
-
-    def _expire(self, arguments: list[bytes], session: RespSession) -> Reply:
-        amount = parse_integer(arguments[2])
-        if amount is None:
-            return NOT_INTEGER
-        seconds = amount / 1000 if arguments[0].lower() == b"pexpire" else float(amount)
-        return self._apply_expire(arguments[1], seconds)
-
-    async def _apply_expire(self, key: bytes, seconds: float) -> bytes:
-        if seconds <= 0:
-            return encode_integer(int(bool(await self._cache.delete(key))))
-        return encode_integer(int(bool(await self._cache.expire(key, seconds))))
-
-    async def _persist(self, arguments: list[bytes], session: RespSession) -> bytes:
-        return encode_integer(int(bool(await self._cache.persist(arguments[1]))))
-
-    async def _ttl(self, arguments: list[bytes], session: RespSession) -> bytes:
-        try:
-            remaining = await self._cache.get_ttl(arguments[1])
-        except KeyError:
-            return encode_integer(-2)
-        if remaining is None:
-            return encode_integer(-1)
-        if arguments[0].lower() == b"pttl":
-            return encode_integer(round(remaining * 1000))
-        return encode_integer(int(remaining + 0.5))
 
     def _mget(self, arguments: list[bytes], session: RespSession) -> Reply:
         values: list[bytes | None] = []

@@ -4,6 +4,7 @@ so synchronous clients (redis-py, redis-cli subprocesses) and async ones can all
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,9 +52,9 @@ def sidecar_document(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return document
 
 
-@pytest.fixture
-def start_sidecar(tmp_path: Path) -> Iterator[Callable[..., RunningSidecar]]:
-    """Factory: start an agent for a config document (see ``sidecar_document``); stopped at teardown."""
+@contextlib.contextmanager
+def sidecar_factory() -> Iterator[Callable[..., RunningSidecar]]:
+    """Factory: start an agent for a config document (see ``sidecar_document``); each is stopped on exit."""
     running: list[tuple[RunningSidecar, threading.Thread]] = []
 
     def start(document: dict[str, Any] | None = None, *, config_path: Path | None = None) -> RunningSidecar:
@@ -103,6 +104,13 @@ def start_sidecar(tmp_path: Path) -> Iterator[Callable[..., RunningSidecar]]:
         sidecar.call(sidecar.agent.shutdown(), timeout=30)
         sidecar.loop.call_soon_threadsafe(sidecar.loop.stop)
         thread.join(10)
+
+
+@pytest.fixture
+def start_sidecar() -> Iterator[Callable[..., RunningSidecar]]:
+    """Factory: start an agent for a config document (see ``sidecar_document``); stopped at teardown."""
+    with sidecar_factory() as start:
+        yield start
 
 
 @pytest.fixture

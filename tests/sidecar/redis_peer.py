@@ -61,14 +61,30 @@ class Peers:
     """An agent and a redis-server holding the same token (None: no auth)."""
 
     agent_port: int
-    redis: RedisServer
+    server: PasswordRedisServer
+
+    def clients(self) -> tuple[redis.Redis, redis.Redis]:
+        """RESP2 redis-py clients of the agent and of redis-server (authenticated when there is a token)."""
+        password = self.server.password
+        return (
+            redis.Redis(port=self.agent_port, password=password, protocol=2, socket_timeout=10),
+            redis.Redis(port=self.server.port, password=password, protocol=2, socket_timeout=10),
+        )
 
     def both(self, payload: bytes, *, quiet_seconds: float = 0.2) -> tuple[Answer, Answer]:
         """``(agent's answer, redis-server's answer)`` to the same bytes, each on a new connection."""
         return (
             exchange(self.agent_port, payload, quiet_seconds=quiet_seconds),
-            exchange(self.redis.port, payload, quiet_seconds=quiet_seconds),
+            exchange(self.server.port, payload, quiet_seconds=quiet_seconds),
         )
+
+
+def reply(client: redis.Redis, *arguments: bytes | str | int) -> object:
+    """The server's reply to one command, an error reply as ``("error", message)``."""
+    try:
+        return client.execute_command(*arguments)
+    except redis.ResponseError as error:
+        return ("error", str(error))
 
 
 @contextlib.contextmanager
@@ -85,7 +101,8 @@ def peers(
         extra = ["--requirepass", token]
     agent = start_sidecar(sidecar_document({"server": server} if server else None))
     (directory / "redis").mkdir(parents=True, exist_ok=True)
-    peer = PasswordRedisServer(directory / "redis", extra=extra, password=token).start()
+    peer = PasswordRedisServer(directory / "redis", extra=extra, password=token)
+    peer.start()
     try:
         yield Peers(agent.resp_port, peer)
     finally:

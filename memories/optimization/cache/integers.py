@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_INTEGER_PATTERN = re.compile(rb"-?(?:0|[1-9][0-9]{0,18})")
+_INTEGER_PATTERN = re.compile(rb"0|-?[1-9][0-9]{0,18}")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
