@@ -24,6 +24,7 @@ import numpy as np
 import xxhash
 
 from memories.optimization import Deduplicator
+from memories.optimization.dedup import chunking
 from memories.units import parse_size
 
 SEGMENT_BYTES = 1024 * 1024
@@ -75,11 +76,21 @@ def main() -> None:
         f"| raw xxh3_128 over the buffer, one call | {ceiling:.3f} | {gigabytes / ceiling:.2f} | {ceiling_cpu:.3f} "
         f"| {gigabytes / ceiling_cpu:.2f} | 1.000 | - |"
     )
-    for chunking in ("fixed", "cdc"):
-        seconds, cpu = median_seconds(arguments.runs, functools.partial(run_dedup, data, chunking))
-        ratio = run_dedup(data, chunking).get_metrics().dedup_ratio
+    array = np.frombuffer(data, dtype=np.uint8)
+    for compiled in (True, False) if chunking.COMPILED else (False,):
+        seconds, cpu = median_seconds(
+            arguments.runs, lambda compiled=compiled: chunking.cdc_boundaries(array, 4096, compiled=compiled)
+        )
+        label = "C (_fastcdc)" if compiled else "numpy"
         print(
-            f"| Deduplicator 4 KiB {chunking}, in memory | {seconds:.3f} | {gigabytes / seconds:.2f} | {cpu:.3f} "
+            f"| FastCDC 4 KiB cut points alone, {label} | {seconds:.3f} | {gigabytes / seconds:.2f} | {cpu:.3f} "
+            f"| {gigabytes / cpu:.2f} | {ceiling / seconds:.3f} | - |"
+        )
+    for mode in ("fixed", "cdc"):
+        seconds, cpu = median_seconds(arguments.runs, functools.partial(run_dedup, data, mode))
+        ratio = run_dedup(data, mode).get_metrics().dedup_ratio
+        print(
+            f"| Deduplicator 4 KiB {mode}, in memory | {seconds:.3f} | {gigabytes / seconds:.2f} | {cpu:.3f} "
             f"| {gigabytes / cpu:.2f} | {ceiling / seconds:.3f} | {ratio:.3f} |"
         )
     disk_size = parse_size(arguments.disk_size, field="--disk-size")

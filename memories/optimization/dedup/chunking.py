@@ -24,12 +24,22 @@ The candidate cut positions are then selected by a short Python loop over chunks
 over the sorted candidates), about one iteration per chunk. The original FastCDC resets
 the hash at each chunk start; since ``min_size >= 64 > 32`` bytes, the windowed hash equals
 the reset hash at every position where a cut is allowed, so the cut points are identical.
+
+The compiled version (``_fastcdc.c``, one rolling-hash pass per chunk that skips each chunk's first
+quarter) gives the same cut points several times faster; ``cdc_boundaries`` uses it when it is
+built, unless ``MEMORIES_PURE_PYTHON=1`` is set (a property test compares both on random data).
+
+Streaming: with ``final=False`` (more input follows) only the chunks whose cut cannot depend on
+later bytes are returned, those that start at least ``max_size`` bytes before the end of the
+buffer; the caller keeps the rest and passes it again with the next bytes. The cuts of a stream
+fed in any pieces are the cuts of the whole input.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 
@@ -38,6 +48,18 @@ import numpy.typing as npt
 import xxhash
 
 from memories.errors import ConfigError
+
+
+def _load_compiled() -> Callable[..., bytes] | None:
+    """Return ``_fastcdc.cut_points``, or None in a source tree that was never installed (numpy serves)."""
+    try:
+        from memories.optimization.dedup._fastcdc import cut_points
+    except ImportError:
+        return None
+    return cut_points
+
+
+compiled_cut_points = _load_compiled()
 
 GEAR_WINDOW_BYTES = 32
 MINIMUM_CDC_AVERAGE_BYTES = 256
@@ -55,6 +77,8 @@ def _gear_table() -> npt.NDArray[np.uint32]:
 
 
 GEAR = _gear_table()
+GEAR_BYTES = GEAR.astype("=u4").tobytes()
+COMPILED = compiled_cut_points is not None and not os.environ.get("MEMORIES_PURE_PYTHON")
 
 
 def fixed_boundaries(size: int, block_size: int) -> npt.NDArray[np.int64]:
@@ -128,19 +152,98 @@ def _candidates(buffer: npt.NDArray[np.uint8], masks: tuple[int, int]) -> tuple[
     )
 
 
-def cdc_boundaries(buffer: npt.NDArray[np.uint8], average_size: int) -> npt.NDArray[np.int64]:
-    """Return FastCDC chunk end offsets for ``buffer`` (a 1-D uint8 array).
-
-    Chunks are ``average_size // 4`` to ``average_size * 8`` bytes long, except the last one,
-    which may be shorter. Raises ConfigError if ``average_size`` is below 256 bytes.
-    """
+def cdc_limits(average_size: int) -> tuple[int, int]:
+    """Return (minimum, maximum) chunk sizes for ``average_size``; ConfigError below 256 bytes."""
     if average_size < MINIMUM_CDC_AVERAGE_BYTES:
         raise ConfigError(
             f"block_size: content-defined chunking needs an average of at least "
             f"{MINIMUM_CDC_AVERAGE_BYTES} bytes, got {average_size}"
         )
+    return average_size // 4, average_size * 8
+
+
+def cdc_boundaries(
+    buffer: npt.NDArray[np.uint8], average_size: int, *, final: bool = True, compiled: bool | None = None
+) -> npt.NDArray[np.int64]:
+    """Return FastCDC chunk end offsets for ``buffer`` (a 1-D uint8 array).
+
+    Chunks are ``average_size // 4`` to ``average_size * 8`` bytes long, except the last one,
+    which may be shorter. With ``final=False`` only the settled chunks are returned (see the
+    module docstring). ``compiled`` picks the C (True) or numpy (False) version; None takes
+    the C one when available. Raises ConfigError if ``average_size`` is below 256 bytes.
+    """
+    minimum, maximum = cdc_limits(average_size)
+    if compiled is None:
+        compiled = COMPILED
+    if compiled:
+        if compiled_cut_points is None:
+            raise ConfigError("compiled: the _fastcdc extension is not built (pip install -e . builds it)")
+        return _compiled_boundaries(buffer, average_size, final)
+    boundaries = _python_boundaries(buffer, average_size, minimum, maximum)
+    if final or not len(boundaries):
+        return boundaries
+    starts = np.concatenate(([0], boundaries[:-1]))
+    return boundaries[: int(np.searchsorted(starts, len(buffer) - maximum, side="right"))]
+
+
+def _compiled_cuts(buffer: npt.NDArray[np.uint8], start: int, stop: int, average_size: int, final: bool) -> list[int]:
+    """Cut points (absolute offsets) of chunking ``buffer[start:stop]`` from ``start``; see ``cdc_boundaries``."""
+    assert compiled_cut_points is not None
+    minimum, maximum = cdc_limits(average_size)
+    hard_mask, easy_mask = cdc_masks(average_size)
+    ends = compiled_cut_points(
+        buffer[start:stop], GEAR_BYTES, minimum, average_size, maximum, hard_mask, easy_mask, final
+    )
+    cuts: list[int] = (np.frombuffer(ends, dtype=np.int64) + start).tolist()
+    return cuts
+
+
+def _compiled_boundaries(buffer: npt.NDArray[np.uint8], average_size: int, final: bool) -> npt.NDArray[np.int64]:
+    """The C cut points, found in parallel over ranges of a large input with the same result as one pass.
+
+    Each thread chunks its range as if a chunk started there (the C code releases the GIL). Chunking
+    is a function of where the current chunk starts, so once the true sequence of cuts, continued
+    from the previous range, reaches a cut of a range's own sequence, the two agree from there on:
+    the merge steps the true sequence from its last cut, one chunk at a time, until that happens
+    (usually at the first or second chunk of the range).
+    """
+    size, maximum = len(buffer), cdc_limits(average_size)[1]
+    workers = min(os.cpu_count() or 1, max(1, size // PARALLEL_RANGE_BYTES))
+    if workers == 1:
+        return np.array(_compiled_cuts(buffer, 0, size, average_size, final), dtype=np.int64)
+    step = -(-size // workers)
+    # Range k holds the chunks that start in [k * step, (k + 1) * step]; its slice reaches a maximum chunk further.
+    bounds = [(start, min(start + step + maximum, size)) for start in range(0, size, step)]
+
+    def range_cuts(bounds: tuple[int, int]) -> list[int]:
+        start, stop = bounds
+        return _compiled_cuts(buffer, start, stop, average_size, final and stop == size)
+
+    with ThreadPoolExecutor(len(bounds)) as pool:
+        sequences = list(pool.map(range_cuts, bounds))
+    cuts = sequences[0]
+    for (_start, stop), sequence in zip(bounds[1:], sequences[1:], strict=True):
+        known = {cut: index for index, cut in enumerate(sequence)}
+        while cuts:
+            last = cuts[-1]
+            if last in known:
+                cuts.extend(sequence[known[last] + 1 :])
+                break
+            if not sequence or last > sequence[-1]:  # no agreement in this range: chunk it from the true cut
+                cuts.extend(_compiled_cuts(buffer, last, stop, average_size, final and stop == size))
+                break
+            window_stop = min(last + 2 * maximum, size)
+            following = _compiled_cuts(buffer, last, window_stop, average_size, final and window_stop == size)
+            if not following:  # only an unsettled tail is left
+                break
+            cuts.append(following[0])
+    return np.array(cuts, dtype=np.int64)
+
+
+def _python_boundaries(
+    buffer: npt.NDArray[np.uint8], average_size: int, minimum: int, maximum: int
+) -> npt.NDArray[np.int64]:
     size = len(buffer)
-    minimum, maximum = average_size // 4, average_size * 8
     hard, easy = _candidates(buffer, cdc_masks(average_size))
     ends: list[int] = []
     start = 0

@@ -217,7 +217,7 @@ async def test_without_verify_a_collision_silently_merges_blocks(monkeypatch: py
 
 async def test_event_loop_stays_responsive_while_processing() -> None:
     dedup = Deduplicator("4KB", chunking="cdc")
-    data = random_bytes(8 * 1024 * 1024)
+    data = random_bytes(64 * 1024 * 1024)  # large enough to take well over 15 ms with the compiled chunker
     ticks = 0
 
     async def ticker() -> None:
