@@ -16,7 +16,6 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +24,7 @@ from memories.sidecar.config import SidecarConfig, read_auth_token
 from memories.sidecar.config_watch import ConfigWatcher
 from memories.sidecar.engine import Engine, build_engine, engine_collectors, load_prefetch
 from memories.sidecar.http_api import HttpApi
+from memories.sidecar.http_server import HttpListener
 from memories.sidecar.metrics import RespCollector, SidecarMetrics
 from memories.sidecar.ops import ops_application
 from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics
@@ -61,6 +61,7 @@ class SidecarAgent:
         self.http = HttpApi(self.engine, lambda: self.config.server.limits, lambda: self._token, self.metrics)
         self.metrics.add([RespCollector(self.commands), *engine_collectors(self.engine)])
         self._runners: list[web.AppRunner] = []
+        self._http_listener: HttpListener | None = None
         self.http_address: tuple[str, int] | None = None
         self.ops_address: tuple[str, int] | None = None
         self._background: list[asyncio.Task[None]] = []
@@ -86,10 +87,14 @@ class SidecarAgent:
         )
         self._background.append(asyncio.create_task(self._start_engine()))
         await self.resp.start(server.resp.host, server.resp.port, server.resp.unix_socket)
-        # lingering_time=0: a body the API did not read (a refused request's) is not drained; the connection closes.
-        self.http_address = await self._serve(
-            self.http.application(), server.http.host, server.http.port, lingering_time=0
-        )
+        if server.http.port is not None:
+            self._http_listener = HttpListener(
+                self.http.application(),
+                lambda: self.config.server.limits,
+                self.metrics,
+                shutdown_timeout=self.config.shutdown.grace_period,
+            )
+            self.http_address = await self._http_listener.start(server.http.host, server.http.port)
         if self.config_path is not None:
             watcher = ConfigWatcher(
                 self.config_path, self.apply_config, self._reload_failed, interval=self.reload_interval
@@ -104,10 +109,10 @@ class SidecarAgent:
             self.ops_address,
         )
 
-    async def _serve(self, app: web.Application, host: str, port: int | None, **options: Any) -> tuple[str, int] | None:
+    async def _serve(self, app: web.Application, host: str, port: int | None) -> tuple[str, int] | None:
         if port is None:
             return None
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.config.shutdown.grace_period, **options)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.config.shutdown.grace_period)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -176,6 +181,9 @@ class SidecarAgent:
         for task in self._background:
             task.cancel()
         await self.resp.close(max(0.0, deadline - time.monotonic()) * 0.5)
+        if self._http_listener is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_listener.close(), timeout=max(0.1, deadline - time.monotonic()) * 0.5)
         for runner in reversed(self._runners):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(runner.cleanup(), timeout=max(0.1, deadline - time.monotonic()) * 0.5)

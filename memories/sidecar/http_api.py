@@ -12,6 +12,7 @@ told to go on only once admitted), and a body left unread is not drained afterwa
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STREAM_READ_SIZE = 256 * 1024
 TTL_HEADER = "X-Memories-TTL"
+#: The status recorded (never sent) for a request whose client went away: nginx's "client closed request".
+CLIENT_CLOSED_REQUEST = 499
 
 
 class ApiError(Exception):
@@ -139,6 +142,13 @@ class HttpApi:
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
+        except ConnectionError:
+            if not _client_gone(request):
+                raise
+            # A client that leaves mid-request is routine: a debug line and a count, not an ERROR traceback.
+            self._metrics.http_client_disconnects.inc()
+            logger.debug("%s %s: the client disconnected mid-request", request.method, request.path)
+            return web.Response(status=CLIENT_CLOSED_REQUEST)
         except ApiError as error:
             return json_error(error.status, error.code, error.message)
         except web.HTTPException as error:
@@ -194,7 +204,7 @@ class HttpApi:
         limit = body_limit.size(self._limits())
         chunks: list[bytes] = []
         total = 0
-        async for chunk in request.content.iter_chunked(STREAM_READ_SIZE):
+        async for chunk in self._body(request):
             total += len(chunk)
             if total > limit:
                 raise ApiError(413, "too_large", f"{body_limit.what} exceeds the limit of {limit} bytes")
@@ -222,6 +232,27 @@ class HttpApi:
         if self._engine.pool is None:
             raise ApiError(404, "not_configured", "the memory pool is not configured (memoryPool)")
         return self._engine.pool
+
+    async def _body(self, request: web.Request) -> AsyncIterator[bytes]:
+        """The request body in chunks of at most STREAM_READ_SIZE bytes as they arrive; 408 (the connection is then
+        closed) when none arrives for ``httpBodyTimeout`` seconds."""
+        reader = request.content
+        while True:
+            # What has arrived is taken without arming a timer (a small body usually came with the headers).
+            chunk = reader.read_nowait(STREAM_READ_SIZE)
+            if not chunk:
+                if reader.at_eof():
+                    return
+                timeout = self._limits().http_body_timeout
+                try:
+                    async with asyncio.timeout(timeout):
+                        chunk = await reader.read(STREAM_READ_SIZE)
+                except TimeoutError:
+                    self._metrics.http_body_timeouts.inc()
+                    raise ApiError(408, "body_timeout", f"no request body bytes arrived for {timeout:g}s") from None
+                if not chunk:
+                    return
+            yield chunk
 
     # --- cache --------------------------------------------------------------------------------
 
@@ -254,11 +285,11 @@ class HttpApi:
 
     async def compress(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/compress: the body, compressed in the container format, streamed back."""
-        return await self._stream(request, self._engine.compressor.compress_stream(_body(request)))
+        return await self._stream(request, self._engine.compressor.compress_stream(self._body(request)))
 
     async def decompress(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/decompress: a container streamed back as original bytes (each chunk verified)."""
-        return await self._stream(request, self._engine.compressor.decompress_stream(_body(request)))
+        return await self._stream(request, self._engine.compressor.decompress_stream(self._body(request)))
 
     async def _stream(self, request: web.Request, output: AsyncIterator[bytes]) -> web.StreamResponse:
         # Errors before the first chunk get a JSON 400; later ones cut the chunked body short,
@@ -274,7 +305,7 @@ class HttpApi:
         try:
             async for chunk in output:
                 await response.write(chunk)
-        except (CorruptDataError, ValueError) as error:
+        except (CorruptDataError, ValueError, ApiError) as error:
             # The status is already sent: dropping the connection leaves the chunked body
             # unterminated, which clients report as a failed transfer.
             logger.warning("%s %s: stream aborted: %s", request.method, request.path, error)
@@ -396,6 +427,6 @@ class HttpApi:
         return web.json_response(body)
 
 
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(STREAM_READ_SIZE):
-        yield chunk
+def _client_gone(request: web.Request) -> bool:
+    """Whether the request's connection is closed or closing (the client went away)."""
+    return request.transport is None or request.transport.is_closing()

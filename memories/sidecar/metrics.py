@@ -1,15 +1,15 @@
 """The sidecar's own Prometheus metrics, in a per-agent registry (tests run many agents).
 
-Engine parts contribute their collectors; the sidecar adds HTTP request latency, RESP
-command and connection counters and RESP batch latency (read from plain counters at scrape
-time, so the RESP hot path never touches a metric object) and config reload outcomes.
+Engine parts contribute their collectors; the sidecar adds HTTP request latency and its connection, body timeout
+and client disconnect counts, RESP command and connection counters and RESP batch latency (read from plain
+counters at scrape time, so the RESP hot path never touches a metric object) and config reload outcomes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -73,6 +73,24 @@ class SidecarMetrics:
             "HTTP API request latency in seconds, by method, route and status",
             ["method", "route", "status"],
             buckets=LATENCY_BUCKETS_SECONDS,
+            registry=self.registry,
+        )
+        self.http_connections = Gauge(
+            "memories_sidecar_http_connections", "Open HTTP data API connections", registry=self.registry
+        )
+        self.http_connections_rejected = Counter(
+            "memories_sidecar_http_connections_rejected",
+            "HTTP connections answered 503 and closed at server.limits.maxHttpConnections",
+            registry=self.registry,
+        )
+        self.http_body_timeouts = Counter(
+            "memories_sidecar_http_body_timeouts",
+            "HTTP requests refused (408) because no body bytes arrived for server.limits.httpBodyTimeout",
+            registry=self.registry,
+        )
+        self.http_client_disconnects = Counter(
+            "memories_sidecar_http_client_disconnects",
+            "HTTP requests cut short because the client went away (logged at debug level only)",
             registry=self.registry,
         )
         self.config_reloads = Counter(

@@ -47,7 +47,8 @@ server:
   ops: {host: 0.0.0.0, port: 9750}
   authTokenFile: /var/run/secrets/memories/token
   limits:
-    {maxValueSize: 32MB, maxRequestSize: 64MB, maxKeyLength: 1024, maxConnections: 100, maxOutputBuffer: 16MB, readTimeout: 10s}
+    {maxValueSize: 32MB, maxRequestSize: 64MB, maxKeyLength: 1024, maxConnections: 100, maxOutputBuffer: 16MB, readTimeout: 10s,
+     maxHttpConnections: 200, httpBodyTimeout: 15s}
 shutdown: {gracePeriod: 20s}
 """
 
@@ -78,6 +79,7 @@ def test_no_file_gives_documented_defaults() -> None:
     assert config.cache.l1_size == 256 * 1024**2
     assert config.cache.l2_size is None and config.cache.l3 is None
     assert config.memory_pool is None and config.prefetch.model_path is None
+    assert (config.server.limits.max_http_connections, config.server.limits.http_body_timeout) == (1024, 30)
 
 
 def test_full_example_parses_every_field() -> None:
@@ -94,6 +96,7 @@ def test_full_example_parses_every_field() -> None:
     assert config.server.resp.unix_socket == "/run/memories/resp.sock"
     assert config.server.limits.read_timeout == 10
     assert config.server.limits.max_output_buffer == 16 * 1024**2
+    assert (config.server.limits.max_http_connections, config.server.limits.http_body_timeout) == (200, 15)
     assert config.shutdown.grace_period == 20
 
 

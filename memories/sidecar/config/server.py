@@ -57,6 +57,19 @@ class LimitsConfig:
     read_timeout: float = setting(
         Duration(), doc="An incomplete RESP request with no progress this long is refused.", default="30s"
     )
+    max_http_connections: int = setting(
+        Integer(minimum=1),
+        doc=(
+            "Open HTTP data API connections at most; past it a new connection is answered 503 and closed at once "
+            "while those already open keep being served."
+        ),
+        default=1024,
+    )
+    http_body_timeout: float = setting(
+        Duration(positive=True),
+        doc="An HTTP request body with no bytes arriving this long is refused (408) and its connection closed.",
+        default="30s",
+    )
 
 
 @section(
