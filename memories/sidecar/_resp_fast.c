@@ -81,8 +81,8 @@ output_bulk(Output *output, const char *bytes, Py_ssize_t length)
 #define MALFORMED (-1)
 #define INCOMPLETE (-2)
 
-/* A decimal length of 1..18 digits followed by CRLF, starting at `cursor`: the value, MALFORMED, or
- * INCOMPLETE when `end` comes first. `*next` is set past the CRLF. */
+/* A canonical decimal length of 1..18 digits (no leading zero) followed by CRLF, starting at `cursor`: the
+ * value, MALFORMED, or INCOMPLETE when `end` comes first. `*next` is set past the CRLF. */
 static Py_ssize_t
 parse_length(const char *cursor, const char *end, const char **next)
 {
@@ -100,6 +100,9 @@ parse_length(const char *cursor, const char *end, const char **next)
     }
     if (digit == cursor || digit[0] != '\r' || digit[1] != '\n') {
         return MALFORMED;
+    }
+    if (*cursor == '0' && digit - cursor > 1) {
+        return MALFORMED; /* a leading zero, which redis-server refuses */
     }
     *next = digit + 2;
     return value;

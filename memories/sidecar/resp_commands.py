@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from memories.errors import MemoriesError, WrongValueType
-from memories.sidecar.resp_arguments import SYNTAX_ERROR, parse_integer
+from memories.sidecar.resp_arguments import NOT_INTEGER, SYNTAX_ERROR, parse_integer
 from memories.sidecar.resp_expire_commands import ExpireCommands
 from memories.sidecar.resp_fast_path import load_fast_run
 from memories.sidecar.resp_info import render_info
@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 NO_AUTH = b"-NOAUTH Authentication required.\r\n"
+WRONG_PASSWORD = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+#: The one user name the agent knows, redis-server's own.
+DEFAULT_USER = b"default"
 _UNAUTHENTICATED_ALLOWED = frozenset({b"AUTH", b"HELLO", b"QUIT"})
 
 
@@ -220,7 +223,7 @@ class CommandTable:
         while options:
             option = options[0].lower()
             if option == b"auth" and len(options) >= 3:
-                refused = self._authenticate(options[2], session)
+                refused = self._authenticate(options[1], options[2], session)
                 if refused is not None:
                     return refused
                 options = options[3:]
@@ -247,27 +250,33 @@ class CommandTable:
         return encode_reply_array(flat)
 
     def _select(self, arguments: list[bytes], session: RespSession) -> bytes:
-        if parse_integer(arguments[1]) == 0:
-            return OK
-        return encode_error("ERR DB index is out of range")
+        index = parse_integer(arguments[1])
+        if index is None:
+            return NOT_INTEGER
+        return OK if index == 0 else encode_error("ERR DB index is out of range")
 
     def _auth(self, arguments: list[bytes], session: RespSession) -> bytes:
         if len(arguments) > 3:
             return SYNTAX_ERROR
-        refused = self._authenticate(arguments[-1], session)
-        return OK if refused is None else refused
-
-    def _authenticate(self, password: bytes, session: RespSession) -> bytes | None:
-        token = self.token
-        if token is None:
+        if len(arguments) == 2 and self.token is None:
             return encode_error(
                 "ERR AUTH <password> called without any password configured for the default user. "
                 "Are you sure your configuration is correct?"
             )
-        if hmac.compare_digest(password, token.encode()):
+        user = arguments[1] if len(arguments) == 3 else DEFAULT_USER
+        refused = self._authenticate(user, arguments[-1], session)
+        return OK if refused is None else refused
+
+    def _authenticate(self, user: bytes, password: bytes, session: RespSession) -> bytes | None:
+        """None when ``user`` and ``password`` are accepted (the session is then authenticated), else the reply.
+
+        The agent has redis-server's ``default`` user only, with the token as its password (none: any password).
+        """
+        token = self.token
+        if user == DEFAULT_USER and (token is None or hmac.compare_digest(password, token.encode())):
             session.authenticated = True
             return None
-        return encode_error("WRONGPASS invalid username-password pair or user is disabled.")
+        return WRONG_PASSWORD
 
 
 def error_reply(error: BaseException) -> bytes:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from memories.errors import WrongValueType
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN
-from memories.sidecar.resp_arguments import NOT_INTEGER, StringOptions, parse_integer
+from memories.sidecar.resp_arguments import NOT_INTEGER, SYNTAX_ERROR, StringOptions, parse_integer
 from memories.sidecar.resp_fast_path import FastRun
 from memories.sidecar.resp_protocol import OK, encode_array, encode_bulk, encode_error, encode_integer
 from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession
@@ -205,6 +205,11 @@ class KeyCommands:
         except WrongValueType as error:
             return encode_error(str(error))
 
-    async def _flush(self, arguments: list[bytes], session: RespSession) -> bytes:
+    def _flush(self, arguments: list[bytes], session: RespSession) -> Reply:
+        if len(arguments) > 2 or (len(arguments) == 2 and arguments[1].upper() not in (b"ASYNC", b"SYNC")):
+            return SYNTAX_ERROR
+        return self._clear()
+
+    async def _clear(self) -> bytes:
         await self._cache.clear()
         return OK

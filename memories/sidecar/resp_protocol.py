@@ -10,6 +10,7 @@ connection must then be closed after the error reply, as Redis does).
 from __future__ import annotations
 
 from memories.errors import MemoriesError
+from memories.optimization.cache.integers import parse_integer
 
 #: Redis' own limit for one inline command (bytes).
 MAX_INLINE_LENGTH = 64 * 1024
@@ -164,7 +165,7 @@ class RespParser:
         while index < last:
             header = tokens[index]
             digits = header[1:]
-            if header[:1] != b"*" or not digits.isdigit() or len(digits) > 18:
+            if header[:1] != b"*" or not digits.isdigit() or len(digits) > 18 or digits[0] == 48:
                 break
             count = int(digits)
             if not 0 < count <= self.max_array_length or index + 2 * count >= last:
@@ -177,7 +178,9 @@ class RespParser:
                 header = tokens[cursor]
                 value = tokens[cursor + 1]
                 digits = header[1:]
-                if header[:1] != b"$" or not digits.isdigit() or len(digits) > 18:
+                if not (header[:1] == b"$" and digits.isdigit() and len(digits) <= 18):
+                    return position
+                if digits[0] == 48 and len(digits) > 1:  # a leading zero: the general parser refuses it
                     return position
                 size = int(digits)
                 if len(value) != size or size > max_bulk_length:
@@ -215,8 +218,8 @@ class RespParser:
             digits = data[position + 1 : newline]
             count = (
                 int(digits)
-                if digits.isdigit() and newline - position <= 19
-                else _length(data, position + 1, newline, "multibulk")
+                if digits.isdigit() and newline - position <= 19 and digits[0] != 48
+                else _length(data, position + 1, newline, "multibulk")  # a negative count is skipped, as in redis
             )
         if count > self.max_array_length:
             what = "unauthenticated" if self.unauthenticated else "invalid"
@@ -238,7 +241,7 @@ class RespParser:
             if data[cursor] != 36:  # "$"
                 self._unexpected(data[cursor])
             digits = data[cursor + 1 : newline]
-            if digits.isdigit() and newline - cursor <= 19:
+            if digits.isdigit() and newline - cursor <= 19 and (digits[0] != 48 or newline - cursor == 2):
                 size = int(digits)
             else:
                 size = _length(data, cursor + 1, newline, "bulk")
@@ -247,11 +250,9 @@ class RespParser:
             cursor = newline + 2 + size
             if size > max_bulk_length:
                 self._too_long(size)
-            if data[cursor : cursor + 2] != b"\r\n":
-                if cursor + 2 > length:
-                    self._needed = cursor + 2
-                    return -1
-                raise RespProtocolError("Protocol error: bulk string not terminated by CRLF", recoverable=False)
+            if cursor + 2 > length:  # the value and the two bytes after it, which redis-server skips unread
+                self._needed = cursor + 2
+                return -1
             append(data[newline + 2 : cursor])
             cursor += 2
         commands.append(arguments)
@@ -292,10 +293,12 @@ class RespParser:
 
 
 def _length(data: bytes, start: int, end: int, what: str) -> int:
-    digits = data[start:end]
-    if (digits.isdigit() and end - start <= 18) or digits == b"-1":
-        return int(digits)
-    raise RespProtocolError(f"Protocol error: invalid {what} length", recoverable=False)
+    """A length line as redis-server's string2ll reads it: canonical decimal (no '+', no leading zeros, no '-0')
+    within 64 bits; raises RespProtocolError otherwise."""
+    length = parse_integer(data[start:end])
+    if length is None:
+        raise RespProtocolError(f"Protocol error: invalid {what} length", recoverable=False)
+    return length
 
 
 _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("a"): b"\a"}

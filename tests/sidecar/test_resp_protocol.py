@@ -85,9 +85,18 @@ def test_commands_before_an_error_are_kept() -> None:
     assert parser.take_parsed() == [[b"PING"]]
 
 
-def test_bulk_without_crlf_terminator_is_an_error() -> None:
-    with pytest.raises(RespProtocolError, match="not terminated"):
-        RespParser().feed(b"*1\r\n$4\r\nPINGxx")
+def test_the_two_bytes_after_a_bulk_string_are_skipped_unread_as_redis_server_does() -> None:
+    assert RespParser().feed(b"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n") == [[b"PING"], [b"PING"]]
+
+
+@pytest.mark.parametrize("header", [b"*01", b"*+1", b"*-0", b"*1\r\n$04", b"*1\r\n$-0", b"*1\r\n$+4", b"*1\r\n$-2"])
+def test_lengths_redis_server_refuses_are_errors(header: bytes) -> None:
+    with pytest.raises(RespProtocolError, match="invalid (multi)?bulk length"):
+        RespParser().feed(header + b"\r\nPING\r\n")
+
+
+def test_a_negative_count_is_skipped() -> None:
+    assert RespParser().feed(b"*-5\r\n*-9223372036854775808\r\n*1\r\n$4\r\nPING\r\n") == [[b"PING"]]
 
 
 def test_encoders() -> None:
