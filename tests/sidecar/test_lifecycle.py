@@ -140,3 +140,14 @@ def test_invalid_config_exits_with_message(tmp_path: Path) -> None:
     result = subprocess.run([*MODULE_COMMAND, "--config", str(path)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "cache.l1Size: cannot parse size '64XB'" in result.stderr
+
+
+def test_a_pool_file_in_a_missing_directory_exits_with_a_message_naming_it(tmp_path: Path) -> None:
+    arena_file = tmp_path / "absent" / "arena"
+    document = sidecar_document({"memoryPool": {"blockSizes": ["4Ki"], "totalSize": "64Ki", "path": str(arena_file)}})
+    path = tmp_path / "sidecar.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = subprocess.run([*MODULE_COMMAND, "--config", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert f"path: cannot open the memory pool's file {arena_file}: its directory" in result.stderr
+    assert "Traceback" not in result.stderr

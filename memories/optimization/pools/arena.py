@@ -38,8 +38,9 @@ def shared_memory_path(shm_name: str) -> Path:
 class Arena:
     """A read-write mapping of ``size`` bytes; ``view`` is a memoryview of all of it.
 
-    Raises ConfigError when both ``shm_name`` and ``path`` are given, and OSError when the
-    file cannot be created or mapped.
+    Raises ConfigError when both ``shm_name`` and ``path`` are given, and when the file cannot be opened or
+    created (its directory is missing or is not a directory, or permission is denied: the message names the path);
+    OSError when it cannot be sized or mapped.
     """
 
     def __init__(
@@ -61,7 +62,8 @@ class Arena:
         if self.path is None:
             self._mapping = mmap.mmap(-1, size)
         else:
-            self._mapping, created = _map_file(self.path, size, file_mode)
+            field = "shm_name" if shm_name is not None else "path"
+            self._mapping, created = _map_file(self.path, size, file_mode, field)
         self._unlink_on_close = created if unlink_on_close is None else unlink_on_close
         self.view = memoryview(self._mapping)
         self.closed = False
@@ -87,13 +89,23 @@ class Arena:
                 logger.warning("memory pool arena file %s was already removed", self.path)
 
 
-def _map_file(path: Path, size: int, file_mode: int) -> tuple[mmap.mmap, bool]:
+def _open_file(path: Path, file_mode: int, field: str) -> tuple[int, bool]:
+    """Open ``path`` read-write, creating it when missing; returns the descriptor and whether it was created."""
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, file_mode)
-        created = True
-    except FileExistsError:
-        descriptor = os.open(path, os.O_RDWR)
-        created = False
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, file_mode), True
+        except FileExistsError:
+            return os.open(path, os.O_RDWR), False
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as error:
+        if isinstance(error, FileNotFoundError | NotADirectoryError) and not path.parent.is_dir():
+            problem = f"its directory {path.parent} does not exist or is not a directory"
+        else:
+            problem = error.strerror or str(error)
+        raise ConfigError(f"{field}: cannot open the memory pool's file {path}: {problem}") from error
+
+
+def _map_file(path: Path, size: int, file_mode: int, field: str) -> tuple[mmap.mmap, bool]:
+    descriptor, created = _open_file(path, file_mode, field)
     try:
         if os.fstat(descriptor).st_size != size:
             os.ftruncate(descriptor, size)

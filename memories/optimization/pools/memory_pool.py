@@ -137,8 +137,9 @@ class MemoryPool:
         file_mode: permissions of a created backing file.
 
     Raises:
-        ConfigError: bad sizes, shares, names, or a class that would get no block.
-        OSError: the backing file cannot be created or mapped.
+        ConfigError: bad sizes, shares, names, a class that would get no block, or a backing file that cannot be
+            opened or created (a missing directory, a permission denied), naming the path.
+        OSError: the backing file cannot be sized or mapped.
     """
 
     def __init__(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from memories.errors import ConfigError
 from memories.optimization.pools import MemoryPool
 
 KIB = 1024
@@ -87,3 +88,26 @@ def test_unlink_on_close_removes_a_reused_file(tmp_path: Path) -> None:
     pool = MemoryPool(block_sizes=[4 * KIB], total_size="16KB", path=arena_file, unlink_on_close=True)
     pool.close()
     assert not arena_file.exists()
+
+
+def test_a_backing_file_in_a_missing_directory_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    arena_file = tmp_path / "absent" / "arena"
+    with pytest.raises(ConfigError) as raised:
+        MemoryPool(block_sizes=[4 * KIB], total_size="16KB", path=arena_file)
+    assert str(raised.value) == (
+        f"path: cannot open the memory pool's file {arena_file}: "
+        f"its directory {tmp_path / 'absent'} does not exist or is not a directory"
+    )
+    assert not isinstance(raised.value, FileNotFoundError)
+    assert not (tmp_path / "absent").exists()
+
+
+def test_a_backing_file_under_a_plain_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("not a directory")
+    with pytest.raises(ConfigError, match=f"path: cannot open the memory pool's file {tmp_path}/plain/arena: its"):
+        MemoryPool(block_sizes=[4 * KIB], total_size="16KB", path=tmp_path / "plain" / "arena")
+
+
+def test_a_backing_path_that_is_a_directory_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"path: cannot open the memory pool's file {tmp_path}: Is a directory"):
+        MemoryPool(block_sizes=[4 * KIB], total_size="16KB", path=tmp_path)
