@@ -67,6 +67,9 @@ class SidecarAgent:
         self._background: list[asyncio.Task[None]] = []
         self._started = False
         self._stopping = False
+        #: Why the config file's latest change was rejected (None once a valid one is applied).
+        self._config_rejected: str | None = None
+        self.metrics.degradations.set_function(lambda: len(self.degradations()))
         self._stop = asyncio.Event()
 
     def readiness(self) -> str | None:
@@ -79,11 +82,21 @@ class SidecarAgent:
             return "cache L2 index recovery in progress"
         return None
 
+    def degradations(self) -> list[str]:
+        """What works other than configured, one sentence each (empty when nothing is degraded): the cache's
+        (L2 off, L3 unreachable), a rejected config change, a prefetch model that did not load."""
+        found = self.engine.cache.degradations()
+        if self._config_rejected is not None:
+            found.append(self._config_rejected)
+        if self.engine.prefetch.error is not None:
+            found.append(f"prefetch off: {self.engine.prefetch.error}")
+        return found
+
     async def start(self) -> None:
         """Bind every listener and start the engine. Raises OSError when a port is taken."""
         server = self.config.server
         self.ops_address = await self._serve(
-            ops_application(self.metrics, self.readiness), server.ops.host, server.ops.port
+            ops_application(self.metrics, self.readiness, self.degradations), server.ops.host, server.ops.port
         )
         self._background.append(asyncio.create_task(self._start_engine()))
         await self.resp.start(server.resp.host, server.resp.port, server.resp.unix_socket)
@@ -125,6 +138,8 @@ class SidecarAgent:
         await self.engine.cache.start()
         self.engine.monitor.start()
         load_prefetch(self.engine, self.config)
+        if self.engine.prefetch.error is not None:
+            self.metrics.prefetch_model_errors.inc()
         logger.info("cache ready after %.2fs", time.monotonic() - started)
 
     async def apply_config(self, config: SidecarConfig) -> None:
@@ -154,9 +169,11 @@ class SidecarAgent:
         self._token = token
         self.commands.token = token
         self.config = config
+        self._config_rejected = None
         self.metrics.config_reloads.inc()
 
     def _reload_failed(self, error: ConfigError) -> None:
+        self._config_rejected = f"config {self.config_path} rejected, the previous config stays in effect: {error}"
         self.metrics.config_reload_errors.inc()
 
     def request_stop(self) -> None:

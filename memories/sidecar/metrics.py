@@ -93,6 +93,17 @@ class SidecarMetrics:
             "HTTP requests cut short because the client went away (logged at debug level only)",
             registry=self.registry,
         )
+        self.prefetch_model_errors = Counter(
+            "memories_sidecar_prefetch_model_errors",
+            "Prefetch models that could not be loaded (the agent serves without prefetch; /readyz says why)",
+            registry=self.registry,
+        )
+        self.degradations = Gauge(
+            "memories_sidecar_degradations",
+            "Things that work other than configured now (L2 off, L3 unreachable, a rejected config, no prefetch "
+            "model); /readyz lists them",
+            registry=self.registry,
+        )
         self.config_reloads = Counter(
             "memories_sidecar_config_reloads", "Config file changes applied", registry=self.registry
         )

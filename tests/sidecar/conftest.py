@@ -17,6 +17,7 @@ import yaml
 from memories.local_processes import free_port
 from memories.sidecar.agent import SidecarAgent
 from memories.sidecar.config import parse_config
+from tests.sidecar.agent_process import SidecarProcess
 
 
 @dataclass
@@ -117,3 +118,14 @@ def start_sidecar() -> Iterator[Callable[..., RunningSidecar]]:
 def sidecar(start_sidecar: Callable[..., RunningSidecar]) -> RunningSidecar:
     """An agent with default settings on free ports."""
     return start_sidecar()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[SidecarProcess]]:
+    """Agent processes a test starts (append them); killed at teardown if still running."""
+    started: list[SidecarProcess] = []
+    yield started
+    for sidecar in started:
+        if sidecar.process.poll() is None:
+            sidecar.process.kill()
+            sidecar.process.wait()

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-import yaml
 
+from tests.sidecar.configmap_volume import configmap_volume, swap_configmap
 from tests.sidecar.conftest import RunningSidecar, sidecar_document
-
-
-def configmap_volume(root: Path, document: dict[str, Any]) -> Path:
-    """Lay out a volume like the kubelet: ``..2024_x/config.yaml``, ``..data -> ..2024_x``, ``config.yaml -> ..data/config.yaml``."""
-    root.mkdir(exist_ok=True)
-    swap_configmap(root, document, "..v1")
-    (root / "config.yaml").symlink_to("..data/config.yaml")
-    return root / "config.yaml"
-
-
-def swap_configmap(root: Path, document: dict[str, Any], version: str) -> None:
-    """Write a new timestamped directory and atomically repoint ``..data`` at it."""
-    (root / version).mkdir()
-    (root / version / "config.yaml").write_text(yaml.safe_dump(document))
-    (root / "..data_tmp").symlink_to(version)
-    os.replace(root / "..data_tmp", root / "..data")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -14,8 +14,8 @@ import yaml
 
 from memories.errors import ConfigError
 from memories.sidecar.l2_slots import lease_slot
+from tests.sidecar.agent_process import MODULE_COMMAND, SidecarProcess
 from tests.sidecar.conftest import sidecar_document
-from tests.sidecar.test_lifecycle import MODULE_COMMAND, SidecarProcess
 
 
 def test_agents_at_once_get_different_slots_and_a_released_one_is_taken_again(tmp_path: Path) -> None:

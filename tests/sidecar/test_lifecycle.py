@@ -6,47 +6,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 import yaml
 
+from tests.sidecar.agent_process import MODULE_COMMAND, SidecarProcess
 from tests.sidecar.conftest import sidecar_document
-
-
-def ready(ops_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/readyz", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-class SidecarProcess:
-    def __init__(self, config_path: Path, command: list[str]) -> None:
-        document = yaml.safe_load(config_path.read_text())
-        self.resp_port = document["server"]["resp"]["port"]
-        self.ops_port = document["server"]["ops"]["port"]
-        self.process = subprocess.Popen(
-            [*command, "--config", str(config_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-
-    def wait_ready(self, timeout: float = 20.0) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            assert self.process.poll() is None, self.process.stdout.read().decode() if self.process.stdout else ""
-            if ready(self.ops_port):
-                return time.monotonic() - started
-            time.sleep(0.05)
-        raise TimeoutError("sidecar not ready")
-
-    def terminate(self, timeout: float = 15.0) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
 
 
 @pytest.fixture
@@ -62,17 +29,6 @@ def config_path(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def processes() -> Iterator[list[SidecarProcess]]:
-    started: list[SidecarProcess] = []
-    yield started
-    for sidecar in started:
-        if sidecar.process.poll() is None:
-            sidecar.process.kill()
-            sidecar.process.wait()
-
-
-MODULE_COMMAND = [sys.executable, "-m", "memories.sidecar"]
 CLI_COMMAND = [
     sys.executable,
     "-c",

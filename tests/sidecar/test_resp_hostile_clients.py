@@ -14,8 +14,8 @@ import pytest
 import redis
 import yaml
 
+from tests.sidecar.agent_process import MODULE_COMMAND, SidecarProcess
 from tests.sidecar.conftest import sidecar_document
-from tests.sidecar.test_lifecycle import MODULE_COMMAND, SidecarProcess
 
 VALUE = b"x" * 16 * 1024
 GETS = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 16384  # 377 KB of requests for 256 MiB of replies
