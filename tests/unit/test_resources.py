@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from memories import resources
 from memories.errors import InstallationError
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+#: ``kubectl apply -f crds`` reads a link to a directory as a file ("read crds: is a directory"); ``crds/`` works.
+WITHOUT_SLASH = re.compile(r"-f\s+crds(/examples)?(?![\w./-])")
 
 
 def test_a_clone_is_its_own_source_tree() -> None:
@@ -37,3 +40,16 @@ def test_the_repository_paths_are_links_to_the_package_data(link: str, resource:
 def test_a_missing_resource_names_the_file() -> None:
     with pytest.raises(InstallationError, match=r"memories/resources/deploy/missing\.yaml is missing"):
         resources.deploy_file("missing.yaml")
+
+
+def test_instructions_name_the_linked_directories_with_a_trailing_slash() -> None:
+    texts = [REPOSITORY / "README.md", REPOSITORY / "Makefile", *sorted((REPOSITORY / "docs").glob("*.md"))]
+    texts += [path for path in sorted((REPOSITORY / "scripts").iterdir()) if path.is_file()]
+    texts += sorted((REPOSITORY / "helm").rglob("*.md")) + sorted(resources.examples_directory().glob("*.yaml"))
+    offenders = [
+        f"{path.relative_to(REPOSITORY)}: {match.group()}"
+        for path in texts
+        for match in WITHOUT_SLASH.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == [], "write crds/ and crds/examples/ (they are links to directories)"
+    assert WITHOUT_SLASH.search("kubectl apply -f crds") and not WITHOUT_SLASH.search("kubectl apply -f crds/")
