@@ -4,8 +4,13 @@ One control plane with a real node and the chart (as ``bench/realnode_pods.py``)
 ``upgrade: InPlace`` and the policy of the end-to-end tests (16 MiB L1, L2 on its volume, a shared arena), and one
 opted-in Deployment whose app is ``memories agent-check --arena --fill 40Mi --watch``: it PINGs the agent every
 20 ms and logs each stretch without an answer. Then ``--upgrades`` times the policy's ``sidecar.image`` flips
-between the agent image and its ``-next`` twin; each upgrade is timed from the patch to the agent Ready on the new
-image, and the outages the app logged during it are summed.
+between the agent image and its ``-next`` twin, ``--spacing`` seconds apart; each upgrade is timed from the patch
+to the agent Ready on the new image, and the outages the app logged during it are summed.
+
+The spacing matters: the kubelet keys its restart back-off by pod, container, image and resources
+(``GetBackoffKey`` in ``pkg/kubelet/kuberuntime/helpers.go``) and records a key each time it starts a container
+over an exited one, so switching back to an image the agent ran less than 10 s before (the initial back-off,
+doubling per repeat) waits the back-off out. The summary counts the pod's ``BackOff`` events.
 
 Run: ``flock /tmp/memories-bench.lock .venv/bin/python bench/realnode_upgrade.py --upgrades 5`` (root; after
 ``scripts/setup``). Prints one JSON document with every upgrade and the medians.
@@ -55,7 +60,7 @@ def upgrade(cluster: LocalControlPlane, pod: str, image: str, restarts: int) -> 
     assert result.returncode == 0, result.stderr
 
     def done() -> bool:
-        agent = container_status(get(cluster, "pod", pod, NAMESPACE), constants.SIDECAR_CONTAINER_NAME)
+        agent = container_status(get(cluster, "pod", pod, NAMESPACE) or {}, constants.SIDECAR_CONTAINER_NAME)
         return bool(agent.get("ready") and agent["restartCount"] == restarts and agent["image"].endswith(image))
 
     wait_for(done, timeout_seconds=180, what=f"the agent Ready on {image}")
@@ -69,6 +74,7 @@ def upgrade(cluster: LocalControlPlane, pod: str, image: str, restarts: int) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--upgrades", type=int, default=5)
+    parser.add_argument("--spacing", type=float, default=15.0, help="seconds between an agent Ready and the next patch")
     arguments = parser.parse_args()
     with cluster_with_chart({"MEMORIES_RESYNC_SECONDS": "3"}) as (cluster, images):
         assert images.agent is not None and images.agent_next is not None
@@ -81,14 +87,18 @@ def main() -> int:
         wait_for_event(cluster, NAMESPACE, pod, "fill", timeout=180)
         samples = []
         for number in range(arguments.upgrades):
+            time.sleep(arguments.spacing if number else 0.0)
             image = (images.agent_next if number % 2 == 0 else images.agent).name
             samples.append(upgrade(cluster, pod, image, number + 1))
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
-        app = container_status(get(cluster, "pod", pod, NAMESPACE), "app")
+        app = container_status(get(cluster, "pod", pod, NAMESPACE) or {}, "app")
+        events = cluster.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "reason=BackOff", "-o", "name")
         summary = {
             "load_average": os.getloadavg(),
             "upgrades": arguments.upgrades,
             "app_restart_count": app["restartCount"],
+            "spacing_s": arguments.spacing,
+            "kubelet_backoff_events": len(events.stdout.split()),
             "median_unavailable_s": statistics.median(sample["unavailable_s"] for sample in samples),
             "max_unavailable_s": max(sample["unavailable_s"] for sample in samples),
             "median_patch_to_ready_s": statistics.median(sample["patch_to_ready_s"] for sample in samples),
