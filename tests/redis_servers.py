@@ -324,13 +324,17 @@ class CuttingProxy:
     """A TCP proxy in front of a real server, in its own thread: once :meth:`cut_next_reply` is armed, the next
     chunk the server sends is forwarded only in part and the client's connection is closed (a reply cut off
     mid-way, as a crash or a network fault leaves it). ``latency_seconds`` delays each chunk the client sends (a
-    server farther away: a request waits once, however many commands its chunk holds)."""
+    server farther away: a request waits once, however many commands its chunk holds); ``trickle`` (bytes, seconds)
+    forwards what the server sends that many bytes at a time, that long apart (a reply arriving slowly but steadily)."""
 
-    def __init__(self, target_port: int, *, latency_seconds: float = 0.0) -> None:
+    def __init__(
+        self, target_port: int, *, latency_seconds: float = 0.0, trickle: tuple[int, float] | None = None
+    ) -> None:
         import asyncio
 
         self.port = free_port()
         self._latency_seconds = latency_seconds
+        self._trickle = trickle
         self._target_port = target_port
         self._cut = threading.Event()
         self.cuts = 0
@@ -367,6 +371,13 @@ class CuttingProxy:
                     client_writer.transport.abort()
                     server_writer.close()
                     return
+                if self._trickle is not None:
+                    step, pause = self._trickle
+                    for start in range(0, len(data), step):
+                        client_writer.write(data[start : start + step])
+                        await client_writer.drain()
+                        await asyncio.sleep(pause)
+                    continue
                 client_writer.write(data)
                 await client_writer.drain()
             client_writer.close()
@@ -378,6 +389,15 @@ class CuttingProxy:
         self._cut.set()
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        import asyncio
+
+        async def shut_down() -> None:
+            self._server.close()
+            relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in relays:
+                task.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shut_down(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)

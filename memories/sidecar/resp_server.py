@@ -39,7 +39,7 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 
 from memories.sidecar.resp_commands import CommandTable, RespSession, error_reply
-from memories.sidecar.resp_in_flight import InFlight
+from memories.sidecar.resp_in_flight import InFlight, WaitBudget
 from memories.sidecar.resp_in_flight import Reply as InFlightReply
 from memories.sidecar.resp_protocol import RespParser, RespProtocolError, encode_error
 
@@ -102,7 +102,7 @@ class RespConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._queue: deque[QueueItem] = deque()
         self._busy = False  # a command waits on the cache, or requests wait for one to finish
-        self._in_flight = InFlight()
+        self._in_flight = InFlight(server.wait_budget)
         self._closed = False
         self._reading_paused = False
         self._writing_paused = False  # the transport holds more unsent replies than its high-water mark
@@ -457,6 +457,8 @@ class RespServer:
         self.stopping = False
         self._connections: set[RespConnection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Commands waiting on the cache, all connections together (see resp_in_flight).
+        self.wait_budget = WaitBudget()
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
         self.tcp_address: tuple[str, int] | None = None

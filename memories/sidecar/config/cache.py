@@ -69,7 +69,7 @@ class L3Settings:
     )
     timeout: float = setting(
         Duration(positive=True),
-        doc="A Redis command without a reply for this long counts its connection as lost.",
+        doc="Redis sending nothing for this long while commands wait counts its connection as lost.",
         default="1s",
     )
     size: int | None = setting(

@@ -9,8 +9,9 @@ a push that arrives after a reply is for a write Redis executed after that comma
 
 :attr:`NodeConnection.confirmed_at` is the liveness proof the coherence bound rests on: the send time of the newest
 command whose reply has arrived. Every invalidation for a write Redis executed before that command has arrived
-before the reply. An idle connection sends a PING every ``heartbeat_seconds`` to keep it fresh; a command without a
-reply for ``settings.timeout_seconds`` marks the connection dead.
+before the reply. An idle connection sends a PING every ``heartbeat_seconds`` to keep it fresh; the connection is
+dead when commands wait and the node has sent nothing for ``settings.timeout_seconds`` (replies arriving, even
+late because this agent's event loop is busy, show the node is working through them in order).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class NodeConnection(asyncio.Protocol):
         self._outgoing: list[bytes] = []
         self._transport: asyncio.Transport | None = None
         self._last_sent_at = 0.0
+        self._last_received_at = 0.0  # when the node last sent anything (monotonic seconds)
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
 
@@ -170,6 +172,7 @@ class NodeConnection(asyncio.Protocol):
         self._timer = self._loop.call_later(self._tick_seconds, self._tick)
 
     def data_received(self, data: bytes) -> None:
+        self._last_received_at = time.monotonic()
         parser = self._parser
         parser.feed(data)
         try:
@@ -200,8 +203,9 @@ class NodeConnection(asyncio.Protocol):
         if self.closed:
             return
         now = time.monotonic()
-        if self._pending and now - self._pending[0][1] > self._settings.timeout_seconds:
-            self.close(TierUnavailable(f"l3: {self.address} sent no reply within {self._settings.timeout_seconds}s"))
+        timeout = self._settings.timeout_seconds
+        if self._pending and now - max(self._pending[0][1], self._last_received_at) > timeout:
+            self.close(TierUnavailable(f"l3: {self.address} sent nothing for {timeout}s while commands waited"))
             return
         if not self._pending and now - self._last_sent_at >= self._heartbeat_seconds:
             self._queue(_PING, None)

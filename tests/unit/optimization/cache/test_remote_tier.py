@@ -12,9 +12,10 @@ import redis
 
 from memories.errors import TierUnavailable, WrongValueType
 from memories.local_processes import free_port
-from memories.optimization.cache.remote.settings import RemoteSettings, parse_url
+from memories.optimization.cache.remote.settings import Coherence, RemoteSettings, parse_url
 from memories.optimization.cache.remote.tier import RemoteTier
 from memories.optimization.cache.remote.values import MARKER, from_remote, to_remote
+from tests.redis_servers import CuttingProxy
 
 
 def settings_for(url: str, prefix: str, **options: object) -> RemoteSettings:
@@ -146,3 +147,23 @@ async def test_redis_down_raises_tier_unavailable() -> None:
         await tier.set("key", b"v", None)
     assert tier.stats().errors == 2
     await tier.close()
+
+
+async def test_a_reply_that_arrives_slowly_but_steadily_is_not_a_dead_connection(
+    redis_url: str, prefix: str, plain_client: redis.Redis
+) -> None:
+    """Liveness is "the node sends something", not "each reply within the timeout": a large reply trickling in (or
+    replies read late because the agent's event loop is busy) must not fail the commands waiting for it."""
+    value = bytes(range(256)) * 16  # 4 KiB: about 2.5 s at 64 bytes every 40 ms
+    plain_client.set(f"{prefix}big", value)
+    proxy = CuttingProxy(parse_url(redis_url).addresses[0].port, trickle=(64, 0.04))
+    tier = new_tier(f"redis://127.0.0.1:{proxy.port}/0", prefix, timeout_seconds=0.5, coherence=Coherence.NONE)
+    try:
+        assert await tier.start()
+        started = time.monotonic()
+        found = await tier.get("big")
+        assert time.monotonic() - started > 1.0  # the reply did take longer than the timeout
+        assert found is not None and found.payload == value
+    finally:
+        await tier.close()
+        proxy.close()
