@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mmap
 import os
@@ -78,7 +79,11 @@ async def test_chunked_value_over_limit_is_413(start_sidecar: Callable[..., Runn
     sidecar = start_sidecar(sidecar_document({"server": {"limits": {"maxValueSize": 1000}}}))
 
     async def chunks() -> AsyncIterator[bytes]:
-        for _ in range(5):
+        for index in range(5):
+            if index == 3:
+                # Past the limit: the agent answers and closes without reading the rest (so a client still sending
+                # could see a reset instead; this one reads its answer first).
+                await asyncio.sleep(0.5)
             yield b"x" * 400
 
     status, _ = await request(sidecar, "PUT", "/v1/cache/k", "/v1/cache/{key}", data=chunks())
