@@ -13,7 +13,7 @@ from memories.controlplane.binaries import ControlPlaneBinaries
 from memories.controlplane.node import RealNode
 from memories.controlplane.node.images import NodeImages, locate_images
 from memories.controlplane.node.support import node_support_problems
-from memories.errors import ControlPlaneError, MemoriesError
+from memories.errors import ControlPlaneError, InstallationError, MemoriesError
 
 #: ``--node`` values: real (fail when impossible), kwok (never a real node), auto (real when possible).
 NODE_MODES = ("auto", "real", "kwok")
@@ -45,7 +45,7 @@ def choose_node(
     if not problems:
         try:
             images = _images(announce)
-        except ControlPlaneError as error:
+        except (ControlPlaneError, InstallationError) as error:  # InstallationError: a wheel cannot build images
             problems = [str(error)]
     if problems or images is None or binaries.kubelet is None:
         reason = "; ".join(problems)

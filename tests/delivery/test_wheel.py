@@ -3,7 +3,9 @@ an agent that runs with the base dependencies only (none of the extras' packages
 
 The wheel is built with ``pip wheel --no-deps`` and installed into a fresh virtualenv. Its base dependencies are
 linked into that virtualenv from this environment (the same versions, no download), so the virtualenv holds what
-``pip install memories-optimization`` would, and nothing from an extra.
+``pip install memories-optimization`` would, and nothing from an extra. A second one has the ``local`` extra's
+too and runs ``memories dev --once`` from outside the repository: the CRDs, examples and peering object it applies
+come from the installed package.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ EXTRA_MODULES = ("kopf", "kubernetes", "onnx", "cryptography", "pytest")
 #: The package's data, as the repository's top-level paths name them (symbolic links into memories/resources/).
 REPOSITORY_DATA = ("crds", "deploy/rbac.yaml", "deploy/peering.yaml", "scripts/controlplane-binaries")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SELF = re.compile(r"memories-optimization\[([^\]]+)\]")
 
 
 @pytest.fixture(scope="module")
@@ -44,27 +47,33 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def _base_requirements(wheel: Path) -> list[str]:
+def _requirements(wheel: Path, extras: frozenset[str]) -> list[str]:
+    """The wheel's requirements for an install with ``extras`` (the package's own extras followed), without markers."""
     with zipfile.ZipFile(wheel) as archive:
         [name] = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
         lines = archive.read(name).decode().splitlines()
-    return [
-        line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:") and "extra" not in line
-    ]
+    declared = [line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")]
+    wanted, chosen = set(extras), []
+    for _ in range(len(declared)):  # an extra naming the package's other extras widens ``wanted``: a fixpoint
+        chosen = [line for line in declared if _applies(line, wanted)]
+        for line in chosen:
+            if (match := _SELF.match(line)) is not None:
+                wanted |= {extra.strip() for extra in match.group(1).split(",")}
+    return [line.split(";", 1)[0] for line in chosen if not _SELF.match(line)]
 
 
-def _applies(requirement: str) -> bool:
-    """A requirement's environment marker, for this interpreter (the markers used: sys_platform, python versions)."""
+def _applies(requirement: str, extras: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Whether a requirement's environment marker holds here, for an install with ``extras``."""
     _, _, marker = requirement.partition(";")
-    if not marker.strip() or "extra" in marker:
-        return not marker.strip()
-    return bool(Marker(marker).evaluate())
+    if not marker.strip():
+        return True
+    return any(Marker(marker).evaluate({"extra": extra}) for extra in [*extras, ""])
 
 
-def _base_distributions(requirements: list[str]) -> Iterator[metadata.Distribution]:
+def _distributions(requirements: list[str]) -> Iterator[metadata.Distribution]:
     """This environment's distributions that satisfy ``requirements`` and, recursively, their own."""
     seen: set[str] = set()
-    pending = [requirement for requirement in requirements if _applies(requirement)]
+    pending = list(requirements)
     while pending:
         match = _NAME.match(pending.pop())
         assert match is not None
@@ -77,25 +86,29 @@ def _base_distributions(requirements: list[str]) -> Iterator[metadata.Distributi
         pending += [requirement for requirement in distribution.requires or [] if _applies(requirement)]
 
 
-@pytest.fixture(scope="module")
-def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with the wheel installed and its base dependencies linked in."""
-    root = tmp_path_factory.mktemp("venv")
+def _install(wheel: Path, root: Path, extras: frozenset[str]) -> Path:
+    """A fresh virtualenv at ``root`` with the wheel installed and the dependencies of ``extras`` linked in."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    dependencies = root / "base-dependencies"
+    dependencies = root / "dependencies"
     dependencies.mkdir()
-    for distribution in _base_distributions(_base_requirements(wheel)):
+    for distribution in _distributions(_requirements(wheel, extras)):
         tops = {Path(str(file)).parts[0] for file in distribution.files or []}
         for top in sorted(tops - {"..", "__pycache__"}):
             link = dependencies / top
             if not link.exists():
                 link.symlink_to(Path(str(distribution.locate_file(top))))
-    (root / "lib" / version / "site-packages" / "base-dependencies.pth").write_text(f"{dependencies}\n")
+    (root / "lib" / version / "site-packages" / "dependencies.pth").write_text(f"{dependencies}\n")
     python = root / "bin" / "python"
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
                    check=True, timeout=300)  # fmt: skip
     return root
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel with its base dependencies: what ``pip install memories-optimization`` gives."""
+    return _install(wheel, tmp_path_factory.mktemp("venv"), frozenset())
 
 
 def _run(venv: Path, cwd: Path, *command: str) -> subprocess.CompletedProcess[str]:
@@ -173,3 +186,19 @@ def test_the_agent_runs_from_the_wheel_with_the_base_dependencies_only(venv: Pat
     report = run_agent_script(str(venv / "bin" / "python"), models, cwd=tmp_path, env=environment)
     check_agent_report(report)
     assert Path(report["memories"]).is_relative_to(venv)
+
+
+@pytest.mark.controlplane
+def test_memories_dev_runs_from_the_wheel_with_the_local_extra(
+    wheel: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    if os.environ.get("MEMORIES_SKIP_CONTROLPLANE") == "1":
+        pytest.skip("MEMORIES_SKIP_CONTROLPLANE=1")
+    local = _install(wheel, tmp_path_factory.mktemp("venv-local"), frozenset({"local"}))
+    result = _run(local, tmp_path, "memories", "--log-level", "WARNING", "dev", "--once", "--interval", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split()[1]: line.split() for line in result.stdout.splitlines() if line.startswith("memories-")}
+    assert rows["tiles"][:4] == ["memories-demo", "tiles", "True", "Reconciled"], result.stdout
+    assert "==> installing the CRDs" in result.stderr
+    if os.geteuid() == 0:  # a real node would be possible, but its images need a clone: kwok, saying so
+        assert "building the project's node images needs a clone of the repository" in result.stderr
