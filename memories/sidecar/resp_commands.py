@@ -156,11 +156,22 @@ class CommandTable:
 
     def command_count(self) -> int:
         """How many commands this table serves."""
-        return len(set(self._commands.values()))
+        return len(self.names())
+
+    def names(self) -> list[str]:
+        """The names (lower case) of the commands this table serves."""
+        return sorted({command.name for command in self._commands.values()})
 
     def _unknown(self, arguments: list[bytes]) -> bytes:
-        name = arguments[0][:128].decode("utf-8", "replace")
-        return encode_error(f"ERR unknown command '{name}', with args beginning with: ")
+        # redis-server's words: the name and the first 128 bytes of arguments, each as C strings (up to a NUL).
+        described = b""
+        for argument in arguments[1:]:
+            if len(described) >= 128:
+                break
+            described += b"'" + argument.split(b"\0", 1)[0][: 128 - len(described)] + b"' "
+        name = arguments[0].split(b"\0", 1)[0][:128]
+        message = b"-ERR unknown command '" + name + b"', with args beginning with: " + described
+        return message.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
 
     def _definitions(self) -> list[tuple[str, int, Handler]]:
         return [

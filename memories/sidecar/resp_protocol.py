@@ -9,6 +9,8 @@ connection must then be closed after the error reply, as Redis does).
 
 from __future__ import annotations
 
+import re
+
 from memories.errors import MemoriesError
 from memories.optimization.cache.integers import parse_integer
 
@@ -286,7 +288,7 @@ class RespParser:
             return -1
         line = data[position:newline].rstrip(b"\r")
         self._skip_to = newline + 1
-        arguments = split_quoted(line) if b'"' in line or b"'" in line else line.split()
+        arguments = split_quoted(line) if b'"' in line or b"'" in line else _PLAIN_ARGUMENT.findall(line)
         if arguments:
             commands.append(arguments)
         return newline + 1
@@ -301,6 +303,12 @@ def _length(data: bytes, start: int, end: int, what: str) -> int:
     return length
 
 
+#: How redis-server's sdssplitargs splits an inline command: blanks (isspace) are skipped before an argument, and
+#: an unquoted argument ends at a space, tab, CR or LF only (a vertical tab or form feed inside it is kept).
+_SKIPPED = b" \t\n\v\f\r"
+_ENDS_ARGUMENT = b" \t\n\r"
+_PLAIN_ARGUMENT = re.compile(rb"[^ \t\n\v\f\r][^ \t\n\r]*")
+
 _ESCAPES = {ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t", ord("b"): b"\b", ord("a"): b"\a"}
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 
@@ -314,7 +322,7 @@ def split_quoted(line: bytes) -> list[bytes]:
     index = 0
     length = len(line)
     while index < length:
-        while index < length and line[index] in b" \t":
+        while index < length and line[index] in _SKIPPED:
             index += 1
         if index >= length:
             break
@@ -334,7 +342,7 @@ def split_quoted(line: bytes) -> list[bytes]:
                     index += 1
                     current += _ESCAPES.get(line[index], bytes([line[index]]))
                 elif byte == 34:
-                    if index + 1 < length and line[index + 1] not in b" \t":
+                    if index + 1 < length and line[index + 1] not in _SKIPPED:
                         raise RespProtocolError("Protocol error: unbalanced quotes in request", recoverable=True)
                     quote = 0
                 else:
@@ -344,12 +352,12 @@ def split_quoted(line: bytes) -> list[bytes]:
                     index += 1
                     current.append(39)
                 elif byte == 39:
-                    if index + 1 < length and line[index + 1] not in b" \t":
+                    if index + 1 < length and line[index + 1] not in _SKIPPED:
                         raise RespProtocolError("Protocol error: unbalanced quotes in request", recoverable=True)
                     quote = 0
                 else:
                     current.append(byte)
-            elif byte in b" \t":
+            elif byte in _ENDS_ARGUMENT:
                 break
             elif byte in (34, 39):
                 quote = byte
