@@ -10,7 +10,7 @@ one operation at a time.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from memories.optimization.dedup.hashing import BlockData
@@ -99,12 +99,26 @@ class BlockStore(ABC):
         """Store ``new_blocks`` and register ``recipe``, replacing a recipe with the same id."""
 
     @abstractmethod
+    def put(self, new_blocks: NewBlocks) -> None:
+        """Store ``new_blocks`` without references, for a recipe committed later (streamed inputs).
+
+        Until a recipe that uses them is committed, removing an input never frees them.
+        """
+
+    @abstractmethod
     def remove(self, input_id: str) -> bool:
         """Unregister a recipe and free blocks no longer referenced; False if it was unknown."""
 
-    @abstractmethod
     def assemble(self, recipe: DedupRecipe) -> bytes:
         """Return the concatenated blocks of ``recipe``.
+
+        Raises KeyError if a block is not in the store, CorruptDataError if one is damaged.
+        """
+        return self.assemble_blocks(recipe, recipe.block_ids)
+
+    @abstractmethod
+    def assemble_blocks(self, recipe: DedupRecipe, block_ids: Sequence[bytes]) -> bytes:
+        """Return the concatenated blocks ``block_ids`` (a run of ``recipe``'s; errors name ``recipe``).
 
         Raises KeyError if a block is not in the store, CorruptDataError if one is damaged.
         """

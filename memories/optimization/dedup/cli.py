@@ -82,12 +82,12 @@ async def _add(dedup: Deduplicator, arguments: argparse.Namespace) -> None:
     if arguments.name is not None and len(arguments.files) != 1:
         raise SystemExit("memories dedup add: --name needs exactly one file")
     for path in arguments.files:
-        recipe = await dedup.process(path, name=arguments.name)
+        recipe = await dedup.ingest(path, name=arguments.name)
         print(f"{recipe.input_id}\t{path}\t{recipe.new_bytes} new bytes of {recipe.size}")
 
 
 async def _restore(dedup: Deduplicator, arguments: argparse.Namespace) -> None:
-    arguments.output.write_bytes(await dedup.restore(arguments.input_id))
+    await dedup.restore_to(arguments.input_id, arguments.output)
 
 
 async def _delete(dedup: Deduplicator, arguments: argparse.Namespace) -> None:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
+import xxhash
 
 from memories.errors import ConfigError, CorruptDataError, MemoriesError
+from memories.optimization.dedup import streams
 from memories.optimization.dedup.block_store import BlockStore, NewBlocks
-from memories.optimization.dedup.chunking import MINIMUM_CDC_AVERAGE_BYTES, cdc_boundaries
+from memories.optimization.dedup.chunking import MINIMUM_CDC_AVERAGE_BYTES, cdc_boundaries, fixed_boundaries
 from memories.optimization.dedup.directory_store import DirectoryBlockStore
 from memories.optimization.dedup.hashing import BlockData, hasher_named, input_id_of
 from memories.optimization.dedup.memory_store import MemoryBlockStore
 from memories.optimization.dedup.metrics import DedupMetrics
 from memories.optimization.dedup.recipe import CHUNKING_CODES, DedupRecipe
+from memories.optimization.dedup.streams import ByteSink, ByteSource, pieces_of
 from memories.units import Size, parse_size
 
 MINIMUM_BLOCK_BYTES = 64
@@ -133,6 +138,84 @@ class Deduplicator:
         async with self._lock:
             return await asyncio.to_thread(self._restore, recipe_or_input_id)
 
+    async def ingest(self, source: ByteSource, *, name: str | None = None, track_savings: bool = True) -> DedupRecipe:
+        """Deduplicate a stream of any size into the store in bounded memory and return its recipe.
+
+        ``source`` is a file path, a binary file object (read in 8 MiB pieces) or an async iterator
+        of bytes-like pieces of any sizes. The blocks and the recipe are those ``process`` gives for
+        the same bytes (same cut points, same default id: the XXH3-128 of the whole input). New
+        blocks are stored a segment (~8 MiB) at a time; the recipe is registered at the end, so an
+        interrupted ingest registers nothing. Other operations on this instance wait until it is
+        done. Raises TypeError for an unsupported source, ConfigError for an empty ``name``.
+        """
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigError(f"name: expected a non-empty string, got {name!r}")
+        async with self._lock:
+            whole = xxhash.xxh3_128()
+            block_ids: list[bytes] = []
+            added = [0, 0]  # new bytes, new blocks
+            pending, size = bytearray(), 0
+            async for piece in pieces_of(source):
+                whole.update(piece)
+                pending += piece
+                size += len(piece)
+                if len(pending) >= streams.READ_BYTES:
+                    pending = await asyncio.to_thread(self._store_segment, pending, False, block_ids, added)
+            await asyncio.to_thread(self._store_segment, pending, True, block_ids, added)
+            recipe = DedupRecipe(
+                name if name is not None else whole.hexdigest(),
+                size,
+                self.hasher.name,
+                self.chunking,
+                self.block_size,
+                tuple(block_ids),
+                new_bytes=added[0] if track_savings else None,
+                new_blocks=added[1] if track_savings else None,
+            )
+            await asyncio.to_thread(self._store.commit, recipe, NewBlocks())
+            return recipe
+
+    async def restore_stream(self, recipe_or_input_id: DedupRecipe | str) -> AsyncIterator[bytes]:
+        """Yield an input's exact bytes in pieces of about 8 MiB (bounded memory for any size).
+
+        Raises KeyError for an unknown input id or a block missing from the store (also when the
+        input is deleted while it is being read), CorruptDataError for a damaged block or when
+        the pieces do not add up to the recipe's size.
+        """
+        async with self._lock:
+            recipe = self._recipe_of(recipe_or_input_id)
+        run = max(1, streams.WRITE_BYTES // self.block_size)
+        written = 0
+        for start in range(0, recipe.total_blocks, run):
+            async with self._lock:
+                piece = await asyncio.to_thread(
+                    self._store.assemble_blocks, recipe, recipe.block_ids[start : start + run]
+                )
+            written += len(piece)
+            yield piece
+        if written != recipe.size:
+            raise CorruptDataError(
+                f"restored {written} bytes, the recipe says {recipe.size}", location=f"input {recipe.input_id}"
+            )
+
+    async def restore_to(self, recipe_or_input_id: DedupRecipe | str, destination: ByteSink) -> int:
+        """Write an input's exact bytes to ``destination`` (a file path or a binary file object) in pieces.
+
+        Returns the number of bytes written. Raises like ``restore_stream``; a path is created or
+        truncated first, and holds a partial input if restoring fails.
+        """
+        if isinstance(destination, str | os.PathLike):
+            file = await asyncio.to_thread(Path(destination).open, "wb")
+            try:
+                return await self.restore_to(recipe_or_input_id, file)
+            finally:
+                await asyncio.to_thread(file.close)
+        written = 0
+        async for piece in self.restore_stream(recipe_or_input_id):
+            await asyncio.to_thread(destination.write, piece)
+            written += len(piece)
+        return written
+
     async def delete(self, input_id: str) -> None:
         """Forget an input and free the blocks no other input uses; KeyError if unknown."""
         async with self._lock:
@@ -157,24 +240,49 @@ class Deduplicator:
 
     # -- worker-thread steps -----------------------------------------------------------
 
-    def _split_and_hash(self, view: memoryview) -> tuple[list[memoryview], list[bytes]]:
+    def _split_and_hash(self, view: memoryview, final: bool = True) -> tuple[list[memoryview], list[bytes]]:
+        """Cut ``view`` into blocks (with ``final=False`` only the settled ones) and hash them."""
         size, block_size = len(view), self.block_size
         if self.chunking == "fixed":
-            blocks = [view[start : start + block_size] for start in range(0, size, block_size)]
+            if final:
+                blocks = [view[start : start + block_size] for start in range(0, size, block_size)]
+                return blocks, list(map(self.hasher.plain, blocks))
+            ends: npt.NDArray[np.int64] = fixed_boundaries(size - size % block_size, block_size)
         else:
-            ends = cdc_boundaries(np.frombuffer(view, dtype=np.uint8), block_size)
-            starts = np.concatenate(([0], ends[:-1])) if len(ends) else ends
-            blocks = [view[start:end] for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+            ends = cdc_boundaries(np.frombuffer(view, dtype=np.uint8), block_size, final=final)
+        starts = np.concatenate(([0], ends[:-1])) if len(ends) else ends
+        blocks = [view[start:end] for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
         return blocks, list(map(self.hasher.plain, blocks))
+
+    def _new_blocks(self, blocks: list[memoryview], block_ids: list[bytes]) -> tuple[list[bytes], NewBlocks]:
+        """Return the final block ids and the blocks the store does not hold yet."""
+        if self.verify:
+            return self._resolve_with_verification(blocks, block_ids)
+        first_blocks = dict(zip(reversed(block_ids), reversed(blocks), strict=True))
+        return block_ids, NewBlocks(
+            {block_id: first_blocks[block_id] for block_id in self._store.missing(first_blocks)}
+        )
+
+    def _store_segment(self, segment: bytearray, final: bool, block_ids: list[bytes], added: list[int]) -> bytearray:
+        """Store the settled blocks of a streamed segment; return the unsettled tail to carry over.
+
+        Appends the blocks' ids to ``block_ids`` and adds the new bytes and blocks to ``added``.
+        """
+        view = memoryview(segment)
+        blocks, ids = self._split_and_hash(view, final)
+        ids, new_blocks = self._new_blocks(blocks, ids)
+        self._store.put(new_blocks)
+        block_ids += ids
+        added[0] += new_blocks.total_bytes
+        added[1] += len(new_blocks.contents)
+        consumed = sum(map(len, blocks))
+        del blocks, new_blocks
+        return bytearray(view[consumed:])
 
     def _commit(
         self, input_id: str, size: int, blocks: list[memoryview], block_ids: list[bytes], track_savings: bool
     ) -> DedupRecipe:
-        if self.verify:
-            block_ids, new_blocks = self._resolve_with_verification(blocks, block_ids)
-        else:
-            first_blocks = dict(zip(reversed(block_ids), reversed(blocks), strict=True))
-            new_blocks = NewBlocks({block_id: first_blocks[block_id] for block_id in self._store.missing(first_blocks)})
+        block_ids, new_blocks = self._new_blocks(blocks, block_ids)
         new_bytes = new_blocks.total_bytes
         recipe = DedupRecipe(
             input_id,
@@ -217,6 +325,16 @@ class Deduplicator:
         return resolved, new_blocks
 
     def _restore(self, recipe_or_input_id: DedupRecipe | str) -> bytes:
+        recipe = self._recipe_of(recipe_or_input_id)
+        restored = self._store.assemble(recipe)
+        if len(restored) != recipe.size:
+            raise CorruptDataError(
+                f"restored {len(restored)} bytes, the recipe says {recipe.size}", location=f"input {recipe.input_id}"
+            )
+        return restored
+
+    def _recipe_of(self, recipe_or_input_id: DedupRecipe | str) -> DedupRecipe:
+        """The recipe given, or the one registered under the id; KeyError or ConfigError like ``restore``."""
         if isinstance(recipe_or_input_id, DedupRecipe):
             recipe = recipe_or_input_id
         else:
@@ -229,9 +347,4 @@ class Deduplicator:
                 f"hash_algorithm: recipe {recipe.input_id!r} uses {recipe.hash_algorithm!r}, "
                 f"this store uses {self.hasher.name!r}"
             )
-        restored = self._store.assemble(recipe)
-        if len(restored) != recipe.size:
-            raise CorruptDataError(
-                f"restored {len(restored)} bytes, the recipe says {recipe.size}", location=f"input {recipe.input_id}"
-            )
-        return restored
+        return recipe

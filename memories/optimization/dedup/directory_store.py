@@ -247,15 +247,41 @@ class DirectoryBlockStore(BlockStore):
         self._delete_files(freed)
         return True
 
-    def assemble(self, recipe: DedupRecipe) -> bytes:
-        unique_ids = list(dict.fromkeys(recipe.block_ids))
+    def put(self, new_blocks: NewBlocks) -> None:
+        if not new_blocks.contents:
+            return
+        database = self._database
+        new_ids = [(block_id,) for block_id in new_blocks.contents]
+        with database:
+            database.execute("BEGIN IMMEDIATE")
+            database.executemany("INSERT OR IGNORE INTO pending VALUES (?)", new_ids)
+        write_files_durably(
+            ((self._block_path(block_id), content) for block_id, content in new_blocks.contents.items()),
+            self._temporary_path,
+            self._blocks_path,
+        )
+        with database:
+            database.execute("BEGIN IMMEDIATE")
+            database.executemany(
+                "INSERT INTO blocks VALUES (?, ?, 0, ?)",
+                [
+                    (block_id, len(content), new_blocks.seeds.get(block_id, 0))
+                    for block_id, content in new_blocks.contents.items()
+                ],
+            )
+            database.executemany("DELETE FROM pending WHERE id = ?", new_ids)
+        self.totals.physical_bytes += new_blocks.total_bytes
+        self.totals.unique_blocks += len(new_blocks.contents)
+
+    def assemble_blocks(self, recipe: DedupRecipe, block_ids: Sequence[bytes]) -> bytes:
+        unique_ids = list(dict.fromkeys(block_ids))
         seeds = {row[0]: row[1] for row in self._existing(unique_ids, "id, seed")}
         contents: dict[bytes, bytes] = {}
         for block_id in unique_ids:
             if block_id not in seeds:
                 raise missing_block_error(block_id, recipe)
             contents[block_id] = self._read_block(block_id, seeds[block_id])
-        return b"".join([contents[block_id] for block_id in recipe.block_ids])
+        return b"".join([contents[block_id] for block_id in block_ids])
 
     def close(self) -> None:
         self._database.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -77,11 +77,14 @@ class MemoryBlockStore(BlockStore):
     def input_ids(self) -> list[str]:
         return list(self._recipes)
 
-    def commit(self, recipe: DedupRecipe, new_blocks: NewBlocks) -> None:
+    def put(self, new_blocks: NewBlocks) -> None:
         new_bytes = new_blocks.total_bytes
         self._blocks.update(zip(new_blocks.contents, self._pack(new_blocks.contents.values(), new_bytes), strict=True))
         self.totals.physical_bytes += new_bytes
         self.totals.unique_blocks += len(new_blocks.contents)
+
+    def commit(self, recipe: DedupRecipe, new_blocks: NewBlocks) -> None:
+        self.put(new_blocks)
         references = self._references
         for block_id, count in Counter(recipe.block_ids).items():
             references[block_id] = references.get(block_id, 0) + count
@@ -112,9 +115,9 @@ class MemoryBlockStore(BlockStore):
         views = self._pack(self._blocks.values(), self.totals.physical_bytes)
         self._blocks = dict(zip(self._blocks, views, strict=True))
 
-    def assemble(self, recipe: DedupRecipe) -> bytes:
+    def assemble_blocks(self, recipe: DedupRecipe, block_ids: Sequence[bytes]) -> bytes:
         blocks = self._blocks
         try:
-            return b"".join([blocks[block_id] for block_id in recipe.block_ids])
+            return b"".join([blocks[block_id] for block_id in block_ids])
         except KeyError as error:
             raise missing_block_error(error.args[0], recipe) from None
