@@ -25,6 +25,8 @@ import xxhash
 
 from memories.optimization import Deduplicator
 from memories.optimization.dedup import chunking
+from memories.optimization.dedup.directory_store import DirectoryBlockStore
+from memories.optimization.dedup.hashing import hasher_named
 from memories.units import parse_size
 
 SEGMENT_BYTES = 1024 * 1024
@@ -96,15 +98,22 @@ def main() -> None:
     disk_size = parse_size(arguments.disk_size, field="--disk-size")
     if disk_size:
         disk_data = data[:disk_size]
-        with tempfile.TemporaryDirectory(dir=".") as directory:
-            start = time.perf_counter()
-            dedup = run_dedup(disk_data, "fixed", store_path=directory)
-            seconds = time.perf_counter() - start
-            dedup.close()
-        print(
-            f"| Deduplicator 4 KiB fixed, directory store ({arguments.disk_size}, one run) | {seconds:.3f} "
-            f"| {disk_size / 1e9 / seconds:.2f} | - | - | - | - |"
-        )
+        for layout in ("pack store", "one file per block (older layout)"):
+            with tempfile.TemporaryDirectory(dir=".") as directory:
+                if layout != "pack store":
+                    DirectoryBlockStore(directory, hasher_named("xxhash")).close()
+                start = time.perf_counter()
+                dedup = run_dedup(disk_data, "fixed", store_path=directory)
+                seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                assert asyncio.run(dedup.restore("bench")) == disk_data
+                restore_seconds = time.perf_counter() - start
+                dedup.close()
+            print(
+                f"| Deduplicator 4 KiB fixed, {layout} ({arguments.disk_size}, one run; restore "
+                f"{disk_size / 1e9 / restore_seconds:.2f} GB/s) | {seconds:.3f} "
+                f"| {disk_size / 1e9 / seconds:.2f} | - | - | - | - |"
+            )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from memories.errors import CorruptDataError
 from memories.optimization.dedup.hashing import BlockData
 from memories.optimization.dedup.recipe import DedupRecipe
 
@@ -122,6 +123,24 @@ class BlockStore(ABC):
 
         Raises KeyError if a block is not in the store, CorruptDataError if one is damaged.
         """
+
+    def check(self) -> list[str]:
+        """Read (and, on disk, re-hash) every block every recipe uses; return the problems found."""
+        problems: list[str] = []
+        for input_id in self.input_ids():
+            recipe = self.recipe(input_id)
+            assert recipe is not None
+            for block_id in dict.fromkeys(recipe.block_ids):
+                try:
+                    if self.read(block_id) is None:
+                        problems.append(f"input {input_id!r}: block {block_id.hex()} is not in the store")
+                except CorruptDataError as error:
+                    problems.append(f"input {input_id!r}: {error}")
+        return problems
+
+    @abstractmethod
+    def collect_garbage(self) -> int:
+        """Free the blocks no registered recipe uses (left by an interrupted ``put``); return the bytes reclaimed."""
 
     def close(self) -> None:  # noqa: B027 - stores without resources need no cleanup
         """Release files and connections held by the store."""

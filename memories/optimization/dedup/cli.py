@@ -5,6 +5,8 @@ memories dedup restore --store DIR INPUT_ID --output FILE
 memories dedup delete --store DIR INPUT_ID...
 memories dedup list --store DIR
 memories dedup stats --store DIR          (JSON)
+memories dedup check --store DIR          (re-reads every block; exit status 1 when a problem is found)
+memories dedup gc --store DIR             (reclaims the space of deleted inputs)
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def register(subparsers: Any) -> None:
     delete.set_defaults(handler=_run_with_store(_delete))
     add_command("list", "print the registered input ids").set_defaults(handler=_run_with_store(_list))
     add_command("stats", "print the store's metrics as JSON").set_defaults(handler=_run_with_store(_stats))
+    add_command("check", "verify every block and recipe; exit 1 on a problem").set_defaults(
+        handler=_run_with_store(_check)
+    )
+    add_command("gc", "free blocks no input uses and rewrite mostly-dead pack files").set_defaults(
+        handler=_run_with_store(_collect_garbage)
+    )
 
 
 def _run_with_store(action: Callable[[Deduplicator, argparse.Namespace], Coroutine[Any, Any, None]]) -> Handler:
@@ -107,3 +115,16 @@ async def _stats(dedup: Deduplicator, arguments: argparse.Namespace) -> None:
         "space_saved_gb": metrics.space_saved_gb,
     }
     print(json.dumps(report, indent=2))
+
+
+async def _check(dedup: Deduplicator, arguments: argparse.Namespace) -> None:
+    problems = await dedup.check()
+    for problem in problems:
+        print(problem)
+    if problems:
+        raise SystemExit(1)
+    print("ok")
+
+
+async def _collect_garbage(dedup: Deduplicator, arguments: argparse.Namespace) -> None:
+    print(f"{await dedup.collect_garbage()} bytes reclaimed")

@@ -20,6 +20,7 @@ from memories.optimization.dedup.directory_store import DirectoryBlockStore
 from memories.optimization.dedup.hashing import BlockData, hasher_named, input_id_of
 from memories.optimization.dedup.memory_store import MemoryBlockStore
 from memories.optimization.dedup.metrics import DedupMetrics
+from memories.optimization.dedup.pack_store import PackBlockStore, is_pack_store
 from memories.optimization.dedup.recipe import CHUNKING_CODES, DedupRecipe
 from memories.optimization.dedup.streams import ByteSink, ByteSource, pieces_of
 from memories.units import Size, parse_size
@@ -71,7 +72,10 @@ class Deduplicator:
     ``hashing.py`` for why ids are 128-bit. ``verify=True`` compares bytes on every id match
     and stores a colliding block under a different id instead of trusting the hash.
     ``store_path`` keeps the store in that directory (created if needed, crash-safe,
-    reopened with everything in it); None keeps it in memory.
+    reopened with everything in it): blocks appended to pack files with an SQLite index
+    (pack_store.py; ``collect_garbage`` reclaims deleted inputs' space, ``check`` verifies
+    every block). A directory that holds a store of the older one-file-per-block layout
+    (directory_store.py) opens as that layout. None keeps the store in memory.
 
     Raises ConfigError for invalid settings, or when ``store_path`` holds ids of another
     hash algorithm. Heavy work runs in a worker thread; operations on one instance are
@@ -105,10 +109,16 @@ class Deduplicator:
         self.verify = verify
         self.hasher = hasher_named(hash_algorithm)
         self.store_path = None if store_path is None else Path(store_path)
-        self._store: BlockStore = (
-            MemoryBlockStore() if store_path is None else DirectoryBlockStore(store_path, self.hasher)
-        )
+        self._store = self._open_store()
         self._lock = asyncio.Lock()
+
+    def _open_store(self) -> BlockStore:
+        """In memory; a pack store for a new or pack-layout directory; the one-file-per-block store it replaced."""
+        if self.store_path is None:
+            return MemoryBlockStore()
+        if is_pack_store(self.store_path):
+            return PackBlockStore(self.store_path, self.hasher)
+        return DirectoryBlockStore(self.store_path, self.hasher)
 
     # -- public API --------------------------------------------------------------------
 
@@ -221,6 +231,23 @@ class Deduplicator:
         async with self._lock:
             if not await asyncio.to_thread(self._store.remove, input_id):
                 raise KeyError(f"no input {input_id!r} in the dedup store")
+
+    async def check(self) -> list[str]:
+        """Verify the store: every block read back and re-hashed (on disk), every recipe's blocks present.
+
+        Returns the problems found, one sentence each naming the block or input; empty when the store is sound.
+        """
+        async with self._lock:
+            return await asyncio.to_thread(self._store.check)
+
+    async def collect_garbage(self) -> int:
+        """Free blocks no registered input uses and reclaim dead space on disk; return the bytes reclaimed.
+
+        In a pack store, deleted inputs' blocks stay in their pack files until this runs: packs that
+        are mostly dead are rewritten with their live blocks only (crash-safe, see pack_store.py).
+        """
+        async with self._lock:
+            return await asyncio.to_thread(self._store.collect_garbage)
 
     def get_metrics(self) -> DedupMetrics:
         """Return a snapshot of the store's sizes, block counts and savings."""

@@ -237,6 +237,17 @@ class DirectoryBlockStore(BlockStore):
         with self._database:
             self._database.executemany("DELETE FROM pending WHERE id = ?", [(block_id,) for block_id in block_ids])
 
+    def collect_garbage(self) -> int:
+        rows = self._database.execute("SELECT id, length FROM blocks WHERE refcount = 0").fetchall()
+        with self._database:
+            self._database.execute("BEGIN IMMEDIATE")
+            self._database.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(row[0],) for row in rows])
+            self._database.executemany("DELETE FROM blocks WHERE id = ?", [(row[0],) for row in rows])
+        for _block_id, length in rows:
+            self.totals.add_block(length, sign=-1)
+        self._delete_files([row[0] for row in rows])
+        return sum(length for _block_id, length in rows)
+
     def remove(self, input_id: str) -> bool:
         recipe = self.recipe(input_id)
         if recipe is None:

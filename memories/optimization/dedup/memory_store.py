@@ -110,6 +110,17 @@ class MemoryBlockStore(BlockStore):
             self.compact()
         return True
 
+    def collect_garbage(self) -> int:
+        unreferenced = [block_id for block_id in self._blocks if block_id not in self._references]
+        reclaimed = 0
+        for block_id in unreferenced:
+            length = len(self._blocks.pop(block_id))
+            self.totals.add_block(length, sign=-1)
+            reclaimed += length
+        if self.arena_bytes > 2 * self.totals.physical_bytes + COMPACTION_SLACK_BYTES:
+            self.compact()
+        return reclaimed
+
     def compact(self) -> None:
         """Copy the live blocks into one fresh arena, releasing the old, partly free ones."""
         views = self._pack(self._blocks.values(), self.totals.physical_bytes)

@@ -42,3 +42,24 @@ def test_add_list_stats_restore_and_delete_work_on_one_store(
 def test_restore_of_an_unknown_input_exits_with_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("restore", "--store", str(tmp_path), "missing", "--output", str(tmp_path / "out")) == 1
     assert "missing" in capsys.readouterr().err
+
+
+def test_check_and_gc_report_on_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(tmp_path / "store")
+    (tmp_path / "a.bin").write_bytes(np.random.default_rng(1).bytes(200_000))
+    (tmp_path / "b.bin").write_bytes(np.random.default_rng(2).bytes(100_000))
+    assert run("add", "--store", store, "--name", "a", str(tmp_path / "a.bin")) == 0
+    assert run("add", "--store", store, "--name", "b", str(tmp_path / "b.bin")) == 0
+    assert run("delete", "--store", store, "a") == 0
+    capsys.readouterr()
+    assert run("gc", "--store", store) == 0  # the pack is two-thirds dead: rewritten with b's blocks only
+    assert int(capsys.readouterr().out.split()[0]) > 200_000  # a's records, headers included
+    assert run("check", "--store", store) == 0
+    assert capsys.readouterr().out.endswith("ok\n")
+    (pack,) = (tmp_path / "store" / "packs").glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    raw[-1] ^= 1
+    pack.write_bytes(raw)
+    with pytest.raises(SystemExit) as exit_info:
+        run("check", "--store", store)
+    assert exit_info.value.code == 1 and "does not match its id" in capsys.readouterr().out

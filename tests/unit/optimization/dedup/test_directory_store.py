@@ -1,4 +1,6 @@
-"""Deduplicator with an on-disk store: persistence, crash recovery, corruption detection."""
+"""Deduplicator on a store of the one-file-per-block layout (directory_store.py): persistence, crash recovery,
+corruption detection. New stores are pack stores (test_pack_store.py); a directory that already holds this older
+layout keeps opening as it, so every test here starts from such a directory."""
 
 from __future__ import annotations
 
@@ -13,8 +15,16 @@ from hypothesis import strategies as st
 
 from memories.errors import ConfigError, CorruptDataError
 from memories.optimization import Deduplicator
+from memories.optimization.dedup.directory_store import DirectoryBlockStore
+from memories.optimization.dedup.hashing import HASHERS
 
 BLOCK = 256
+
+
+@pytest.fixture(autouse=True)
+def legacy_layout(tmp_path: Path) -> None:
+    """Make ``tmp_path`` a store of the one-file-per-block layout, as a user's existing store is."""
+    DirectoryBlockStore(tmp_path, HASHERS["xxhash"]).close()
 
 
 def random_bytes(size: int, seed: int = 0) -> bytes:

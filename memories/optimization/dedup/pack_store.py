@@ -1,0 +1,406 @@
+"""A block store in a directory: blocks appended to pack files, an SQLite index, crash-safe, with garbage collection.
+
+Layout under ``store_path``::
+
+    packs              marks the layout (the older one-file-per-block layout is directory_store.py)
+    packs/00000001.pack  records, appended: header (magic b"MDBK", id size u8, seed u8, length u32, little-endian),
+                       block id, content. Self-describing: ``check`` re-reads and re-hashes every block.
+    index.sqlite3      blocks (id -> pack, offset, length, seed, refcount), recipes, packs (valid end, dead bytes)
+
+Crash safety (``kill -9`` at any point leaves a consistent store): new blocks are appended to the
+current pack and the pack is fsynced *before* one SQLite transaction (WAL, ``synchronous=FULL``)
+records them and the pack's new valid end; a recipe is registered in a transaction after its blocks.
+On open, every pack is truncated to its recorded valid end (dropping a torn tail or records no
+transaction recorded), index entries that point past a pack's end are dropped (``check`` then names
+the recipes they break), and packs the index does not use are deleted.
+
+Space: removing an input frees its unshared blocks in the index at once (``physical_bytes`` drops);
+their bytes stay in the packs as dead bytes until ``collect_garbage``, which marks the blocks every
+recipe uses, drops the rest (also blocks of an interrupted streamed ingest), copies the live blocks
+of mostly-dead packs into the current pack and deletes those packs.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from memories.errors import ConfigError, CorruptDataError
+from memories.optimization.dedup.block_files import fsync_path
+from memories.optimization.dedup.block_store import BlockStore, NewBlocks, StoreTotals, missing_block_error
+from memories.optimization.dedup.hashing import BlockData, BlockHasher
+from memories.optimization.dedup.recipe import DedupRecipe
+
+RECORD = struct.Struct("<4sBBI")
+RECORD_MAGIC = b"MDBK"
+# A pack is closed (a new one started) once it holds this many bytes.
+PACK_BYTES = 64 * 1024**2
+# collect_garbage repacks a pack when at least this fraction of its bytes is dead.
+REPACK_DEAD_FRACTION = 0.5
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blocks (
+    id BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,
+    seed INTEGER NOT NULL, refcount INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocks_by_pack ON blocks (pack);
+CREATE TABLE IF NOT EXISTS recipes (
+    input_id TEXT PRIMARY KEY, size INTEGER NOT NULL, block_count INTEGER NOT NULL, recipe BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packs (number INTEGER PRIMARY KEY, valid_end INTEGER NOT NULL, dead_bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_QUERY_BATCH = 900
+
+
+def _batches(items: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
+    for start in range(0, len(items), _QUERY_BATCH):
+        yield items[start : start + _QUERY_BATCH]
+
+
+def is_pack_store(path: Path) -> bool:
+    """True when ``path`` holds a pack store or nothing yet (new stores are pack stores)."""
+    return (path / "packs").is_dir() or not (path / "index.sqlite3").exists()
+
+
+class PackBlockStore(BlockStore):
+    """Blocks in append-only pack files under ``path`` with an SQLite index; see the module docstring.
+
+    Raises ConfigError if the directory was created with a different hash algorithm.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], hasher: BlockHasher) -> None:
+        self.path = Path(path)
+        self._hasher = hasher
+        self._packs_path = self.path / "packs"
+        self._packs_path.mkdir(parents=True, exist_ok=True)
+        self._database = sqlite3.connect(self.path / "index.sqlite3", check_same_thread=False, isolation_level=None)
+        self._database.execute("PRAGMA journal_mode=WAL")
+        self._database.execute("PRAGMA synchronous=FULL")
+        self._database.executescript(_SCHEMA)
+        self._check_hash_algorithm()
+        self._readers: dict[int, int] = {}
+        self._pending_end = (0, 0)
+        # Packs being repacked: never appended to (their live blocks move to a newer pack).
+        self._sealed: set[int] = set()
+        self._recover()
+        self.totals = self._load_totals()
+
+    # -- opening -----------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._database.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _check_hash_algorithm(self) -> None:
+        recorded = self._meta("hash_algorithm")
+        if recorded is None:
+            self._database.execute("INSERT INTO meta VALUES ('hash_algorithm', ?)", (self._hasher.name,))
+        elif recorded != self._hasher.name:
+            raise ConfigError(
+                f"hash_algorithm: store {self.path} holds {recorded!r} block ids, got {self._hasher.name!r}"
+            )
+
+    def _pack_path(self, number: int) -> Path:
+        return self._packs_path / f"{number:08d}.pack"
+
+    def _recover(self) -> None:
+        """Make the packs and the index agree after a crash (see the module docstring)."""
+        database = self._database
+        recorded = dict(database.execute("SELECT number, valid_end FROM packs").fetchall())
+        used = {row[0] for row in database.execute("SELECT DISTINCT pack FROM blocks")}
+        for pack_file in sorted(self._packs_path.glob("*.pack")):
+            number = int(pack_file.stem)
+            if number not in used:
+                pack_file.unlink()
+                continue
+            size = pack_file.stat().st_size
+            valid_end = recorded.get(number, 0)
+            if size > valid_end:
+                with open(pack_file, "r+b") as file:
+                    file.truncate(valid_end)
+                    os.fsync(file.fileno())
+            elif size < valid_end:  # lost bytes (not a crash of ours): forget the blocks past the end
+                with database:
+                    database.execute("BEGIN IMMEDIATE")
+                    database.execute("DELETE FROM blocks WHERE pack = ? AND offset + length > ?", (number, size))
+                    database.execute("UPDATE packs SET valid_end = ? WHERE number = ?", (size, number))
+        present = {int(path.stem) for path in self._packs_path.glob("*.pack")}
+        with database:
+            database.execute("BEGIN IMMEDIATE")
+            database.executemany("DELETE FROM packs WHERE number = ?", [(n,) for n in recorded if n not in present])
+            database.executemany("DELETE FROM blocks WHERE pack = ?", [(n,) for n in used if n not in present])
+        fsync_path(self._packs_path)
+
+    def _load_totals(self) -> StoreTotals:
+        blocks, physical = self._database.execute("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM blocks").fetchone()
+        inputs, logical, total_blocks = self._database.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(block_count), 0) FROM recipes"
+        ).fetchone()
+        return StoreTotals(
+            logical_bytes=logical,
+            physical_bytes=physical,
+            total_blocks=total_blocks,
+            unique_blocks=blocks,
+            inputs=inputs,
+            processed_bytes=int(self._meta("processed_bytes") or 0),
+            duplicate_bytes=int(self._meta("duplicate_bytes") or 0),
+        )
+
+    # -- packs -------------------------------------------------------------------------
+
+    def _current_pack(self) -> tuple[int, int]:
+        """(number, valid end) of the pack to append to; a new one once the last is full."""
+        row = self._database.execute("SELECT number, valid_end FROM packs ORDER BY number DESC LIMIT 1").fetchone()
+        if row is None or row[1] >= PACK_BYTES or row[0] in self._sealed:
+            return (1 if row is None else row[0] + 1), 0
+        return int(row[0]), int(row[1])
+
+    def _append(self, blocks: Iterable[tuple[bytes, BlockData, int]]) -> list[tuple[bytes, int, int, int, int]]:
+        """Append (id, content, seed) records to the current pack and fsync it; return the index rows."""
+        number, offset = self._current_pack()
+        rows: list[tuple[bytes, int, int, int, int]] = []
+        path = self._pack_path(number)
+        created = not path.exists()
+        with open(path, "ab") as file:
+            if file.tell() != offset:  # a tail no transaction recorded (recovery truncates it; so do we)
+                file.truncate(offset)
+                file.seek(offset)
+            for block_id, content, seed in blocks:
+                header = RECORD.pack(RECORD_MAGIC, len(block_id), seed, len(content))
+                file.write(header + block_id)
+                file.write(content)
+                data_offset = offset + RECORD.size + len(block_id)
+                rows.append((block_id, number, data_offset, len(content), seed))
+                offset = data_offset + len(content)
+                if offset >= PACK_BYTES:
+                    break
+            file.flush()
+            os.fsync(file.fileno())
+        if created:
+            fsync_path(self._packs_path)
+        self._pending_end = (number, offset)
+        return rows
+
+    def _reader(self, number: int) -> int:
+        descriptor = self._readers.get(number)
+        if descriptor is None:
+            descriptor = self._readers[number] = os.open(self._pack_path(number), os.O_RDONLY)
+        return descriptor
+
+    def _read_block(self, block_id: bytes, pack: int, offset: int, length: int, seed: int) -> bytes:
+        location = f"block {block_id.hex()} (pack {pack}, offset {offset})"
+        try:
+            content = os.pread(self._reader(pack), length, offset)
+        except FileNotFoundError:
+            raise CorruptDataError("pack file is missing from the store", location=location) from None
+        if len(content) != length or self._hasher.digest(content, seed) != block_id:
+            raise CorruptDataError("block content does not match its id (damaged on disk)", location=location)
+        return content
+
+    # -- BlockStore --------------------------------------------------------------------
+
+    def _existing(self, block_ids: Sequence[bytes], columns: str = "id") -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for batch in _batches(block_ids):
+            placeholders = ",".join("?" * len(batch))
+            rows += self._database.execute(
+                f"SELECT {columns} FROM blocks WHERE id IN ({placeholders})", list(batch)
+            ).fetchall()
+        return rows
+
+    def missing(self, block_ids: Iterable[bytes]) -> list[bytes]:
+        wanted = list(block_ids)
+        present = {row[0] for row in self._existing(wanted)}
+        return [block_id for block_id in wanted if block_id not in present]
+
+    def read(self, block_id: bytes) -> bytes | None:
+        row = self._database.execute(
+            "SELECT id, pack, offset, length, seed FROM blocks WHERE id = ?", (block_id,)
+        ).fetchone()
+        return None if row is None else self._read_block(*row)
+
+    def recipe(self, input_id: str) -> DedupRecipe | None:
+        row = self._database.execute("SELECT recipe FROM recipes WHERE input_id = ?", (input_id,)).fetchone()
+        return None if row is None else DedupRecipe.from_bytes(row[0])
+
+    def input_ids(self) -> list[str]:
+        return [row[0] for row in self._database.execute("SELECT input_id FROM recipes ORDER BY input_id")]
+
+    def _store_blocks(self, blocks: list[tuple[bytes, BlockData, int]], *, relocate: bool = False) -> None:
+        """Append (id, content, seed) blocks to packs (fsynced), then record them, one transaction per pack.
+
+        New blocks are recorded unreferenced; with ``relocate`` the blocks exist and their rows are
+        pointed at the new copies (repacking).
+        """
+        database = self._database
+        while blocks:
+            rows = self._append(blocks)
+            number, end = self._pending_end
+            with database:
+                database.execute("BEGIN IMMEDIATE")
+                if relocate:
+                    database.executemany(
+                        "UPDATE blocks SET pack = ?, offset = ? WHERE id = ?",
+                        [(pack, offset, block_id) for block_id, pack, offset, _length, _seed in rows],
+                    )
+                else:
+                    database.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?, 0)", rows)
+                database.execute(
+                    "INSERT INTO packs VALUES (?, ?, 0) "
+                    "ON CONFLICT (number) DO UPDATE SET valid_end = excluded.valid_end",
+                    (number, end),
+                )
+            if not relocate:
+                for _block_id, _pack, _offset, length, _seed in rows:
+                    self.totals.add_block(length)
+            blocks = blocks[len(rows) :]
+
+    def put(self, new_blocks: NewBlocks) -> None:
+        self._store_blocks(
+            [
+                (block_id, content, new_blocks.seeds.get(block_id, 0))
+                for block_id, content in new_blocks.contents.items()
+            ]
+        )
+
+    def commit(self, recipe: DedupRecipe, new_blocks: NewBlocks) -> None:
+        self.put(new_blocks)
+        old_recipe = self.recipe(recipe.input_id)
+        database = self._database
+        with database:
+            database.execute("BEGIN IMMEDIATE")
+            database.executemany(
+                "UPDATE blocks SET refcount = refcount + ? WHERE id = ?",
+                [(count, block_id) for block_id, count in Counter(recipe.block_ids).items()],
+            )
+            if old_recipe is not None:
+                self._unregister(old_recipe)
+            database.execute(
+                "INSERT INTO recipes VALUES (?, ?, ?, ?)",
+                (recipe.input_id, recipe.size, recipe.total_blocks, recipe.to_bytes()),
+            )
+            self._save_savings(recipe)
+        self.totals.add_recipe(recipe)
+
+    def _save_savings(self, recipe: DedupRecipe) -> None:
+        if recipe.new_bytes is None:
+            return
+        self.totals.add_savings(recipe)
+        self._database.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [
+                ("processed_bytes", str(self.totals.processed_bytes)),
+                ("duplicate_bytes", str(self.totals.duplicate_bytes)),
+            ],
+        )
+
+    def _drop_blocks(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
+        """Inside a transaction: forget (id, pack, length) blocks; their bytes become dead bytes of their pack."""
+        database = self._database
+        database.executemany("DELETE FROM blocks WHERE id = ?", [(row[0],) for row in rows])
+        dead = Counter[int]()
+        for _block_id, pack, length in rows:
+            dead[pack] += RECORD.size + len(_block_id) + length
+            self.totals.add_block(length, sign=-1)
+        database.executemany(
+            "UPDATE packs SET dead_bytes = dead_bytes + ? WHERE number = ?",
+            [(size, pack) for pack, size in dead.items()],
+        )
+
+    def _unregister(self, recipe: DedupRecipe) -> None:
+        """Inside a transaction: drop ``recipe`` and its references, freeing blocks nothing else uses."""
+        counts = Counter(recipe.block_ids)
+        rows = self._existing(list(counts), "id, refcount, pack, length")
+        self._database.executemany(
+            "UPDATE blocks SET refcount = refcount - ? WHERE id = ?", [(count, key) for key, count in counts.items()]
+        )
+        self._drop_blocks(
+            [(block_id, pack, length) for block_id, refcount, pack, length in rows if refcount == counts[block_id]]
+        )
+        self._database.execute("DELETE FROM recipes WHERE input_id = ?", (recipe.input_id,))
+        self.totals.add_recipe(recipe, sign=-1)
+
+    def remove(self, input_id: str) -> bool:
+        recipe = self.recipe(input_id)
+        if recipe is None:
+            return False
+        with self._database:
+            self._database.execute("BEGIN IMMEDIATE")
+            self._unregister(recipe)
+        return True
+
+    def assemble_blocks(self, recipe: DedupRecipe, block_ids: Sequence[bytes]) -> bytes:
+        unique_ids = list(dict.fromkeys(block_ids))
+        rows = {row[0]: row for row in self._existing(unique_ids, "id, pack, offset, length, seed")}
+        contents: dict[bytes, bytes] = {}
+        for block_id in unique_ids:
+            if block_id not in rows:
+                raise missing_block_error(block_id, recipe)
+            contents[block_id] = self._read_block(*rows[block_id])
+        return b"".join([contents[block_id] for block_id in block_ids])
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Re-read and re-hash every block, and look up every recipe's blocks; return the problems found."""
+        problems: list[str] = []
+        for row in self._database.execute("SELECT id, pack, offset, length, seed FROM blocks").fetchall():
+            try:
+                self._read_block(*row)
+            except CorruptDataError as error:
+                problems.append(str(error))
+        for input_id in self.input_ids():
+            recipe = self.recipe(input_id)
+            assert recipe is not None
+            absent = self.missing(dict.fromkeys(recipe.block_ids))
+            if absent:
+                problems.append(f"input {input_id!r}: {len(absent)} blocks are not in the store")
+        return problems
+
+    def collect_garbage(self) -> int:
+        """Drop blocks no recipe uses and repack mostly-dead packs; return the pack bytes reclaimed."""
+        database = self._database
+        marked: set[bytes] = set()
+        for (raw,) in database.execute("SELECT recipe FROM recipes").fetchall():
+            marked.update(DedupRecipe.from_bytes(raw).block_ids)
+        unmarked = [row for row in database.execute("SELECT id, pack, length FROM blocks") if row[0] not in marked]
+        with database:
+            database.execute("BEGIN IMMEDIATE")
+            self._drop_blocks(unmarked)
+        reclaimed = 0
+        packs = database.execute("SELECT number, valid_end, dead_bytes FROM packs").fetchall()
+        worth = [(number, dead) for number, end, dead in packs if dead and dead >= REPACK_DEAD_FRACTION * end]
+        self._sealed = {number for number, _dead in worth}
+        for number, dead_bytes in worth:
+            live = database.execute(
+                "SELECT id, offset, length, seed FROM blocks WHERE pack = ? ORDER BY offset", (number,)
+            ).fetchall()
+            # Copies first (fsynced, rows repointed), then the old pack goes: a crash in between leaves a
+            # pack no row uses, which opening the store deletes.
+            self._store_blocks(
+                [(block_id, self._read_block(block_id, number, *rest), rest[-1]) for block_id, *rest in live],
+                relocate=True,
+            )
+            with database:
+                database.execute("BEGIN IMMEDIATE")
+                database.execute("DELETE FROM packs WHERE number = ?", (number,))
+            descriptor = self._readers.pop(number, None)
+            if descriptor is not None:
+                os.close(descriptor)
+            self._pack_path(number).unlink()
+            reclaimed += dead_bytes
+        self._sealed = set()
+        fsync_path(self._packs_path)
+        return reclaimed
+
+    def close(self) -> None:
+        for descriptor in self._readers.values():
+            os.close(descriptor)
+        self._readers.clear()
+        self._database.close()
