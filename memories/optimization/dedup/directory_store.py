@@ -25,15 +25,15 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from memories.errors import ConfigError, CorruptDataError
 from memories.optimization.dedup.block_files import write_files_durably
-from memories.optimization.dedup.block_store import BlockStore, NewBlocks, StoreTotals, missing_block_error
+from memories.optimization.dedup.block_store import NewBlocks, StoreTotals, missing_block_error
 from memories.optimization.dedup.hashing import BlockHasher
 from memories.optimization.dedup.recipe import DedupRecipe
+from memories.optimization.dedup.sqlite_index import SqliteIndexedStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
@@ -45,16 +45,9 @@ CREATE TABLE IF NOT EXISTS recipes (
 CREATE TABLE IF NOT EXISTS pending (id BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-# SQLite's default limit on bound parameters is 999 in older builds.
-_QUERY_BATCH = 900
 
 
-def _batches(items: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
-    for start in range(0, len(items), _QUERY_BATCH):
-        yield items[start : start + _QUERY_BATCH]
-
-
-class DirectoryBlockStore(BlockStore):
+class DirectoryBlockStore(SqliteIndexedStore):
     """Blocks as files under ``path`` with an SQLite index; see the module docstring.
 
     Raises ConfigError if the directory was created with a different hash algorithm.
@@ -139,30 +132,9 @@ class DirectoryBlockStore(BlockStore):
 
     # -- BlockStore ----------------------------------------------------------------------
 
-    def _existing(self, block_ids: Sequence[bytes], columns: str = "id") -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = []
-        for batch in _batches(block_ids):
-            placeholders = ",".join("?" * len(batch))
-            rows += self._database.execute(
-                f"SELECT {columns} FROM blocks WHERE id IN ({placeholders})", list(batch)
-            ).fetchall()
-        return rows
-
-    def missing(self, block_ids: Iterable[bytes]) -> list[bytes]:
-        wanted = list(block_ids)
-        present = {row[0] for row in self._existing(wanted)}
-        return [block_id for block_id in wanted if block_id not in present]
-
     def read(self, block_id: bytes) -> bytes | None:
         row = self._database.execute("SELECT seed FROM blocks WHERE id = ?", (block_id,)).fetchone()
         return None if row is None else self._read_block(block_id, row[0])
-
-    def recipe(self, input_id: str) -> DedupRecipe | None:
-        row = self._database.execute("SELECT recipe FROM recipes WHERE input_id = ?", (input_id,)).fetchone()
-        return None if row is None else DedupRecipe.from_bytes(row[0])
-
-    def input_ids(self) -> list[str]:
-        return [row[0] for row in self._database.execute("SELECT input_id FROM recipes ORDER BY input_id")]
 
     def commit(self, recipe: DedupRecipe, new_blocks: NewBlocks) -> None:
         database = self._database

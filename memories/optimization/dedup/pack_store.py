@@ -26,15 +26,15 @@ import os
 import sqlite3
 import struct
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from memories.errors import ConfigError, CorruptDataError
 from memories.optimization.dedup.block_files import fsync_path
-from memories.optimization.dedup.block_store import BlockStore, NewBlocks, StoreTotals, missing_block_error
+from memories.optimization.dedup.block_store import NewBlocks, StoreTotals, missing_block_error
 from memories.optimization.dedup.hashing import BlockData, BlockHasher
 from memories.optimization.dedup.recipe import DedupRecipe
+from memories.optimization.dedup.sqlite_index import SqliteIndexedStore
 
 RECORD = struct.Struct("<4sBBI")
 RECORD_MAGIC = b"MDBK"
@@ -55,12 +55,6 @@ CREATE TABLE IF NOT EXISTS recipes (
 CREATE TABLE IF NOT EXISTS packs (number INTEGER PRIMARY KEY, valid_end INTEGER NOT NULL, dead_bytes INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-_QUERY_BATCH = 900
-
-
-def _batches(items: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
-    for start in range(0, len(items), _QUERY_BATCH):
-        yield items[start : start + _QUERY_BATCH]
 
 
 def is_pack_store(path: Path) -> bool:
@@ -68,7 +62,7 @@ def is_pack_store(path: Path) -> bool:
     return (path / "packs").is_dir() or not (path / "index.sqlite3").exists()
 
 
-class PackBlockStore(BlockStore):
+class PackBlockStore(SqliteIndexedStore):
     """Blocks in append-only pack files under ``path`` with an SQLite index; see the module docstring.
 
     Raises ConfigError if the directory was created with a different hash algorithm.
@@ -205,32 +199,11 @@ class PackBlockStore(BlockStore):
 
     # -- BlockStore --------------------------------------------------------------------
 
-    def _existing(self, block_ids: Sequence[bytes], columns: str = "id") -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = []
-        for batch in _batches(block_ids):
-            placeholders = ",".join("?" * len(batch))
-            rows += self._database.execute(
-                f"SELECT {columns} FROM blocks WHERE id IN ({placeholders})", list(batch)
-            ).fetchall()
-        return rows
-
-    def missing(self, block_ids: Iterable[bytes]) -> list[bytes]:
-        wanted = list(block_ids)
-        present = {row[0] for row in self._existing(wanted)}
-        return [block_id for block_id in wanted if block_id not in present]
-
     def read(self, block_id: bytes) -> bytes | None:
         row = self._database.execute(
             "SELECT id, pack, offset, length, seed FROM blocks WHERE id = ?", (block_id,)
         ).fetchone()
         return None if row is None else self._read_block(*row)
-
-    def recipe(self, input_id: str) -> DedupRecipe | None:
-        row = self._database.execute("SELECT recipe FROM recipes WHERE input_id = ?", (input_id,)).fetchone()
-        return None if row is None else DedupRecipe.from_bytes(row[0])
-
-    def input_ids(self) -> list[str]:
-        return [row[0] for row in self._database.execute("SELECT input_id FROM recipes ORDER BY input_id")]
 
     def _store_blocks(self, blocks: list[tuple[bytes, BlockData, int]], *, relocate: bool = False) -> None:
         """Append (id, content, seed) blocks to packs (fsynced), then record them, one transaction per pack.
