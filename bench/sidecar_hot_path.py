@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 from memories.optimization.cache import CacheManager
-from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics
-from memories.sidecar.resp_server import RespConnection, RespServer
+from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
+from memories.sidecar.resp.server import RespConnection, RespServer
 
 
 class FakeTransport:

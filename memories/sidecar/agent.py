@@ -23,12 +23,12 @@ from memories.errors import ConfigError
 from memories.sidecar.config import SidecarConfig, read_auth_token
 from memories.sidecar.config_watch import ConfigWatcher
 from memories.sidecar.engine import Engine, build_engine, engine_collectors, load_prefetch
-from memories.sidecar.http_api import HttpApi
-from memories.sidecar.http_server import HttpListener
+from memories.sidecar.http.api import HttpApi
+from memories.sidecar.http.server import HttpListener
 from memories.sidecar.metrics import RespCollector, SidecarMetrics
 from memories.sidecar.ops import ops_application
-from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics
-from memories.sidecar.resp_server import RespServer
+from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
+from memories.sidecar.resp.server import RespServer
 
 logger = logging.getLogger(__name__)
 

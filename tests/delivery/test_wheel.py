@@ -122,7 +122,7 @@ def test_the_wheel_carries_the_compiled_extensions(wheel: Path) -> None:
     """``pip wheel`` compiles the RESP fast path and the LRU order into the wheel, with their type stubs."""
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    for module in ("memories/sidecar/_resp_fast", "memories/optimization/cache/policies/_lru"):
+    for module in ("memories/sidecar/resp/_fast", "memories/optimization/cache/policies/_lru"):
         assert any(re.fullmatch(rf"{module}\..*\.so", name) for name in names), (module, names)
         assert f"{module}.pyi" in names
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from memories.optimization.cache import CacheManager
-from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics
-from memories.sidecar.resp_protocol import encode_bulk
-from memories.sidecar.resp_server import RespConnection, RespServer
+from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
+from memories.sidecar.resp.protocol import encode_bulk
+from memories.sidecar.resp.server import RespConnection, RespServer
 
 MAX_BULK_LENGTH = 6000
 

@@ -1,5 +1,5 @@
 """Pipelines through the agent give redis-server's replies, command for command, while the agent runs the commands
-of one pipeline that touch different keys at the same time (memories.sidecar.resp_in_flight): with L3, a pipeline
+of one pipeline that touch different keys at the same time (memories.sidecar.resp.in_flight): with L3, a pipeline
 of writes waits about one Redis round trip, not one per command."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memories.sidecar.resp_commands import CommandTable
+from memories.sidecar.resp.commands import CommandTable
 from tests.sidecar.conftest import sidecar_factory
 from tests.sidecar.redis_peer import Peers, peers
 from tests.sidecar.resp_harness import frame
@@ -194,7 +194,7 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
 
 def test_every_command_is_fuzzed_or_its_difference_named() -> None:
     from memories.optimization.cache import CacheManager
-    from memories.sidecar.resp_commands import RespLimits, RespStatistics
+    from memories.sidecar.resp.commands import RespLimits, RespStatistics
 
     table = CommandTable(CacheManager("1MB"), RespLimits(1024, 64), RespStatistics(), None)
     fuzzed = set(COMMANDS) | {"client"}

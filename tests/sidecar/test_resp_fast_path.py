@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memories.optimization.cache import CacheManager
-from memories.sidecar import _resp_fast
-from memories.sidecar.resp_protocol import RespParser, encode_bulk
+from memories.sidecar.resp import _fast
+from memories.sidecar.resp.protocol import RespParser, encode_bulk
 from tests.sidecar.resp_harness import MAX_BULK_LENGTH, connection, frame, settle
 
 
@@ -146,12 +146,12 @@ def test_resp3_clients_get_resp3_nulls() -> None:
 )
 def test_bad_arguments_raise(arguments: tuple[Any, int, int], error: type[Exception]) -> None:
     with pytest.raises(error):
-        _resp_fast.run(*arguments, 10, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
+        _fast.run(*arguments, 10, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
 
 
 def test_a_budget_below_one_byte_is_refused() -> None:
     with pytest.raises(ValueError, match="budget"):
-        _resp_fast.run(b"*1\r\n", 0, 0, 10, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
+        _fast.run(b"*1\r\n", 0, 0, 10, 10, 10, 10, len, lambda key, value: True, None, b"-W\r\n", b"$-1\r\n")
 
 
 def test_interrupts_from_the_cache_propagate() -> None:
@@ -159,7 +159,7 @@ def test_interrupts_from_the_cache_propagate() -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _resp_fast.run(
+        _fast.run(
             frame(b"GET", b"k"), 0, 100, 100, 10, 10, 10, interrupted, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n"
         )
 
@@ -173,7 +173,7 @@ def run_with_a_fresh_store(
         store[key] = value
         return True
 
-    result = _resp_fast.run(
+    result = _fast.run(
         data, start, budget, 2**62, max_bulk_length, 100, 4096, store.get, set_value, object(), b"-W\r\n", b"$-1\r\n"
     )
     assert len(store) <= result[3]
@@ -253,7 +253,7 @@ def test_with_a_disk_tier_writes_and_misses_fall_back_and_answer_the_same(tmp_pa
 def test_no_command_starts_once_the_output_budget_is_encoded() -> None:
     value = b"v" * 100  # a reply of 107 bytes
     data = frame(b"GET", b"k") * 5
-    replies, consumed, gets, _sets, _incomplete = _resp_fast.run(
+    replies, consumed, gets, _sets, _incomplete = _fast.run(
         data, 0, 2**20, 150, 10, 10, 1000, {"k": value}.get, lambda k, v: True, None, b"-W\r\n", b"$-1\r\n"
     )
     assert gets == 2  # the second GET started below 150 bytes of replies, the third did not

@@ -1,4 +1,4 @@
-"""The RESP server's compiled GET/SET fast path (``_resp_fast.c``) under AddressSanitizer and UndefinedBehaviorSanitizer.
+"""The RESP server's compiled GET/SET fast path (``memories/sidecar/resp/_fast.c``) under AddressSanitizer and UndefinedBehaviorSanitizer.
 
 Runs the fast path's differential tests (every command stream answered as the pure-Python path answers it,
 fragmented anywhere) and the RESP server's own tests over real sockets with the sanitized build.
@@ -17,4 +17,4 @@ from tests.sanitizers import run_tests_sanitized
 @pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled fast path is switched off")
 def test_resp_fast_path_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     tests = ["tests/sidecar/test_resp_fast_path.py", "tests/sidecar/test_resp_server.py"]
-    run_tests_sanitized("memories.sidecar._resp_fast", tests, tmp_path)
+    run_tests_sanitized("memories.sidecar.resp._fast", tests, tmp_path)

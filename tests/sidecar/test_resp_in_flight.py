@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memories.sidecar.resp_in_flight import MAX_IN_FLIGHT, InFlight, WaitBudget, one_key
+from memories.sidecar.resp.in_flight import MAX_IN_FLIGHT, InFlight, WaitBudget, one_key
 
 
 def test_one_key_commands_are_recognised_in_any_case() -> None:

@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from memories.optimization.cache import CacheManager
-from memories.sidecar.resp_protocol import encode_bulk
-from memories.sidecar.resp_server import TURN_OUTPUT_BYTES
+from memories.sidecar.resp.protocol import encode_bulk
+from memories.sidecar.resp.server import TURN_OUTPUT_BYTES
 from tests.sidecar.resp_harness import connect, frame, server, settle
 
 VALUE = b"v" * 4000
@@ -87,7 +87,7 @@ async def test_unsent_replies_over_the_limit_close_the_connection_once_counted_a
     count = 100
     resp_server = server(accelerate=accelerate, cache=cache_with_values(count), max_output_buffer=64 * 1024)
     connections = [connect(resp_server) for _ in range(3)]
-    with caplog.at_level(logging.WARNING, logger="memories.sidecar.resp_server"):
+    with caplog.at_level(logging.WARNING, logger="memories.sidecar.resp.server"):
         for resp_connection, transport in connections:
             resp_connection.data_received(gets(count))
             await asyncio.sleep(0)

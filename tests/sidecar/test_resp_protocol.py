@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memories.sidecar.resp_protocol import (
+from memories.sidecar.resp.protocol import (
     RespParser,
     RespProtocolError,
     encode_array,
@@ -165,7 +165,7 @@ def test_fast_path_parses_exactly_like_the_general_parser(pieces: list[bytes]) -
     data = b"".join(pieces)
     with_fast_path = parse_outcome(data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("memories.sidecar.resp_protocol._SIMPLE_PATH_MAX", -1)
+        patch.setattr("memories.sidecar.resp.protocol._SIMPLE_PATH_MAX", -1)
         assert parse_outcome(data) == with_fast_path
 
 

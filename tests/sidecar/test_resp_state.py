@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memories.sidecar.resp_state import LatencyHistogram
+from memories.sidecar.resp.state import LatencyHistogram
 
 
 def test_observation_lands_in_the_first_bucket_at_or_above_it() -> None:

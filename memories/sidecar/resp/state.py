@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from memories.sidecar.resp_protocol import NULL_BULK
+from memories.sidecar.resp.protocol import NULL_BULK
 
 Reply = bytes | Coroutine[Any, Any, bytes]
 Handler = Callable[[list[bytes], "RespSession"], Reply]

@@ -1,10 +1,10 @@
 """The command table of the RESP server: dispatch, auth, and the connection and server commands.
 
-The key and value commands live in :mod:`memories.sidecar.resp_key_commands`, the expiry commands in
-:mod:`memories.sidecar.resp_expire_commands`. A handler
+The key and value commands live in :mod:`memories.sidecar.resp.key_commands`, the expiry commands in
+:mod:`memories.sidecar.resp.expire_commands`. A handler
 returns the encoded reply as ``bytes`` when it can answer at once, or a coroutine producing
 it when it must wait for the cache; the server keeps pipelined replies in order (and may run
-commands on different keys at the same time: :mod:`memories.sidecar.resp_in_flight`). Errors follow Redis' wording so clients map them to the usual exceptions.
+commands on different keys at the same time: :mod:`memories.sidecar.resp.in_flight`). Errors follow Redis' wording so clients map them to the usual exceptions.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from memories.errors import MemoriesError, WrongValueType
-from memories.sidecar.resp_arguments import NOT_INTEGER, SYNTAX_ERROR, parse_integer
-from memories.sidecar.resp_expire_commands import ExpireCommands
-from memories.sidecar.resp_fast_path import load_fast_run
-from memories.sidecar.resp_info import render_info
-from memories.sidecar.resp_key_commands import WRONG_TYPE, KeyCommands
-from memories.sidecar.resp_protocol import (
+from memories.sidecar.resp.arguments import NOT_INTEGER, SYNTAX_ERROR, parse_integer
+from memories.sidecar.resp.expire_commands import ExpireCommands
+from memories.sidecar.resp.fast_path import load_fast_run
+from memories.sidecar.resp.info import render_info
+from memories.sidecar.resp.key_commands import WRONG_TYPE, KeyCommands
+from memories.sidecar.resp.protocol import (
     EMPTY_ARRAY,
     NULL_BULK,
     OK,
@@ -30,7 +30,7 @@ from memories.sidecar.resp_protocol import (
     encode_integer,
     encode_reply_array,
 )
-from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession, RespStatistics
+from memories.sidecar.resp.state import Handler, Reply, RespLimits, RespSession, RespStatistics
 
 if TYPE_CHECKING:
     from memories.optimization.cache import CacheManager

@@ -1,4 +1,4 @@
-"""Loads the RESP server's compiled GET/SET fast path (``_resp_fast.c``), if it was built.
+"""Loads the RESP server's compiled GET/SET fast path (``_fast.c``), if it was built.
 
 The extension is built by ``pip install`` (a C compiler is needed once). Without it, for example
 when running from a source tree that was never installed, or with ``MEMORIES_PURE_PYTHON=1`` in the
@@ -15,7 +15,7 @@ from collections.abc import Callable
 logger = logging.getLogger(__name__)
 
 #: ``run(data, start, budget, output_budget, max_bulk_length, max_key_length, max_value_size, get, set, missing,
-#: wrong_type, null)`` → ``(replies, consumed, gets, sets, incomplete)``; see ``_resp_fast.c``.
+#: wrong_type, null)`` → ``(replies, consumed, gets, sets, incomplete)``; see ``_fast.c``.
 FastRun = Callable[
     [
         bytes,
@@ -40,8 +40,8 @@ def load_fast_run() -> FastRun | None:
     if os.environ.get("MEMORIES_PURE_PYTHON"):
         return None
     try:
-        from memories.sidecar import _resp_fast
+        from memories.sidecar.resp import _fast
     except ImportError as error:
         logger.debug("RESP fast path not built, using the pure-Python path: %s", error)
         return None
-    return _resp_fast.run
+    return _fast.run

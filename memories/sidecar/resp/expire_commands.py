@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from memories.sidecar.resp_arguments import StringOptions, expire_deadline, now_ms
-from memories.sidecar.resp_key_commands import WRONG_TYPE
-from memories.sidecar.resp_protocol import encode_bulk, encode_error, encode_integer
-from memories.sidecar.resp_state import Handler, Reply, RespSession
+from memories.sidecar.resp.arguments import StringOptions, expire_deadline, now_ms
+from memories.sidecar.resp.key_commands import WRONG_TYPE
+from memories.sidecar.resp.protocol import encode_bulk, encode_error, encode_integer
+from memories.sidecar.resp.state import Handler, Reply, RespSession
 
 if TYPE_CHECKING:
     from memories.optimization.cache import CacheManager

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN, parse_integer
-from memories.sidecar.resp_protocol import encode_error
+from memories.sidecar.resp.protocol import encode_error
 
 __all__ = ["NOT_INTEGER", "SYNTAX_ERROR", "StringOptions", "expire_deadline", "parse_integer"]
 

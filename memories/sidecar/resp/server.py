@@ -6,7 +6,7 @@ at once. Only when a command really waits (L1 miss, slow tier, a write to L3) do
 start a task, pausing reads until it is done. Later commands of the same pipeline that touch one
 other key each start beside it, so a pipeline of writes waits about one L3 round trip, not one per
 command; any other command waits until nothing is in flight, and replies keep pipeline order
-(:mod:`memories.sidecar.resp_in_flight`).
+(:mod:`memories.sidecar.resp.in_flight`).
 
 Like redis-server, the server takes turns: a connection answers at most about
 ``TURN_BYTES`` of requests per turn of the event loop before the other ready connections
@@ -38,10 +38,10 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 
-from memories.sidecar.resp_commands import CommandTable, RespSession, error_reply
-from memories.sidecar.resp_in_flight import InFlight, WaitBudget
-from memories.sidecar.resp_in_flight import Reply as InFlightReply
-from memories.sidecar.resp_protocol import RespParser, RespProtocolError, encode_error
+from memories.sidecar.resp.commands import CommandTable, RespSession, error_reply
+from memories.sidecar.resp.in_flight import InFlight, WaitBudget
+from memories.sidecar.resp.in_flight import Reply as InFlightReply
+from memories.sidecar.resp.protocol import RespParser, RespProtocolError, encode_error
 
 logger = logging.getLogger(__name__)
 
@@ -457,7 +457,7 @@ class RespServer:
         self.stopping = False
         self._connections: set[RespConnection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Commands waiting on the cache, all connections together (see resp_in_flight).
+        #: Commands waiting on the cache, all connections together (see in_flight.py).
         self.wait_budget = WaitBudget()
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None

@@ -8,7 +8,7 @@
  * a cache answer that needs waiting) it stops *before* that command and returns how many bytes
  * it consumed; the pure-Python parser and command table then take over from there, so errors,
  * slow paths and every other command keep exactly one implementation
- * (memories/sidecar/resp_protocol.py and resp_commands.py). tests/sidecar/test_resp_fast_path.py
+ * (memories/sidecar/resp/protocol.py and commands.py). tests/sidecar/test_resp_fast_path.py
  * checks that both paths answer any byte stream identically.
  */
 #define PY_SSIZE_T_CLEAN
@@ -321,8 +321,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    "memories.sidecar._resp_fast",
-    "The RESP server's compiled GET/SET fast path (see resp_fast_path.py).",
+    "memories.sidecar.resp._fast",
+    "The RESP server's compiled GET/SET fast path (see fast_path.py).",
     -1,
     methods,
     NULL,
@@ -332,7 +332,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC
-PyInit__resp_fast(void)
+PyInit__fast(void)
 {
     return PyModule_Create(&module);
 }

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from memories.errors import WrongValueType
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN
-from memories.sidecar.resp_arguments import NOT_INTEGER, SYNTAX_ERROR, StringOptions, parse_integer
-from memories.sidecar.resp_fast_path import FastRun
-from memories.sidecar.resp_protocol import OK, encode_array, encode_bulk, encode_error, encode_integer
-from memories.sidecar.resp_state import Handler, Reply, RespLimits, RespSession
+from memories.sidecar.resp.arguments import NOT_INTEGER, SYNTAX_ERROR, StringOptions, parse_integer
+from memories.sidecar.resp.fast_path import FastRun
+from memories.sidecar.resp.protocol import OK, encode_array, encode_bulk, encode_error, encode_integer
+from memories.sidecar.resp.state import Handler, Reply, RespLimits, RespSession
 
 if TYPE_CHECKING:
     from memories.optimization.cache import CacheManager
