@@ -140,8 +140,13 @@ class DiskTier:
 
     async def wait_for_room(self) -> None:
         """Wait while more than ``pending_limit_bytes`` of writes wait for the writer thread."""
-        while self._pending_bytes > self.pending_limit_bytes and self._last_mutation is not None:
+        while not self.has_room:
             await self.settle()
+
+    @property
+    def has_room(self) -> bool:
+        """Whether at most ``pending_limit_bytes`` of writes wait for the writer thread (wait_for_room returns)."""
+        return self._pending_bytes <= self.pending_limit_bytes or self._last_mutation is None
 
     async def close(self, timeout_seconds: float | None = None) -> bool:
         """Let issued writes land (up to ``timeout_seconds``), then stop the writer; returns whether all landed."""

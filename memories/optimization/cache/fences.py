@@ -14,7 +14,8 @@ class Fence:
     """One waiting operation on ``key``; ``superseded`` turns True when the key changed after it was opened.
 
     A context manager: entering registers it with its :class:`Fences`, leaving removes it (a plain class rather
-    than ``contextlib.contextmanager``: every L3 write opens one)."""
+    than ``contextlib.contextmanager``: every L3 write opens one). An operation that goes on in a callback rather
+    than a coroutine calls :meth:`open` and :meth:`close` itself."""
 
     __slots__ = ("_fences", "key", "superseded")
 
@@ -34,6 +35,9 @@ class Fence:
             del by_key[self.key]
         else:
             fences.remove(self)
+
+    open = __enter__
+    close = __exit__
 
 
 class Fences:

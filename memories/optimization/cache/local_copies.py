@@ -160,6 +160,11 @@ class LocalCopies:
         if self.l2 is not None:
             await self.l2.wait_for_room()
 
+    @property
+    def settled(self) -> bool:
+        """Whether :meth:`settle` would return at once."""
+        return self.l2 is None or self.l2.has_room
+
     def persist_l1(self) -> int:
         """Write every live, encodable L1 entry that L2 does not already hold to L2 (a graceful shutdown's flush);
         returns how many writes were issued (:meth:`DiskTier.settle` waits for them)."""

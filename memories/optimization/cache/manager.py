@@ -48,7 +48,7 @@ from memories.optimization.cache.remote.values import from_remote, to_remote
 from memories.optimization.cache.sizing import estimate_size
 from memories.optimization.cache.stats import CacheStats, RemoteStatus
 from memories.optimization.cache.tier import Presence
-from memories.optimization.cache.writes import Condition, LocalWrites, SharedWrites, Writes
+from memories.optimization.cache.writes import Condition, LocalWrites, SharedWrites, WriteDone, Writes
 from memories.units import Duration, Size, parse_duration
 
 if TYPE_CHECKING:
@@ -402,6 +402,22 @@ class CacheManager:
         await self.start()
         await self._writes.set(name, value, expires_at)
         return True
+
+    def set_then(self, key: Key, value: bytes, done: WriteDone) -> bool:
+        """Start :meth:`set` of bytes (no ttl: ``default_ttl``) without suspending, for a write that waits for L3.
+
+        Returns True when it started: ``done`` is then called once, with None when the write is acknowledged (as
+        :meth:`set` returns) or the exception :meth:`set` would raise (TierUnavailable: outcome unknown). Returns
+        False, doing nothing, when it cannot start at once (no L3, not started or closed, L3 not connected, L2's
+        back pressure): call :meth:`set`. Raises like :meth:`set` for an invalid key or a value too large.
+        """
+        if not self._started or self._closed:
+            return False
+        if self._plain_writes:  # nothing to check (see set_nowait)
+            name, expires_at = normalize_key(key), None
+        else:
+            name, _value, expires_at = self._checked(key, value, None)
+        return self._writes.set_then(name, value, expires_at, done)
 
     async def getset(
         self,

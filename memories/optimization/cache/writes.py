@@ -6,17 +6,21 @@ Local writes decide and write in one step of the event loop: a conditional write
 L2 first starts over if its key was written meanwhile (its fence tells), so it is atomic within the process.
 Shared writes drop the local copies, let Redis execute the write (``SET ... NX|XX|GET|KEEPTTL``, ``INCRBY``,
 ``UNLINK``, ``PEXPIRE``), and keep the acknowledged value as the local copy unless something newer happened
-meanwhile: atomic across every agent.
+meanwhile: atomic across every agent. A plain SET can also go on in callbacks instead of a coroutine
+(:meth:`Writes.set_then`): the same steps, without a task or a chain of coroutines per write (the sidecar's SET).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from memories.errors import TierUnavailable, WrongValueType
 from memories.optimization.cache.codec import UnencodableValue
+from memories.optimization.cache.fences import Fence
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN, parse_integer
 from memories.optimization.cache.key_guard import KeyGuard
 from memories.optimization.cache.keys import MISSING
@@ -36,6 +40,8 @@ _OVERFLOW = "ERR increment or decrement would overflow"
 
 #: Raises ValueTooLarge unless a value of this L1 cost, packed (L2) and Redis bytes (L3) fits in some tier.
 CheckFits = Callable[[str, int, bytes | None, bytes | None], None]
+#: Told how a write started by :meth:`Writes.set_then` ended: None once acknowledged, else what set() would raise.
+WriteDone = Callable[[Exception | None], None]
 
 
 class Writes(Protocol):
@@ -44,6 +50,10 @@ class Writes(Protocol):
 
     async def set(self, key: str, value: object, expires_at: float | None) -> None:
         """Store ``value``."""
+
+    def set_then(self, key: str, value: bytes, expires_at: float | None, done: WriteDone) -> bool:
+        """Start :meth:`set` without suspending: True when started (``done`` is called once, later), False when it
+        cannot start at once (nothing happened: call :meth:`set`)."""
 
     async def getset(
         self, key: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool
@@ -81,6 +91,9 @@ class LocalWrites:
     async def set(self, key: str, value: object, expires_at: float | None) -> None:
         self._install_now(key, value, expires_at)
         await self._local.settle()
+
+    def set_then(self, key: str, value: bytes, expires_at: float | None, done: WriteDone) -> bool:
+        return False  # nothing to wait for but L2's back pressure: set() is as quick
 
     async def _current(self, key: str) -> tuple[object, float | None] | None:
         """The local value and expiry of ``key`` (L1, else L2) without counting a read, or None."""
@@ -138,6 +151,7 @@ class SharedWrites:
         self._local = guard.local
         self._l3 = l3
         self._check_fits = check_fits
+        self._settling: set[asyncio.Task[None]] = set()  # set_then writes waiting for L2's back pressure
 
     def _remote_bytes(self, key: str, value: object) -> tuple[bytes | None, int]:
         """What Redis stores for ``value`` (None: it can only live in L1) and L1's cost of the entry; raises
@@ -162,6 +176,44 @@ class SharedWrites:
             if self._guard.may_install(fence):
                 self._local.install(key, value, expires_at, cost=cost)
         await self._local.settle()
+
+    def set_then(self, key: str, value: bytes, expires_at: float | None, done: WriteDone) -> bool:
+        """:meth:`set` of bytes in callbacks: the same steps, ``done`` called from the reply of Redis."""
+        if not self._local.settled:
+            return False
+        remote, cost = self._remote_bytes(key, value)
+        if remote is None:
+            return False
+        self._guard.drop(key)
+        fence = self._guard.fences.watch(key).open()
+        acknowledged = partial(self._set_acknowledged, fence, value, expires_at, cost, done)
+        if self._l3.set_then(key, remote, expires_at, acknowledged):
+            return True
+        fence.close()
+        return False
+
+    def _set_acknowledged(
+        self, fence: Fence, value: bytes, expires_at: float | None, cost: int, done: WriteDone, error: Exception | None
+    ) -> None:
+        fence.close()
+        if error is None and self._guard.may_install(fence):
+            try:
+                self._local.install(fence.key, value, expires_at, cost=cost)
+            except Exception as failure:  # what set() would raise to its caller
+                error = failure
+        if error is None and not self._local.settled:
+            settling = asyncio.get_running_loop().create_task(self._acknowledge_settled(done))
+            self._settling.add(settling)
+            settling.add_done_callback(self._settling.discard)
+            return
+        done(error)
+
+    async def _acknowledge_settled(self, done: WriteDone) -> None:
+        """Acknowledge once L2's writes waiting in memory are back under their limit, as set() does."""
+        try:
+            await self._local.settle()
+        finally:
+            done(None)  # Redis has the value whatever happens here
 
     async def getset(
         self, key: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool

@@ -25,9 +25,10 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from memories.errors import ConfigError, TierUnavailable
-from memories.optimization.cache.remote.connection import NodeConnection
+from memories.optimization.cache.remote.connection import NodeConnection, ReplyCallback
 from memories.optimization.cache.remote.protocol import Push, Reply, ReplyError, encode_command
 from memories.optimization.cache.remote.routing import ClusterRouter, SentinelRouter, create_router
 from memories.optimization.cache.remote.settings import Coherence, NodeAddress, RedisMode, RemoteSettings
@@ -81,6 +82,7 @@ class RemoteClient:
         self._connections: dict[NodeAddress, NodeConnection] = {}
         self._opening: dict[NodeAddress, asyncio.Task[NodeConnection]] = {}
         self._background: list[asyncio.Task[None]] = []
+        self._background_retries: set[asyncio.Task[list[Reply]]] = set()  # redirected execute_then commands
         self._refreshing: asyncio.Task[None] | None = None
         self._closed = False
         staleness = settings.max_staleness_seconds
@@ -108,7 +110,7 @@ class RemoteClient:
     async def close(self) -> None:
         """Close every connection and stop the background tasks."""
         self._closed = True
-        for task in [*self._background, *self._opening.values()]:
+        for task in [*self._background, *self._opening.values(), *self._background_retries]:
             task.cancel()
         if self._refreshing is not None:
             self._refreshing.cancel()
@@ -127,9 +129,50 @@ class RemoteClient:
     async def execute_many(self, key: bytes, commands: list[bytes]) -> list[Reply]:
         """Send several commands for one key back to back on one connection (no other command of this agent in
         between); return their replies. Redirected or refused-for-now batches are sent again as a whole."""
-        asking = False
+        return await self._attempts(key, commands)
+
+    def execute_then(self, key: bytes, command: bytes, callback: ReplyCallback) -> bool:
+        """Like :meth:`execute`, without suspending: send ``command`` at once when the node owning ``key`` is known
+        and connected, and return True; ``callback`` then gets the reply (or the TierUnavailable), once. Returns
+        False, sending nothing, otherwise (the caller uses :meth:`execute`)."""
+        try:
+            address = self.router.node_for(key)
+        except TierUnavailable:
+            return False
+        connection = self._connections.get(address)
+        if connection is None or connection.closed:
+            return False
+        connection.send_then(command, partial(self._replied, key, command, connection, callback))
+        return True
+
+    def _replied(
+        self, key: bytes, command: bytes, connection: NodeConnection, callback: ReplyCallback, reply: Reply
+    ) -> None:
+        """The reply of an :meth:`execute_then` command: handed on, unless Redis redirected it (then the rest of
+        the attempts run as in :meth:`execute`, in a task)."""
+        if type(reply) is not ReplyError or not _redirection(reply):
+            callback(reply)
+            return
+        retry = asyncio.get_running_loop().create_task(self._attempts(key, [command], reply, connection))
+        retry.add_done_callback(partial(_hand_on, callback))
+        self._background_retries.add(retry)
+        retry.add_done_callback(self._background_retries.discard)
+
+    async def _attempts(
+        self,
+        key: bytes,
+        commands: list[bytes],
+        redirect: ReplyError | None = None,
+        connection: NodeConnection | None = None,
+    ) -> list[Reply]:
+        """Send ``commands`` until Redis executes them (see :meth:`execute_many`); ``redirect`` is what a first
+        attempt (by :meth:`execute_then`) already got on ``connection``."""
         address: NodeAddress | None = None
-        for _attempt in range(MAX_ATTEMPTS):
+        asking = False
+        for attempt in range(0 if redirect is None else 1, MAX_ATTEMPTS):
+            if redirect is not None:
+                assert connection is not None
+                address, asking = await self._follow(key, redirect, connection, attempt)
             if address is None:
                 address = await self._owner(key)
             connection = await self._connection(address)
@@ -140,26 +183,32 @@ class RemoteClient:
             # fails them all, the last included, and raises TierUnavailable here).
             await futures[-1]
             replies = [future.result() for future in futures]
-            redirect = next((reply for reply in replies if _redirection(reply)), None)
-            if redirect is None:
+            found = next((reply for reply in replies if _redirection(reply)), None)
+            if found is None:
                 return replies
-            assert isinstance(redirect, ReplyError)
-            code = redirect.code
-            self.counters.redirections += 1
-            asking = code == "ASK"
-            if code in ("MOVED", "ASK"):
-                address = _redirect_target(redirect, address)
-                if code == "MOVED":
-                    self.router.moved(key, address)
-                    self._refresh_soon()
-                continue
-            address = None
-            if code == "READONLY":  # a failover made our node a replica
-                connection.close(TierUnavailable(f"l3: {connection.address} is a replica now"))
-                await self._refresh()
-            else:
-                await asyncio.sleep(min(0.5, 0.01 * 2**_attempt))
+            assert isinstance(found, ReplyError)
+            redirect = found
         raise TierUnavailable(f"l3: gave up after {MAX_ATTEMPTS} redirections or retries for key {key[:64]!r}")
+
+    async def _follow(
+        self, key: bytes, redirect: ReplyError, connection: NodeConnection, attempt: int
+    ) -> tuple[NodeAddress | None, bool]:
+        """Where to send a command again after ``redirect`` (None: its owner, looked up again) and whether ASKING
+        must precede it; waits before retrying an answer that says "not now"."""
+        code = redirect.code
+        self.counters.redirections += 1
+        if code in ("MOVED", "ASK"):
+            address = _redirect_target(redirect, connection.address)
+            if code == "MOVED":
+                self.router.moved(key, address)
+                self._refresh_soon()
+            return address, code == "ASK"
+        if code == "READONLY":  # a failover made our node a replica
+            connection.close(TierUnavailable(f"l3: {connection.address} is a replica now"))
+            await self._refresh()
+        else:
+            await asyncio.sleep(min(0.5, 0.01 * 2 ** (attempt - 1)))
+        return None, False
 
     async def execute_everywhere(self, command: bytes) -> list[Reply]:
         """Send ``command`` to every master (e.g. SCAN); returns their replies in :meth:`masters` order."""
@@ -365,6 +414,20 @@ def _redirect_target(reply: ReplyError, current: NodeAddress) -> NodeAddress:
 def _retrieve(future: asyncio.Future[Reply]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _hand_on(callback: ReplyCallback, retry: asyncio.Task[list[Reply]]) -> None:
+    """Give a redirected command's final reply (or failure) to its callback."""
+    if retry.cancelled():
+        callback(TierUnavailable("l3: the client closed while a command was redirected"))
+        return
+    error = retry.exception()
+    if error is None:
+        callback(retry.result()[-1])
+    elif isinstance(error, TierUnavailable):
+        callback(error)
+    else:
+        callback(TierUnavailable(f"l3: {error}"))
 
 
 def _ignore_failure(task: asyncio.Task[NodeConnection]) -> None:

@@ -1,7 +1,9 @@
 """One RESP3 connection to one Redis node, carrying every command this agent sends to that node.
 
 Commands are written in the order they are issued (those issued in one turn of the event loop leave in one
-``write``: automatic pipelining) and replies are matched to them in that order. With ``tracking`` the connection
+``write``: automatic pipelining) and replies are matched to them in that order. A reply completes a future
+(:meth:`NodeConnection.send`) or is handed to a callback right where it is parsed (:meth:`NodeConnection.send_then`:
+no future, no task and no extra turn of the event loop per command, for the write-through path). With ``tracking`` the connection
 also registers ``CLIENT TRACKING ON BCAST PREFIX <prefix> NOLOOP``, so Redis pushes an invalidation on this same
 connection for every key under the prefix that any *other* client changes. On one connection the order is exact:
 a push that arrives after a reply is for a write Redis executed after that command, and an agent's own writes
@@ -22,6 +24,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import cast
 
 from memories.errors import ConfigError, MemoriesError, TierUnavailable
@@ -40,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 CLIENT_NAME = "memories-agent"
 _PING = encode_command("PING")
+
+#: Receives a command's reply, or the TierUnavailable that ended its connection first (called once, never raises).
+ReplyCallback = Callable[[Reply | TierUnavailable], None]
 
 
 class NodeConnection(asyncio.Protocol):
@@ -66,7 +72,7 @@ class NodeConnection(asyncio.Protocol):
         self._on_push = on_push
         self._on_lost = on_lost
         self._parser = ReplyParser()
-        self._pending: collections.deque[tuple[asyncio.Future[Reply] | None, float]] = collections.deque()
+        self._pending: collections.deque[tuple[ReplyCallback | None, float]] = collections.deque()
         self._outgoing: list[bytes] = []
         self._transport: asyncio.Transport | None = None
         self._last_sent_at = 0.0
@@ -149,15 +155,20 @@ class NodeConnection(asyncio.Protocol):
         if self.closed:
             raise TierUnavailable(f"l3: connection to {self.address} is closed")
         future: asyncio.Future[Reply] = self._loop.create_future()
-        self._queue(command, future)
+        self._queue(command, partial(_resolve, future))
         return future
 
-    def _queue(self, command: bytes, future: asyncio.Future[Reply] | None) -> None:
+    def send_then(self, command: bytes, callback: ReplyCallback) -> None:
+        """Queue an encoded command; ``callback`` gets its reply as soon as it is parsed (or the TierUnavailable
+        that closed the connection first). The caller checked that the connection is open."""
+        self._queue(command, callback)
+
+    def _queue(self, command: bytes, callback: ReplyCallback | None) -> None:
         now = time.monotonic()
         if not self._outgoing:
             self._loop.call_soon(self._flush)
         self._outgoing.append(command)
-        self._pending.append((future, now))
+        self._pending.append((callback, now))
         self._last_sent_at = now
 
     def _flush(self) -> None:
@@ -182,10 +193,10 @@ class NodeConnection(asyncio.Protocol):
                     continue
                 if not self._pending:
                     raise ProtocolViolation(f"unexpected reply {reply!r:.80}")
-                future, sent_at = self._pending.popleft()
+                callback, sent_at = self._pending.popleft()
                 self.confirmed_at = sent_at
-                if future is not None and not future.done():
-                    future.set_result(reply)
+                if callback is not None:
+                    _call(callback, reply)
         except ProtocolViolation as error:
             logger.error("l3: %s sent a malformed reply: %s", self.address, error)
             self.close(error)
@@ -225,11 +236,28 @@ class NodeConnection(asyncio.Protocol):
             self._timer.cancel()
         error = reason if isinstance(reason, TierUnavailable) else TierUnavailable(f"l3: {self.address}: {reason}")
         while self._pending:
-            future, _sent_at = self._pending.popleft()
-            if future is not None and not future.done():
-                future.set_exception(error)
-                future.exception()  # a caller that was cancelled meanwhile must not leave it unretrieved
+            callback, _sent_at = self._pending.popleft()
+            if callback is not None:
+                _call(callback, error)
         self._on_lost(self, error)
+
+
+def _resolve(future: asyncio.Future[Reply], outcome: Reply | TierUnavailable) -> None:
+    if future.done():  # the caller was cancelled meanwhile
+        return
+    if isinstance(outcome, TierUnavailable):
+        future.set_exception(outcome)
+        future.exception()  # a caller that was cancelled meanwhile must not leave it unretrieved
+    else:
+        future.set_result(outcome)
+
+
+def _call(callback: ReplyCallback, outcome: Reply | TierUnavailable) -> None:
+    """Hand a reply on; a failing callback is a bug of its own and must not stop the replies after it."""
+    try:
+        callback(outcome)
+    except Exception:
+        logger.exception("l3: a reply callback failed")
 
 
 def _tls_context(settings: RemoteSettings) -> ssl.SSLContext:

@@ -109,7 +109,14 @@ class ReplyParser:
 
     def next(self) -> Reply:
         """Return the next complete reply, or :data:`INCOMPLETE`. Raises ProtocolViolation on malformed input."""
-        if len(self._buffer) < self._needed:
+        buffer = self._buffer
+        if buffer.startswith(b"+OK\r\n", self._position):  # the answer to most writes, parsed without _parse
+            self._position += 5
+            if self._position == len(buffer):
+                buffer.clear()
+                self._position = 0
+            return b"OK"
+        if len(buffer) < self._needed:
             return INCOMPLETE
         try:
             reply, end = self._parse(self._position, 0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from functools import partial
 
 from memories.errors import TierUnavailable, WrongValueType
 from memories.optimization.cache.remote.client import RemoteClient
@@ -130,6 +131,26 @@ class RemoteTier:
 
     # --- writes ------------------------------------------------------------------------------
 
+    def _set_command(
+        self,
+        name: bytes,
+        data: bytes,
+        expires_at: float | None,
+        condition: str | None,
+        keep_ttl: bool,
+        get_previous: bool,
+    ) -> bytes:
+        arguments: list[bytes | str | int] = [b"SET", name, data]
+        if condition is not None:
+            arguments.append(condition)
+        if get_previous:
+            arguments.append("GET")
+        if keep_ttl:
+            arguments.append("KEEPTTL")
+        elif expires_at is not None:
+            arguments += [b"PX", b"%d" % self._milliseconds_until(expires_at)]
+        return encode_command(*arguments)
+
     async def set(
         self,
         key: str,
@@ -145,16 +166,8 @@ class RemoteTier:
         Returns (whether the value was stored, the previous bytes when asked). Raises TierUnavailable (outcome
         unknown), WrongValueType (GET of a non-string).
         """
-        arguments: list[bytes | str | int] = [b"SET", self._name(key), data]
-        if condition is not None:
-            arguments.append(condition)
-        if get_previous:
-            arguments.append("GET")
-        if keep_ttl:
-            arguments.append("KEEPTTL")
-        elif expires_at is not None:
-            arguments += [b"PX", b"%d" % self._milliseconds_until(expires_at)]
-        (reply,) = await self._run(key, encode_command(*arguments))
+        command = self._set_command(self._name(key), data, expires_at, condition, keep_ttl, get_previous)
+        (reply,) = await self._run(key, command)
         _raise_for(reply)
         if get_previous:
             previous = reply if isinstance(reply, bytes) else None
@@ -163,6 +176,31 @@ class RemoteTier:
             # With NX/XX and GET, Redis answers the old value either way; whether it stored follows from it.
             return (previous is None) == (condition == "NX"), previous
         return reply is not None, None
+
+    def set_then(
+        self, key: str, data: bytes, expires_at: float | None, done: Callable[[Exception | None], None]
+    ) -> bool:
+        """A plain ``SET`` without suspending: True when it was sent at once, and ``done`` then gets None once Redis
+        stored it, or the TierUnavailable (outcome unknown) or WrongValueType. False, sending nothing, when the
+        key's node has no open connection now (use :meth:`set`)."""
+        name = self._name(key)
+        if expires_at is None and len(data) <= 4096:  # encode_command's result, in one step
+            command = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(data), data)
+        else:
+            command = self._set_command(name, data, expires_at, None, False, False)
+        return self.client.execute_then(name, command, partial(self._set_replied, done))
+
+    def _set_replied(self, done: Callable[[Exception | None], None], reply: Reply | TierUnavailable) -> None:
+        if isinstance(reply, TierUnavailable):
+            self.counters.errors += 1
+            done(reply)
+            return
+        try:
+            _raise_for(reply)
+        except (TierUnavailable, WrongValueType) as error:
+            done(error)
+            return
+        done(None)
 
     async def delete(self, key: str) -> bool:
         """Delete ``key``; return whether it existed. Raises TierUnavailable."""

@@ -258,3 +258,67 @@ async def test_a_reply_cut_off_mid_way_is_an_error_never_wrong_bytes(server: Red
         await cache.close()
     finally:
         proxy.close()
+
+
+async def set_then(cache: CacheManager, key: str, value: bytes) -> None:
+    """:meth:`CacheManager.set_then`, awaited (raises what its callback was given)."""
+    outcome: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+    assert cache.set_then(key, value, outcome.set_result)
+    error = await outcome
+    if error is not None:
+        raise error
+
+
+async def test_a_write_started_without_suspending_is_kept_and_invalidates_the_others(
+    agent: Agents, server: RedisServer, prefix: str
+) -> None:
+    writer, reader = await agent(), await agent()
+    await writer.set("k", b"v1")
+    assert await reader.get("k") == b"v1"
+    await set_then(writer, "k", b"v2")
+    assert server.client().get(f"{prefix}k") == b"v2"  # in Redis once acknowledged
+    assert in_l1(writer, "k") == b"v2"  # and the writer's local copy
+    await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING)
+    assert await reader.get("k") == b"v2"
+
+
+async def test_a_write_without_suspending_never_replaces_a_later_write(agent: Agents) -> None:
+    cache = await agent()
+    first: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+    assert cache.set_then("k", b"first", first.set_result)
+    await cache.set("k", b"second")  # sent after the first: Redis and the local copy end with it
+    assert await first is None
+    assert in_l1(cache, "k") == b"second"
+    assert await cache.get("k") == b"second"
+
+
+async def test_a_write_without_suspending_that_loses_its_connection_keeps_no_copy(agent: Agents) -> None:
+    cache = await agent()
+    await cache.set("k", b"old")
+    outcome: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+    assert cache.set_then("k", b"new", outcome.set_result)
+    assert in_l1(cache, "k") is CacheManager.MISSING  # the old copy went when the write started
+    assert cache._l3 is not None
+    (connection,) = cache._l3.client._connections.values()
+    connection.close()
+    assert isinstance(await outcome, TierUnavailable)
+    assert in_l1(cache, "k") is CacheManager.MISSING
+
+
+async def test_a_write_without_suspending_waits_for_l2_like_set(agent: Agents) -> None:
+    """A value that lands in L2 is acknowledged once L2's writes waiting in memory are back under their limit."""
+    cache = await agent(l2=True)
+    assert cache._local.l2 is not None
+    cache._local.l2.pending_limit_bytes = 0
+    value = b"x" * 2_000_000  # larger than L1: its local copy goes to L2
+    await set_then(cache, "large", value)
+    assert cache._local.settled
+    assert await cache.get("large") == value
+
+
+async def test_set_then_declines_what_only_set_can_do(agent: Agents) -> None:
+    local_only = CacheManager("1MB")
+    assert not local_only.set_then("k", b"v", lambda _error: None)  # no L3: set_nowait or set
+    cache = await agent()
+    await cache.close()
+    assert not cache.set_then("k", b"v", lambda _error: None)  # closed: set() raises CacheError

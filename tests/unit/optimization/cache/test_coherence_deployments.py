@@ -130,3 +130,25 @@ async def test_sentinel_discovery_and_failover(sentinels: SentinelGroup) -> None
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_a_write_without_suspending_follows_moved(
+    cluster_agents: list[CacheManager], cluster: RedisCluster
+) -> None:
+    writer, _reader = cluster_agents
+    assert writer.settings.remote is not None
+    key = "moving-callback"
+    name = f"{writer.settings.remote.prefix}{key}".encode()
+    await writer.set(key, b"before")
+    source = cluster.owner_of(name)
+    target = next(node for node in cluster.nodes if node.port != source.port)
+    await asyncio.to_thread(cluster.migrate_slot, key_slot(name), source, target)
+    assert writer._l3 is not None
+    redirections = writer._l3.client.counters.redirections
+    outcome: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+    assert writer.set_then(key, b"after", outcome.set_result)  # sent to the old owner, which answers MOVED
+    assert await outcome is None
+    assert writer._l3.client.counters.redirections == redirections + 1
+    assert target.client().get(name) == b"after"
+    assert await writer.get(key) == b"after"
+    await asyncio.to_thread(cluster.migrate_slot, key_slot(name), target, source)  # leave the cluster as it was

@@ -167,3 +167,34 @@ async def test_a_reply_that_arrives_slowly_but_steadily_is_not_a_dead_connection
     finally:
         await tier.close()
         proxy.close()
+
+
+async def set_then(tier: RemoteTier, key: str, data: bytes, expires_at: float | None = None) -> Exception | None:
+    """:meth:`RemoteTier.set_then`, awaited: what its callback was given."""
+    outcome: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+    assert tier.set_then(key, data, expires_at, outcome.set_result)
+    return await outcome
+
+
+async def test_set_then_stores_before_it_calls_back(tier: RemoteTier, plain_client: redis.Redis, prefix: str) -> None:
+    assert await set_then(tier, "key", b"payload") is None
+    assert plain_client.get(f"{prefix}key") == b"payload"
+    large = bytes(range(256)) * 40  # over 4 KiB: encoded by encode_command
+    assert await set_then(tier, "large", large, time.time() + 60) is None
+    assert plain_client.get(f"{prefix}large") == large
+    assert 0 < plain_client.pttl(f"{prefix}large") <= 60_000
+
+
+async def test_set_then_declines_without_a_connection(redis_url: str, prefix: str) -> None:
+    tier = new_tier(redis_url, prefix)
+    assert not tier.set_then("key", b"v", None, lambda _error: None)  # not started: nothing sent
+    await tier.close()
+
+
+async def test_set_then_reports_a_connection_lost_before_the_reply(tier: RemoteTier) -> None:
+    outcome: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+    assert tier.set_then("key", b"v", None, outcome.set_result)
+    (connection,) = tier.client._connections.values()
+    connection.close()
+    assert isinstance(await outcome, TierUnavailable)
+    assert tier.stats().errors == 1
