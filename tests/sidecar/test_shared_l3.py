@@ -147,3 +147,29 @@ def test_a_wrong_password_is_reported_on_every_command(
     client = agent_with_l3(start_sidecar, {"url": server.url, "auth": {"username": "agent", "password": "wrong"}})
     with pytest.raises(redis.ResponseError, match="refused the credentials"):
         client.set("k", b"v")
+
+
+def test_a_set_whose_redis_goes_silent_is_answered_with_an_error_then_served_again(
+    start_sidecar: Callable[..., RunningSidecar], server: RedisServer
+) -> None:
+    """A plain SET waits for Redis without a task (callbacks complete its reply): a Redis that stops answering
+    fails it with the documented error, not a hang or a false OK, and the client's connection stays usable."""
+    l3 = {"url": server.url, "keyPrefix": f"silent:{uuid.uuid4().hex[:6]}:", "timeout": "500ms"}
+    client = agent_with_l3(start_sidecar, l3)
+    assert client.set("k", b"v1")
+    server.pause()
+    try:
+        with pytest.raises(redis.ResponseError, match="l3: .*sent nothing"):
+            client.set("k", b"v2")
+    finally:
+        server.resume()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert client.set("k", b"v3")
+            break
+        except redis.ResponseError:
+            assert time.monotonic() < deadline, "the agent did not reconnect to Redis"
+            time.sleep(0.05)
+    assert client.get("k") == b"v3"
+    assert server.client().get(f"{l3['keyPrefix']}k") == b"v3"

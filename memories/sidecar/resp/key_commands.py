@@ -2,12 +2,15 @@
 
 A handler returns the encoded reply as ``bytes`` when it can answer at once (an L1 hit
 through ``cache.lookup_nowait``, a write through ``cache.set_nowait`` when only L1 is
-configured), or a coroutine producing the reply when it must wait for the cache (L1 miss
+configured), a future of it for a plain SET that waits for L3 (``cache.set_then``: callbacks,
+no coroutine), or a coroutine producing the reply when it must wait for the cache otherwise (L1 miss
 with lower tiers, writes to L2/L3). Errors follow Redis' wording.
 """
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import TYPE_CHECKING
 
 from memories.errors import WrongValueType
@@ -33,6 +36,7 @@ class KeyCommands:
         self._cache = cache
         self._lookup_nowait = cache.lookup_nowait
         self._set_nowait = cache.set_nowait
+        self._set_then = cache.set_then
         self._missing = type(cache).MISSING
         self.limits = limits
 
@@ -111,7 +115,7 @@ class KeyCommands:
             if refused is not None:
                 return refused
         if len(arguments) == 3:
-            return OK if self._set_nowait(key, value) else self._store(key, value, None)
+            return OK if self._set_nowait(key, value) else self._store_soon(key, value)
         options = StringOptions.parse(arguments[3:], "set")
         if isinstance(options, bytes):
             return options
@@ -121,6 +125,12 @@ class KeyCommands:
         if ttl is not None and ttl <= 0:
             ttl = ALREADY_EXPIRED_TTL  # stored, and gone at its next read, as in redis-server
         return self._conditional_set(key, value, options, ttl, session.null)
+
+    def _store_soon(self, key: bytes, value: bytes) -> Reply:
+        reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        if self._set_then(key, value, partial(_acknowledge, reply)):
+            return reply
+        return self._store(key, value, None)
 
     async def _store(self, key: bytes, value: bytes, ttl: float | None) -> bytes:
         await self._cache.set(key, value, ttl=ttl)
@@ -213,3 +223,13 @@ class KeyCommands:
     async def _clear(self) -> bytes:
         await self._cache.clear()
         return OK
+
+
+def _acknowledge(reply: asyncio.Future[bytes], error: Exception | None) -> None:
+    """Complete a SET's reply once the cache acknowledged the write (or failed it: the server encodes the error)."""
+    if reply.done():  # the server stopped waiting (shutdown)
+        return
+    if error is None:
+        reply.set_result(OK)
+    else:
+        reply.set_exception(error)

@@ -3,7 +3,8 @@
 The hot path stays synchronous: a read is parsed, every command whose reply is ready at
 once (L1 hits via ``cache.get_nowait``, writes that complete without suspending) is answered
 at once. Only when a command really waits (L1 miss, slow tier, a write to L3) does the connection
-start a task, pausing reads until it is done. Later commands of the same pipeline that touch one
+start a task (or, for a plain SET through to L3, wait for the future that callbacks complete: no
+task), pausing reads until it is done. Later commands of the same pipeline that touch one
 other key each start beside it, so a pipeline of writes waits about one L3 round trip, not one per
 command; any other command waits until nothing is in flight, and replies keep pipeline order
 (:mod:`memories.sidecar.resp.in_flight`).
@@ -36,6 +37,7 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
+from functools import partial
 from typing import Any, cast
 
 from memories.sidecar.resp.commands import CommandTable, RespSession, error_reply
@@ -260,6 +262,9 @@ class RespConnection(asyncio.Protocol):
                 except Exception as error:
                     reply = error_reply(error)
                 if type(reply) is not bytes:
+                    if isinstance(reply, asyncio.Future):
+                        self._wait_for_future(reply, in_flight.start(item))
+                        continue
                     coroutine = cast(Coroutine[Any, Any, bytes], reply)
                     try:
                         pending = coroutine.send(None)
@@ -301,6 +306,22 @@ class RespConnection(asyncio.Protocol):
         task = asyncio.get_running_loop().create_task(self._finish(coroutine, pending, reply))
         self._server.track(task)
 
+    def _wait_for_future(self, future: asyncio.Future[bytes], reply: InFlightReply) -> None:
+        """Like :meth:`_wait_for` for a reply that callbacks complete: no task."""
+        self._busy = True
+        self._pause_reading()
+        future.add_done_callback(partial(self._future_done, reply))
+        self._server.track(future)
+
+    def _future_done(self, reply: InFlightReply, future: asyncio.Future[bytes]) -> None:
+        if future.cancelled():  # the server is closing
+            return
+        try:
+            value = future.result()
+        except Exception as error:
+            value = error_reply(error)
+        self._finished(reply, value)
+
     def _hold(self, rest: list[QueueItem]) -> None:
         """Keep ``rest`` (and anything read later) queued, reading nothing, until the connection is free again."""
         self._busy = True
@@ -326,6 +347,10 @@ class RespConnection(asyncio.Protocol):
             value = await _resume(coroutine, pending)
         except Exception as error:
             value = error_reply(error)
+        self._finished(reply, value)
+
+    def _finished(self, reply: InFlightReply, value: bytes) -> None:
+        """A waiting command answered ``value``: write what is now in order, go on with the queued requests."""
         self._write(self._in_flight.finish(reply, value))
         if self.session.closing:
             self.close()
@@ -456,7 +481,7 @@ class RespServer:
         self._unflushed: list[RespConnection] = []  # connections with replies queued in this turn
         self.stopping = False
         self._connections: set[RespConnection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()  # commands in flight (tasks, or futures callbacks complete)
         #: Commands waiting on the cache, all connections together (see in_flight.py).
         self.wait_budget = WaitBudget()
         self._servers: list[asyncio.AbstractServer] = []
@@ -525,7 +550,7 @@ class RespServer:
         self._output_limit_logged_at = now
         self._output_limit_unlogged = 0
 
-    def track(self, task: asyncio.Task[None]) -> None:
+    def track(self, task: asyncio.Future[Any]) -> None:
         """Keep a reference to an in-flight command until it finishes."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Coroutine
@@ -10,7 +11,9 @@ from typing import Any
 
 from memories.sidecar.resp.protocol import NULL_BULK
 
-Reply = bytes | Coroutine[Any, Any, bytes]
+#: A handler's reply: the encoded bytes, a coroutine producing them, or a future of them (completed by callbacks:
+#: a write through to L3 without a coroutine per command).
+Reply = bytes | Coroutine[Any, Any, bytes] | asyncio.Future[bytes]
 Handler = Callable[[list[bytes], "RespSession"], Reply]
 
 #: Upper bounds (seconds) of the RESP batch latency histogram buckets (+Inf is implied).
