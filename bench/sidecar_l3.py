@@ -7,12 +7,17 @@ Redis Cluster, tracking. Every agent write goes to Redis before it is acknowledg
 measure the agent's round trip to L3; GET rows are served from L1 after the first read. Ratios: tracking vs none
 (target ≥ 0.9), and each agent row vs redis-server (throughput ≥ 0.5×, p99 ≤ 2×).
 
-    .venv/bin/python bench/sidecar_l3.py [--runs 3] [--scale 1.0]
+``--baseline PYTHON`` adds a tracking agent run by another checkout's interpreter (its venv's python: the code
+before a change), alternated with the rest, and the ratio of this checkout's tracking agent to it.
+``--without-cluster`` leaves the Cluster out (a quicker A/B).
+
+    .venv/bin/python bench/sidecar_l3.py [--runs 3] [--scale 1.0] [--baseline PYTHON] [--without-cluster]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -28,30 +33,53 @@ from tests.redis_servers import redis_cluster
 Result = dict[str, dict[str, float]]
 
 
+def baseline_sidecar(python: str, workdir: Path, cache: dict[str, object]) -> Sidecar:
+    """A Sidecar run by ``python`` (Sidecar starts ``sys.executable -m memories.sidecar``)."""
+    ours = sys.executable
+    sys.executable = python
+    try:
+        return Sidecar(workdir, cache)
+    finally:
+        sys.executable = ours
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies redis-benchmark -n")
+    parser.add_argument("--baseline", metavar="PYTHON", help="also run a tracking agent with this interpreter")
+    parser.add_argument("--without-cluster", action="store_true", help="leave the 3-master Cluster out")
     arguments = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
-    with tempfile.TemporaryDirectory() as directory, redis_cluster(Path(directory) / "cluster") as cluster:
-        workdir = Path(directory)
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         peer, l3 = RedisServer(workdir), RedisServer(workdir)
         url = f"redis://127.0.0.1:{l3.port}/0"
         agents = {
             "none": Sidecar(workdir, {"l1Size": "256MB", "l3": {"url": url, "coherence": "none", "keyPrefix": "n:"}}),
             "tracking": Sidecar(workdir, {"l1Size": "256MB", "l3": {"url": url, "keyPrefix": "t:"}}),
-            "cluster": Sidecar(
-                workdir, {"l1Size": "256MB", "l3": {"url": cluster.url, "mode": "cluster", "keyPrefix": "c:"}}
-            ),
         }
+        if not arguments.without_cluster:
+            cluster = stack.enter_context(redis_cluster(workdir / "cluster"))
+            agents["cluster"] = Sidecar(
+                workdir, {"l1Size": "256MB", "l3": {"url": cluster.url, "mode": "cluster", "keyPrefix": "c:"}}
+            )
+        if arguments.baseline:
+            agents["baseline"] = baseline_sidecar(
+                arguments.baseline, workdir, {"l1Size": "256MB", "l3": {"url": url, "keyPrefix": "b:"}}
+            )
         ports = {"redis": peer.port, **{name: agent.resp_port for name, agent in agents.items()}}
+        names = [name for name in ("none", "tracking", "cluster", "baseline") if name in agents]
         try:
             print(
-                "| test | value | pipeline | redis rps | none rps | tracking rps | cluster rps | tracking/none | "
-                "tracking/redis | cluster/redis | p99 ms redis / none / tracking / cluster | p99 tracking/redis |"
+                "| test | value | pipeline | redis rps | "
+                + "".join(f"{name} rps | " for name in names)
+                + "tracking/none | tracking/redis | "
+                + ("cluster/redis | " if "cluster" in agents else "")
+                + ("tracking/baseline | " if "baseline" in agents else "")
+                + f"p99 ms redis / {' / '.join(names)} | p99 tracking/redis |"
             )
-            print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+            print("|---" * (8 + len(names) + ("cluster" in agents) + ("baseline" in agents)) + "|", flush=True)
             for size in (100, 4096):
                 for pipeline in (1, 16):
                     requests = int((100_000 if pipeline == 1 else 400_000) * arguments.scale)
@@ -64,12 +92,17 @@ def main() -> None:
                         p99 = {
                             n: statistics.median(r[test]["p99_latency_ms"] for r in runs) for n, runs in results.items()
                         }
+                        ratios = [rps["tracking"] / rps["none"], rps["tracking"] / rps["redis"]]
+                        if "cluster" in agents:
+                            ratios.append(rps["cluster"] / rps["redis"])
+                        if "baseline" in agents:
+                            ratios.append(rps["tracking"] / rps["baseline"])
                         print(
-                            f"| {test} | {size} B | {pipeline} | {rps['redis']:.0f} | {rps['none']:.0f} | "
-                            f"{rps['tracking']:.0f} | {rps['cluster']:.0f} | {rps['tracking'] / rps['none']:.2f} | "
-                            f"{rps['tracking'] / rps['redis']:.2f} | {rps['cluster'] / rps['redis']:.2f} | "
-                            f"{p99['redis']:.2f} / {p99['none']:.2f} / {p99['tracking']:.2f} / {p99['cluster']:.2f} | "
-                            f"{p99['tracking'] / p99['redis']:.2f} |",
+                            f"| {test} | {size} B | {pipeline} | {rps['redis']:.0f} | "
+                            + "".join(f"{rps[name]:.0f} | " for name in names)
+                            + "".join(f"{ratio:.2f} | " for ratio in ratios)
+                            + " / ".join(f"{p99[name]:.2f}" for name in ["redis", *names])
+                            + f" | {p99['tracking'] / p99['redis']:.2f} |",
                             flush=True,
                         )
         finally:
