@@ -3,7 +3,7 @@
 Steps, each announced on stderr: the control plane (the cached binaries the tests use, built on
 first run) or an existing cluster, the CRDs, the operator as a local process with its webhook, the
 examples plus an opted-in demo pod, and one sidecar running the demo policy's rendered config with a
-little traffic so its hit rates move.
+little traffic so its hit rates move. Stopping, newest first, announces each step the same way.
 """
 
 from __future__ import annotations
@@ -169,6 +169,7 @@ class DevSystem:
         control_plane = self._stack.enter_context(
             LocalControlPlane(binaries, workdir=self.workdir, workloads=workloads, node=node)
         )
+        self._stack.callback(announce, f"stopping etcd and kube-apiserver{what}")  # runs before its exit
         self.kubeconfig, self.kubectl = control_plane.kubeconfig, control_plane.kubectl
         announce(f"control plane ready: export KUBECONFIG={control_plane.kubeconfig}")
 
@@ -181,6 +182,7 @@ class DevSystem:
             self.kubeconfig, self.kubectl, self.workdir / "operator", resync_seconds=3.0, image=self.image
         )
         self._stack.enter_context(operator)
+        self._stack.callback(announce, "stopping the operator and removing its webhook")
         announce("applying the examples and an opted-in demo pod")
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": EXAMPLES_NAMESPACE}}
         checked(self.kubectl, "apply", "-f", "-", input_text=json.dumps(namespace))
@@ -188,6 +190,7 @@ class DevSystem:
             scoped = () if example.name == "demo.yaml" else ("-n", EXAMPLES_NAMESPACE)
             checked(self.kubectl, "apply", *scoped, "-f", str(example))
         self._stack.callback(self._delete_examples)
+        self._stack.callback(announce, "deleting the examples' namespaces")
         self._wait_until(self._demo_policy_ready, "the demo CachePolicy to be Ready", 60)
         checked(self.kubectl, "apply", "-f", "-", input_text=json.dumps(demo_pod(self.image)))
 
@@ -231,6 +234,7 @@ class DevSystem:
             stderr=subprocess.STDOUT,
         )
         self._stack.callback(stop_process, process, 15)
+        self._stack.callback(announce, "stopping the sidecar")
         self._wait_until(self._sidecar_ready, "the sidecar's /readyz", 30)
         traffic = threading.Thread(target=self._traffic, name="memories-dev-traffic", daemon=True)
         traffic.start()

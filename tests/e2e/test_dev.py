@@ -3,6 +3,7 @@ injected pod and a live hit rate, and leaves nothing behind when it stops."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,6 +45,27 @@ def test_memories_dev_brings_the_system_up_and_cleans_up() -> None:
     assert not strays, f"processes left running: {strays}"
 
 
+def kill_and_report(process: subprocess.Popen[str]) -> str:
+    """Kill a ``memories dev`` that did not stop and every process it started but its node's reaper, wait for the
+    reaper to tear the node down (so the next test starts clean), and return the last lines of its stderr (the last
+    "==> stopping ..." names the step it hung in) with the processes it had."""
+    descendants = psutil.Process(process.pid).children(recursive=True)
+    commands = []
+    for child in descendants:
+        with contextlib.suppress(psutil.Error):
+            commands.append(" ".join(child.cmdline()))
+            if not any("node.reaper" in part for part in child.cmdline()):
+                child.kill()
+    process.kill()
+    _, stderr = process.communicate()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+        "memories-dev-" in part for proc in psutil.process_iter(["cmdline"]) for part in proc.info["cmdline"] or []
+    ):
+        time.sleep(1)
+    return "\n".join([*stderr.splitlines()[-30:], "its processes:", *commands])
+
+
 @pytest.mark.controlplane
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_memories_dev_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal: signal.Signals) -> None:
@@ -61,7 +83,10 @@ def test_memories_dev_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal: signal.Si
         if "memories dev is up" in line or time.monotonic() > deadline:
             break
     process.send_signal(stop_signal)
-    process.communicate(timeout=90)  # drains the pipes while it cleans up
+    try:
+        process.communicate(timeout=90)  # drains the pipes while it cleans up
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"memories dev did not stop within 90 s of {stop_signal.name}:\n{kill_and_report(process)}")
     assert process.returncode == 130
     created = {path.name for path in temp_root.glob("memories-dev-*")} - before
     assert not created, f"temporary directories left behind: {created}"

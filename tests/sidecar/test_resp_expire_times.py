@@ -144,3 +144,24 @@ def test_ttl_options_then_expire_options_follow_redis_server(clients: tuple[redi
     ]
     answers = [[normalized(reply(client, *command)) for command in sequence] for client in clients]
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize(
+    "sequence",
+    [
+        [["SET", "k", "v", "PXAT", "1"], ["DEL", "k"]],
+        [["SET", "k", "v", "EXAT", "1"], ["EXPIRE", "k", "100"], ["TTL", "k"]],
+        [["SET", "k", "v"], ["GETEX", "k", "PXAT", "1"], ["DEL", "k"]],
+        [["SET", "k", "v"], ["GETEX", "k", "EXAT", "1"], ["EXISTS", "k"], ["UNLINK", "k"]],
+        [["SET", "k", "v", "PXAT", "1"], ["DBSIZE"], ["INCR", "k"]],
+    ],
+    ids=lambda sequence: " / ".join(" ".join(command) for command in sequence),
+)
+def test_a_key_given_a_past_time_is_gone_for_every_later_command(
+    clients: tuple[redis.Redis, redis.Redis], sequence: list[list[str]]
+) -> None:
+    answers = []
+    for client in clients:
+        client.flushall()
+        answers.append([normalized(reply(client, *command)) for command in sequence])
+    assert answers[0] == answers[1]

@@ -100,11 +100,13 @@ class LocalCopies:
         return len(self.l1) + (0 if self.l2 is None else len(self.l2) - len(self._in_both))
 
     def drop(self, key: str) -> bool:
-        """Remove every local copy of ``key``; return whether there was one."""
-        dropped = self.l1.delete(key)
+        """Remove every local copy of ``key``; return whether there was a live one (an expired copy not yet
+        reclaimed does not count: DEL of it answers 0, as redis-server's does)."""
+        live = self.presence(key) is not None
+        self.l1.delete(key)
         if self.l2 is not None:
-            dropped = self.l2.delete(key) or dropped
-        return dropped
+            self.l2.delete(key)
+        return live
 
     def drop_all(self) -> None:
         """Remove every local copy."""
