@@ -39,8 +39,11 @@ def _run(arguments: argparse.Namespace) -> int:
 
     if arguments.interval <= 0:
         raise SystemExit("memories dev: --interval must be positive")
-    # SIGTERM (a service manager, `kill`) stops the system as cleanly as Ctrl-C does.
+    # SIGTERM (a service manager, `kill`) stops the system as cleanly as Ctrl-C does. SIGINT is set too: a
+    # process started in the background by a shell without job control (`cmd &` in a script, CI) inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler, so Ctrl-C or `kill -INT` did nothing.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     with (
         tempfile.TemporaryDirectory(prefix="memories-dev-") as workdir,
         running_system(Path(workdir), arguments.kubeconfig, arguments.node) as system,

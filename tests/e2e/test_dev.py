@@ -73,9 +73,11 @@ def test_memories_dev_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal: signal.Si
         pytest.skip("MEMORIES_SKIP_CONTROLPLANE=1")
     temp_root = Path(tempfile.gettempdir())
     before = {path.name for path in temp_root.glob("memories-dev-*")}
+    # Started as a script's background job is (`memories dev &`): with SIGINT ignored, which it must not inherit.
     process = subprocess.Popen(
         [sys.executable, "-m", "memories", "--log-level", "WARNING", "dev", "--interval", "1"],
         cwd=REPOSITORY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
     assert process.stderr is not None
     deadline = time.monotonic() + 180
