@@ -6,7 +6,11 @@ medians of throughput and p99 and their ratios. Then measures the sidecar's star
 time and idle RSS, and serves a working set 8x larger than a 64 MiB L1 (spilling to L2)
 while sampling RSS.
 
-    .venv/bin/python bench/sidecar_resp.py [--runs 3] [--scale 1.0] [--skip-working-set]
+With ``--baseline PYTHON`` (the interpreter of another checkout's virtualenv, e.g. a worktree at the commit
+before a change), a second agent started by that interpreter is measured in the same rounds, in alternating order
+with this checkout's, and the table compares the two.
+
+    .venv/bin/python bench/sidecar_resp.py [--runs 3] [--scale 1.0] [--skip-working-set] [--baseline PYTHON]
 """
 
 from __future__ import annotations
@@ -50,9 +54,13 @@ def is_ready(ops_port: int) -> bool:
 
 
 class Sidecar:
-    """A ``python -m memories.sidecar`` process on free loopback ports."""
+    """A ``python -m memories.sidecar`` process on free loopback ports.
 
-    def __init__(self, workdir: Path, cache: dict[str, object] | None = None) -> None:
+    ``python`` is the interpreter (its environment decides which checkout runs); another checkout's is started in
+    ``workdir``, so that ``-m`` does not import this one from the current directory.
+    """
+
+    def __init__(self, workdir: Path, cache: dict[str, object] | None = None, python: str = sys.executable) -> None:
         self.resp_port, self.ops_port = free_port(), free_port()
         document = {
             "cache": cache or {},
@@ -67,7 +75,8 @@ class Sidecar:
         path.write_text(yaml.safe_dump(document))
         started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "memories.sidecar", "--config", str(path), "--log-level", "WARNING"]
+            [python, "-m", "memories.sidecar", "--config", str(path), "--log-level", "WARNING"],
+            cwd=None if python == sys.executable else workdir,
         )
         wait_until(lambda: is_ready(self.ops_port))
         self.start_to_ready = time.monotonic() - started
@@ -117,40 +126,65 @@ def redis_benchmark(port: int, size: int, pipeline: int, requests: int) -> dict[
     return {row["test"]: {key: float(value) for key, value in row.items() if key != "test"} for row in rows}
 
 
-def compare(workdir: Path, runs: int, scale: float) -> list[str]:
-    lines = [
-        "| test | value | pipeline | redis rps | sidecar rps | ratio | redis p99 ms | sidecar p99 ms | p99 ratio |"
-    ]
-    lines.append("|---|---|---|---|---|---|---|---|---|")
-    server, sidecar = RedisServer(workdir), Sidecar(workdir)
+def compare(workdir: Path, runs: int, scale: float, baseline: str | None) -> list[str]:
+    """Medians per test; with ``baseline`` the baseline agent's too, and this checkout's relative to it."""
+    pythons = {"sidecar": sys.executable} if baseline is None else {"baseline": baseline, "sidecar": sys.executable}
+    server = RedisServer(workdir)
+    sidecars = {name: Sidecar(workdir, python=python) for name, python in pythons.items()}
+    lines = _table_head(baseline is not None)
     try:
         for size in (100, 4096):
             for pipeline in (1, 16):
                 requests = int((100_000 if pipeline == 1 else 400_000) * scale)
-                results: dict[str, list[dict[str, dict[str, float]]]] = {"redis": [], "sidecar": []}
-                for _ in range(runs):  # alternate so load drift on the shared machine hits both
+                results: dict[str, list[dict[str, dict[str, float]]]] = {"redis": [], **{name: [] for name in pythons}}
+                for round_ in range(runs):  # alternate so load drift on the shared machine hits every server
                     results["redis"].append(redis_benchmark(server.port, size, pipeline, requests))
-                    results["sidecar"].append(redis_benchmark(sidecar.resp_port, size, pipeline, requests))
+                    for name in list(sidecars)[:: 1 if round_ % 2 == 0 else -1]:
+                        results[name].append(redis_benchmark(sidecars[name].resp_port, size, pipeline, requests))
                 for test in ("SET", "GET"):
-                    medians = {
-                        name: {
-                            field: statistics.median(run[test][field] for run in runs_)
-                            for field in ("rps", "p99_latency_ms")
-                        }
-                        for name, runs_ in results.items()
-                    }
-                    redis_row, sidecar_row = medians["redis"], medians["sidecar"]
-                    lines.append(
-                        f"| {test} | {size} B | {pipeline} | {redis_row['rps']:.0f} | {sidecar_row['rps']:.0f} | "
-                        f"{sidecar_row['rps'] / redis_row['rps']:.2f} | {redis_row['p99_latency_ms']:.2f} | "
-                        f"{sidecar_row['p99_latency_ms']:.2f} | "
-                        f"{sidecar_row['p99_latency_ms'] / redis_row['p99_latency_ms']:.2f} |"
-                    )
+                    lines.append(_table_row(test, size, pipeline, results))
                     print(lines[-1], flush=True)
     finally:
         server.stop()
-        sidecar.stop()
+        for sidecar in sidecars.values():
+            sidecar.stop()
     return lines
+
+
+def _table_head(with_baseline: bool) -> list[str]:
+    if with_baseline:
+        head = "| test | value | pipeline | redis rps | baseline rps | sidecar rps | sidecar/baseline rps | sidecar/redis rps "
+        head += "| redis p99 ms | baseline p99 ms | sidecar p99 ms | sidecar/baseline p99 | sidecar rps runs | baseline rps runs |"
+        return [head, "|---" * 14 + "|"]
+    head = "| test | value | pipeline | redis rps | sidecar rps | ratio | redis p99 ms | sidecar p99 ms | p99 ratio |"
+    return [head, "|---|---|---|---|---|---|---|---|---|"]
+
+
+def _table_row(test: str, size: int, pipeline: int, results: dict[str, list[dict[str, dict[str, float]]]]) -> str:
+    medians = {
+        name: {field: statistics.median(run[test][field] for run in runs_) for field in ("rps", "p99_latency_ms")}
+        for name, runs_ in results.items()
+    }
+    redis_row, sidecar_row = medians["redis"], medians["sidecar"]
+    if "baseline" in medians:
+        baseline_row = medians["baseline"]
+        runs = {
+            name: " / ".join(f"{run[test]['rps']:.0f}" for run in results[name]) for name in ("sidecar", "baseline")
+        }
+        return (
+            f"| {test} | {size} B | {pipeline} | {redis_row['rps']:.0f} | {baseline_row['rps']:.0f} | "
+            f"{sidecar_row['rps']:.0f} | {sidecar_row['rps'] / baseline_row['rps']:.2f} | "
+            f"{sidecar_row['rps'] / redis_row['rps']:.2f} | {redis_row['p99_latency_ms']:.2f} | "
+            f"{baseline_row['p99_latency_ms']:.2f} | {sidecar_row['p99_latency_ms']:.2f} | "
+            f"{sidecar_row['p99_latency_ms'] / baseline_row['p99_latency_ms']:.2f} | {runs['sidecar']} | "
+            f"{runs['baseline']} |"
+        )
+    return (
+        f"| {test} | {size} B | {pipeline} | {redis_row['rps']:.0f} | {sidecar_row['rps']:.0f} | "
+        f"{sidecar_row['rps'] / redis_row['rps']:.2f} | {redis_row['p99_latency_ms']:.2f} | "
+        f"{sidecar_row['p99_latency_ms']:.2f} | "
+        f"{sidecar_row['p99_latency_ms'] / redis_row['p99_latency_ms']:.2f} |"
+    )
 
 
 def footprint(workdir: Path, runs: int) -> list[str]:
@@ -214,11 +248,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies redis-benchmark -n")
     parser.add_argument("--skip-working-set", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--baseline", metavar="PYTHON", help="also measure the agent of this interpreter's checkout")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
-        lines = [] if arguments.skip_throughput else compare(workdir, arguments.runs, arguments.scale)
+        lines = (
+            [] if arguments.skip_throughput else compare(workdir, arguments.runs, arguments.scale, arguments.baseline)
+        )
         lines += ["", *footprint(workdir, arguments.runs)]
         print("\n".join(lines[-2:]), flush=True)
         if not arguments.skip_working_set:
