@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from memories.optimization.cache import CacheManager
 from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
-from memories.sidecar.resp.server import RespConnection, RespServer
+from memories.sidecar.resp.connection import RespConnection
+from memories.sidecar.resp.server import RespServer
 
 
 class FakeTransport:

@@ -6,8 +6,9 @@ import asyncio
 
 from memories.optimization.cache import CacheManager
 from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
+from memories.sidecar.resp.connection import RespConnection
 from memories.sidecar.resp.protocol import encode_bulk
-from memories.sidecar.resp.server import RespConnection, RespServer
+from memories.sidecar.resp.server import RespServer
 
 MAX_BULK_LENGTH = 6000
 

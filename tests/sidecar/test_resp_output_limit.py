@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from memories.optimization.cache import CacheManager
+from memories.sidecar.resp.connection import TURN_OUTPUT_BYTES
 from memories.sidecar.resp.protocol import encode_bulk
-from memories.sidecar.resp.server import TURN_OUTPUT_BYTES
 from tests.sidecar.resp_harness import connect, frame, server, settle
 
 VALUE = b"v" * 4000

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from memories.optimization.cache import CacheManager
+from memories.sidecar.resp.connection import MAX_BACKLOG_BYTES, TURN_BYTES
 from memories.sidecar.resp.protocol import encode_bulk
-from memories.sidecar.resp.server import MAX_BACKLOG_BYTES, TURN_BYTES
 from tests.sidecar.resp_harness import connect, frame, server, settle
 
 compiled_only = pytest.mark.skipif(
