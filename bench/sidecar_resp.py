@@ -8,7 +8,8 @@ while sampling RSS.
 
 With ``--baseline PYTHON`` (the interpreter of another checkout's virtualenv, e.g. a worktree at the commit
 before a change), a second agent started by that interpreter is measured in the same rounds, in alternating order
-with this checkout's, and the table compares the two.
+with this checkout's, and the table compares the two, including each agent's CPU time per command (user + system
+of its process over the run, divided by the run's commands), the steadier figure on a shared machine.
 
     .venv/bin/python bench/sidecar_resp.py [--runs 3] [--scale 1.0] [--skip-working-set] [--baseline PYTHON]
 """
@@ -84,6 +85,10 @@ class Sidecar:
     def rss_bytes(self) -> int:
         return int(psutil.Process(self.process.pid).memory_info().rss)
 
+    def cpu_seconds(self) -> float:
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
@@ -132,6 +137,8 @@ def compare(workdir: Path, runs: int, scale: float, baseline: str | None) -> lis
     server = RedisServer(workdir)
     sidecars = {name: Sidecar(workdir, python=python) for name, python in pythons.items()}
     lines = _table_head(baseline is not None)
+    cpu = ["", "| value | pipeline | baseline CPU µs per command | sidecar CPU µs per command | sidecar/baseline |"]
+    cpu.append("|---|---|---|---|---|")
     try:
         for size in (100, 4096):
             for pipeline in (1, 16):
@@ -140,15 +147,29 @@ def compare(workdir: Path, runs: int, scale: float, baseline: str | None) -> lis
                 for round_ in range(runs):  # alternate so load drift on the shared machine hits every server
                     results["redis"].append(redis_benchmark(server.port, size, pipeline, requests))
                     for name in list(sidecars)[:: 1 if round_ % 2 == 0 else -1]:
-                        results[name].append(redis_benchmark(sidecars[name].resp_port, size, pipeline, requests))
+                        cpu_before = sidecars[name].cpu_seconds()
+                        result = redis_benchmark(sidecars[name].resp_port, size, pipeline, requests)
+                        # SET and GET run in one redis-benchmark call: the CPU time covers both.
+                        cpu_per_command = (sidecars[name].cpu_seconds() - cpu_before) / (2 * requests)
+                        result["both"] = {"cpu_us": cpu_per_command * 1e6}
+                        results[name].append(result)
                 for test in ("SET", "GET"):
                     lines.append(_table_row(test, size, pipeline, results))
                     print(lines[-1], flush=True)
+                if baseline is not None:
+                    cpu.append(_cpu_row(size, pipeline, results))
     finally:
         server.stop()
         for sidecar in sidecars.values():
             sidecar.stop()
-    return lines
+    return lines if baseline is None else lines + cpu
+
+
+def _cpu_row(size: int, pipeline: int, results: dict[str, list[dict[str, dict[str, float]]]]) -> str:
+    baseline, sidecar = (
+        statistics.median(run["both"]["cpu_us"] for run in results[name]) for name in ("baseline", "sidecar")
+    )
+    return f"| {size} B | {pipeline} | {baseline:.2f} | {sidecar:.2f} | {sidecar / baseline:.2f} |"
 
 
 def _table_head(with_baseline: bool) -> list[str]:
