@@ -211,12 +211,9 @@ class RespConnection(asyncio.Protocol):
 
     def _take_turn(self) -> None:
         """Continue answering the backlog of a long pipeline (called once per event loop turn)."""
+        if not self._turn_may_start(self._take_turn):
+            return
         state = self._state
-        if state.closed:
-            return
-        if state.writing_paused:
-            self._deferred = self._take_turn
-            return
         data, start = self._backlog, self._backlog_start
         self._backlog = b""
         self._serve(data, start)
@@ -334,14 +331,19 @@ class RespConnection(asyncio.Protocol):
         asyncio.get_running_loop().call_soon(self._continue)
 
     def _continue(self) -> None:
-        state = self._state
-        if state.closed:
-            return
-        if state.writing_paused:
-            self._deferred = self._continue
-            return
-        state.commands_waiting = bool(self._in_flight)
-        self._run_queued()
+        if self._turn_may_start(self._continue):
+            self._state.commands_waiting = bool(self._in_flight)
+            self._run_queued()
+
+    def _turn_may_start(self, turn: Callable[[], None]) -> bool:
+        """Whether a turn due now may run: not on a closed connection, and while the client does not read its
+        replies, ``turn`` runs once it does (``resume_writing``)."""
+        if self._state.closed:
+            return False
+        if self._state.writing_paused:
+            self._deferred = turn
+            return False
+        return True
 
     async def _finish(self, coroutine: Coroutine[Any, Any, bytes], pending: Any, reply: InFlightReply) -> None:
         try:
