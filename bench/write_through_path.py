@@ -1,0 +1,138 @@
+"""Benchmark: the Python cost of the sidecar's write-through SET, in process, without system calls.
+
+The agent's RESP connections and its L3 connection get fake transports: requests are fed to the RESP connections
+(``--clients`` connections, ``--pipeline`` SETs each per round), every command the L3 connection writes is answered
+at once by feeding its reply back, and the event loop turns until every client has its replies. What is measured is
+CPU time per SET (``time.process_time``), best of 5 — the part of the agent's cost that is Python, which
+redis-benchmark on a loaded 2-core machine cannot separate from scheduling. A real redis-server (started here) is
+used only for the L3 handshake. Run it with each checkout's interpreter to compare.
+
+    .venv/bin/python bench/write_through_path.py [--clients 50] [--pipeline 1] [--rounds 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import uvloop
+from sidecar_resp import RedisServer
+
+from memories.optimization.cache import CacheManager
+from memories.optimization.cache.remote.settings import NodeAddress, RemoteSettings
+
+try:
+    from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
+    from memories.sidecar.resp.connection import RespConnection
+    from memories.sidecar.resp.server import RespServer
+except ImportError:  # a checkout from before the RESP modules moved into memories.sidecar.resp (an A/B baseline)
+    from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics  # type: ignore[no-redef]
+    from memories.sidecar.resp_server import RespConnection, RespServer  # type: ignore[no-redef]
+
+UNLIMITED = 1 << 30
+
+
+class FakeTransport:
+    """Keeps what is written; reading can be paused and resumed."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.written)
+        self.written.clear()
+        return data
+
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def measure(port: int, clients: int, pipeline: int, rounds: int) -> float:
+    """CPU microseconds per SET, best of 5 batches of ``rounds`` rounds."""
+    cache = CacheManager("256MB", l3=RemoteSettings(addresses=(NodeAddress("127.0.0.1", port),), prefix="path:"))
+    await cache.start()
+    assert cache._l3 is not None
+    (node,) = cache._l3.client._connections.values()
+    l3_transport = FakeTransport()
+    node._transport = l3_transport  # type: ignore[assignment]
+    limits = RespLimits(max_value_size=UNLIMITED, max_key_length=UNLIMITED)
+    table = CommandTable(cache, limits, RespStatistics(), None)
+    server = RespServer(
+        table,
+        max_connections=clients,
+        read_timeout=60,
+        max_bulk_length=UNLIMITED,
+        max_request_size=UNLIMITED,
+        max_output_buffer=UNLIMITED,
+    )
+    connections: list[tuple[RespConnection, FakeTransport]] = []
+    for _ in range(clients):
+        connection, transport = RespConnection(server), FakeTransport()
+        connection.connection_made(transport)  # type: ignore[arg-type]
+        connections.append((connection, transport))
+    value, sent = b"x" * 100, 0
+
+    def requests() -> bytes:
+        nonlocal sent
+        commands = []
+        for _ in range(pipeline):
+            key = b"key:%012d" % (sent % 100_000)
+            sent += 1
+            commands.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(key), key, len(value), value))
+        return b"".join(commands)
+
+    async def one_round() -> None:
+        for connection, _transport in connections:
+            connection.data_received(requests())
+        answered = 0
+        while answered < clients * pipeline:
+            await asyncio.sleep(0)
+            commands = l3_transport.take().split(b"*")[1:]
+            if commands:  # SETs answer +OK, the heartbeat PING +PONG, in order
+                node.data_received(
+                    b"".join(b"+PONG\r\n" if c.startswith(b"1\r\n$4\r\nPING") else b"+OK\r\n" for c in commands)
+                )
+            for _connection, transport in connections:
+                answered += transport.take().count(b"+OK\r\n")
+
+    for _ in range(50):
+        await one_round()
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        for _ in range(rounds):
+            await one_round()
+        best = min(best, (time.process_time() - started) / (rounds * clients * pipeline) * 1e6)
+    await cache.close()
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--pipeline", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=200)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        redis = RedisServer(Path(directory))
+        try:
+            cost = uvloop.run(measure(redis.port, arguments.clients, arguments.pipeline, arguments.rounds))
+        finally:
+            redis.stop()
+    print(f"{cost:.1f} us of CPU a SET ({arguments.clients} clients, pipeline {arguments.pipeline}; best of 5)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
