@@ -53,6 +53,15 @@ class DedupRecipe:
     new_bytes: int | None = field(default=None, compare=False)
     new_blocks: int | None = field(default=None, compare=False)
 
+    def __repr__(self) -> str:
+        """Everything but the block ids themselves, which can be millions (and CPython 3.11's ``asyncio.run``
+        computes the repr of its task's result twice)."""
+        return (
+            f"DedupRecipe(input_id={self.input_id!r}, size={self.size}, hash_algorithm={self.hash_algorithm!r}, "
+            f"chunking={self.chunking!r}, block_size={self.block_size}, total_blocks={self.total_blocks}, "
+            f"new_bytes={self.new_bytes}, new_blocks={self.new_blocks})"
+        )
+
     @property
     def total_blocks(self) -> int:
         """Number of blocks (with repeats) that make up the input."""
