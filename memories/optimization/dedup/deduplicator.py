@@ -10,7 +10,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-import xxhash
 
 from memories.errors import ConfigError, CorruptDataError, MemoriesError
 from memories.optimization.dedup import streams
@@ -22,7 +21,7 @@ from memories.optimization.dedup.memory_store import MemoryBlockStore
 from memories.optimization.dedup.metrics import DedupMetrics
 from memories.optimization.dedup.pack_store import PackBlockStore, is_pack_store
 from memories.optimization.dedup.recipe import CHUNKING_CODES, DedupRecipe
-from memories.optimization.dedup.streams import ByteSink, ByteSource, pieces_of
+from memories.optimization.dedup.streams import ByteSink, ByteSource, Segments, StreamSegments, WindowSegments
 from memories.units import Size, parse_size
 
 MINIMUM_BLOCK_BYTES = 64
@@ -62,6 +61,11 @@ def as_byte_view(data: DedupInput) -> memoryview:
     return view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
 
 
+def _blocks_of(view: memoryview, ends: list[int]) -> list[memoryview]:
+    """The blocks of ``view`` that end at ``ends``, as slices."""
+    return [view[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=False)]
+
+
 class Deduplicator:
     """Content-addressed deduplication of inputs into a persistent block store.
 
@@ -78,8 +82,8 @@ class Deduplicator:
     (directory_store.py) opens as that layout. None keeps the store in memory.
 
     Raises ConfigError for invalid settings, or when ``store_path`` holds ids of another
-    hash algorithm. Heavy work runs in a worker thread; operations on one instance are
-    serialized, except hashing, which runs concurrently.
+    hash algorithm. Heavy work runs in worker threads (an input is cut and hashed a segment ahead
+    of storing, see ``_deduplicate``); operations on one instance are serialized.
     """
 
     def __init__(
@@ -134,10 +138,10 @@ class Deduplicator:
         if name is not None and (not isinstance(name, str) or not name):
             raise ConfigError(f"name: expected a non-empty string, got {name!r}")
         view = await asyncio.to_thread(as_byte_view, data)
-        blocks, block_ids = await asyncio.to_thread(self._split_and_hash, view)
         input_id = name if name is not None else await asyncio.to_thread(input_id_of, view)
         async with self._lock:
-            return await asyncio.to_thread(self._commit, input_id, len(view), blocks, block_ids, track_savings)
+            block_ids, added = await self._deduplicate(WindowSegments(view))
+            return await asyncio.to_thread(self._register, input_id, len(view), block_ids, added, track_savings)
 
     async def restore(self, recipe_or_input_id: DedupRecipe | str) -> bytes:
         """Return the exact bytes of an input, given its recipe or its input id.
@@ -161,29 +165,10 @@ class Deduplicator:
         if name is not None and (not isinstance(name, str) or not name):
             raise ConfigError(f"name: expected a non-empty string, got {name!r}")
         async with self._lock:
-            whole = xxhash.xxh3_128()
-            block_ids: list[bytes] = []
-            added = [0, 0]  # new bytes, new blocks
-            pending, size = bytearray(), 0
-            async for piece in pieces_of(source):
-                whole.update(piece)
-                pending += piece
-                size += len(piece)
-                if len(pending) >= streams.READ_BYTES:
-                    pending = await asyncio.to_thread(self._store_segment, pending, False, block_ids, added)
-            await asyncio.to_thread(self._store_segment, pending, True, block_ids, added)
-            recipe = DedupRecipe(
-                name if name is not None else whole.hexdigest(),
-                size,
-                self.hasher.name,
-                self.chunking,
-                self.block_size,
-                tuple(block_ids),
-                new_bytes=added[0] if track_savings else None,
-                new_blocks=added[1] if track_savings else None,
-            )
-            await asyncio.to_thread(self._store.commit, recipe, NewBlocks())
-            return recipe
+            segments = StreamSegments(source)
+            block_ids, added = await self._deduplicate(segments)
+            input_id = name if name is not None else segments.hexdigest()
+            return await asyncio.to_thread(self._register, input_id, segments.size, block_ids, added, track_savings)
 
     async def restore_stream(self, recipe_or_input_id: DedupRecipe | str) -> AsyncIterator[bytes]:
         """Yield an input's exact bytes in pieces of about 8 MiB (bounded memory for any size).
@@ -267,50 +252,68 @@ class Deduplicator:
 
     # -- worker-thread steps -----------------------------------------------------------
 
-    def _split_and_hash(self, view: memoryview, final: bool = True) -> tuple[list[memoryview], list[bytes]]:
-        """Cut ``view`` into blocks (with ``final=False`` only the settled ones) and hash them."""
+    def _split_and_hash(self, view: memoryview, final: bool = True) -> tuple[list[int], list[bytes]]:
+        """Cut ``view`` into blocks (with ``final=False`` only the settled ones); return their ends and ids."""
         size, block_size = len(view), self.block_size
         if self.chunking == "fixed":
-            if final:
-                blocks = [view[start : start + block_size] for start in range(0, size, block_size)]
-                return blocks, list(map(self.hasher.plain, blocks))
-            ends: npt.NDArray[np.int64] = fixed_boundaries(size - size % block_size, block_size)
+            ends: npt.NDArray[np.int64] = fixed_boundaries(size if final else size - size % block_size, block_size)
         else:
             ends = cdc_boundaries(np.frombuffer(view, dtype=np.uint8), block_size, final=final)
-        starts = np.concatenate(([0], ends[:-1])) if len(ends) else ends
-        blocks = [view[start:end] for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
-        return blocks, list(map(self.hasher.plain, blocks))
+        return ends.tolist(), self.hasher.block_ids(view, ends)
 
-    def _new_blocks(self, blocks: list[memoryview], block_ids: list[bytes]) -> tuple[list[bytes], NewBlocks]:
-        """Return the final block ids and the blocks the store does not hold yet."""
-        if self.verify:
-            return self._resolve_with_verification(blocks, block_ids)
-        first_blocks = dict(zip(reversed(block_ids), reversed(blocks), strict=True))
-        return block_ids, NewBlocks(
-            {block_id: first_blocks[block_id] for block_id in self._store.missing(first_blocks)}
-        )
+    def _new_blocks(self, view: memoryview, ends: list[int], block_ids: list[bytes]) -> tuple[list[bytes], NewBlocks]:
+        """Return the final block ids and the blocks the store does not hold yet (in input order).
 
-    def _store_segment(self, segment: bytearray, final: bool, block_ids: list[bytes], added: list[int]) -> bytearray:
-        """Store the settled blocks of a streamed segment; return the unsettled tail to carry over.
-
-        Appends the blocks' ids to ``block_ids`` and adds the new bytes and blocks to ``added``.
+        Only the new blocks become memoryview slices: most of a backup's blocks are usually stored already.
         """
-        view = memoryview(segment)
-        blocks, ids = self._split_and_hash(view, final)
-        ids, new_blocks = self._new_blocks(blocks, ids)
+        if self.verify:
+            return self._resolve_with_verification(_blocks_of(view, ends), block_ids)
+        first_index = dict(zip(reversed(block_ids), range(len(block_ids) - 1, -1, -1), strict=True))
+        contents: dict[bytes, BlockData] = {}
+        for block_id in self._store.missing(dict.fromkeys(block_ids)):
+            index = first_index[block_id]
+            contents[block_id] = view[ends[index - 1] if index else 0 : ends[index]]
+        return block_ids, NewBlocks(contents)
+
+    async def _deduplicate(self, segments: Segments) -> tuple[list[bytes], tuple[int, int]]:
+        """Store the blocks of every segment; return the input's block ids and (new bytes, new blocks).
+
+        A pipeline of two worker threads: a segment is cut and hashed (C code, without the GIL) while the
+        previous one's new blocks are looked up and stored, so on two cores neither waits for the other.
+        """
+        block_ids: list[bytes] = []
+        added = [0, 0]
+        storing: asyncio.Task[None] | None = None
+        try:
+            final = False
+            while not final:
+                view, final = await segments.segment()
+                ends, ids = await asyncio.to_thread(self._split_and_hash, view, final)
+                segments.advance(ends[-1] if ends else 0)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(asyncio.to_thread(self._store_segment, view, ends, ids, block_ids, added))
+            assert storing is not None
+            await storing
+        finally:
+            if storing is not None and not storing.done():  # failed or cancelled: let the thread finish first
+                await asyncio.wait([storing])
+        return block_ids, (added[0], added[1])
+
+    def _store_segment(
+        self, view: memoryview, ends: list[int], ids: list[bytes], block_ids: list[bytes], added: list[int]
+    ) -> None:
+        """Store a segment's new blocks (unreferenced until ``_register``); append its final ids to ``block_ids``
+        and add the new bytes and blocks to ``added``."""
+        ids, new_blocks = self._new_blocks(view, ends, ids)
         self._store.put(new_blocks)
         block_ids += ids
         added[0] += new_blocks.total_bytes
         added[1] += len(new_blocks.contents)
-        consumed = sum(map(len, blocks))
-        del blocks, new_blocks
-        return bytearray(view[consumed:])
 
-    def _commit(
-        self, input_id: str, size: int, blocks: list[memoryview], block_ids: list[bytes], track_savings: bool
+    def _register(
+        self, input_id: str, size: int, block_ids: list[bytes], added: tuple[int, int], track_savings: bool
     ) -> DedupRecipe:
-        block_ids, new_blocks = self._new_blocks(blocks, block_ids)
-        new_bytes = new_blocks.total_bytes
         recipe = DedupRecipe(
             input_id,
             size,
@@ -318,10 +321,10 @@ class Deduplicator:
             self.chunking,
             self.block_size,
             tuple(block_ids),
-            new_bytes=new_bytes if track_savings else None,
-            new_blocks=len(new_blocks.contents) if track_savings else None,
+            new_bytes=added[0] if track_savings else None,
+            new_blocks=added[1] if track_savings else None,
         )
-        self._store.commit(recipe, new_blocks)
+        self._store.commit(recipe, NewBlocks())
         return recipe
 
     def _resolve_with_verification(

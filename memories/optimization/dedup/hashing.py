@@ -11,19 +11,37 @@ inputs are untrusted.
 Every hasher takes a ``seed``: 0 gives the plain id; a block that collides with a different
 stored block (found with ``verify=True``) is stored under the id for the next free seed, and
 the store remembers the seed so it can re-verify the block when reading it back.
+
+``BlockHasher.block_ids`` hashes all the blocks of a buffer at once: for ``"xxhash"`` in C
+(``_block_ids.c``, without the GIL, the same ids), unless it is not built or ``MEMORIES_PURE_PYTHON=1``
+is set; otherwise one ``plain`` call per block, the reference a differential test compares it with.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import xxhash
 
 from memories.errors import ConfigError
 
 BlockData = bytes | bytearray | memoryview
+# (data, end offsets as int64, offset where the first block starts) -> one id per block
+BlocksHasher = Callable[[BlockData, npt.NDArray[np.int64], int], list[bytes]]
+
+
+def _load_compiled() -> BlocksHasher | None:
+    """Return ``_block_ids.xxh3_128_blocks``, or None in a source tree that was never installed."""
+    try:
+        from memories.optimization.dedup._block_ids import xxh3_128_blocks
+    except ImportError:
+        return None
+    return None if os.environ.get("MEMORIES_PURE_PYTHON") else xxh3_128_blocks
 
 
 def _xxh3_128(data: BlockData, seed: int) -> bytes:
@@ -56,16 +74,28 @@ class BlockHasher:
 
     ``plain(data)`` is the seed-0 id (what ``digest(data, 0)`` returns), kept as a separate
     callable so the hot path can ``map`` a C function over the blocks without a Python frame.
+    ``compiled_blocks``, when set, gives ``block_ids``'s result in one C call.
     """
 
     name: str
     digest_size: int
     digest: Callable[[BlockData, int], bytes]
     plain: Callable[[BlockData], bytes]
+    compiled_blocks: BlocksHasher | None = None
+
+    def block_ids(self, data: memoryview, ends: npt.NDArray[np.int64]) -> list[bytes]:
+        """Return the seed-0 ids of the consecutive blocks of ``data`` that end at ``ends`` (from offset 0).
+
+        ``ends`` are strictly increasing byte offsets, the last at most ``len(data)``.
+        """
+        if self.compiled_blocks is not None:
+            return self.compiled_blocks(data, np.ascontiguousarray(ends, dtype=np.int64), 0)
+        stops: list[int] = ends.tolist()
+        return list(map(self.plain, map(data.__getitem__, map(slice, [0, *stops[:-1]], stops))))
 
 
 HASHERS: dict[str, BlockHasher] = {
-    "xxhash": BlockHasher("xxhash", 16, _xxh3_128, xxhash.xxh3_128_digest),
+    "xxhash": BlockHasher("xxhash", 16, _xxh3_128, xxhash.xxh3_128_digest, _load_compiled()),
     "blake2b": BlockHasher("blake2b", 32, _blake2b, _blake2b_plain),
     "sha256": BlockHasher("sha256", 32, _sha256, _sha256_plain),
 }

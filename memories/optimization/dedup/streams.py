@@ -4,6 +4,9 @@ An input of any size is read in pieces of at most ``READ_BYTES``, chunked as it 
 ``final=False`` keeps the unsettled tail for the next piece, see chunking.py) and its new blocks are
 stored a segment at a time, so memory stays bounded by a few segments plus the recipe's block ids
 (16 to 32 bytes per block, plus Python's per-object overhead: about 60 bytes per 4 KiB block).
+
+``Segments`` is what the Deduplicator's pipeline reads: a stream's pieces gathered into segments
+(``StreamSegments``) or windows over an input already in memory (``WindowSegments``, no copies).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+import xxhash
 
 READ_BYTES = 8 * 1024 * 1024
 # Restored data is written out in runs of blocks of about this many bytes.
@@ -66,3 +71,70 @@ async def _pieces_of_file(file: _ReadsPieces | BinaryIO) -> AsyncIterator[bytes]
         if not piece:
             return
         yield piece
+
+
+class Segments(Protocol):
+    """Consecutive segments of one input: ``segment`` gives the next one, ``advance`` says how much of it was used."""
+
+    async def segment(self) -> tuple[memoryview, bool]:
+        """Return the input from the first unused byte on (at least ``READ_BYTES`` unless it ends) and whether
+        that is the end of the input. Raises like ``pieces_of``."""
+        ...
+
+    def advance(self, consumed: int) -> None:
+        """Mark the first ``consumed`` bytes of the last segment used; the next segment starts after them."""
+        ...
+
+
+class WindowSegments:
+    """Windows over an input already in memory (no copies)."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._start = 0
+        self._length = READ_BYTES
+
+    async def segment(self) -> tuple[memoryview, bool]:
+        stop = self._start + self._length
+        return self._view[self._start : stop], stop >= len(self._view)
+
+    def advance(self, consumed: int) -> None:
+        self._start += consumed
+        # Nothing used (a chunk can be longer than a segment): offer a longer window next time.
+        self._length = READ_BYTES if consumed else self._length + READ_BYTES
+
+
+class StreamSegments:
+    """A stream's pieces gathered into segments; the unused tail of one is copied to the start of the next.
+
+    ``size`` and ``digest`` (XXH3-128 of everything read) are complete once the last segment was given.
+    """
+
+    def __init__(self, source: ByteSource) -> None:
+        self._pieces = aiter(pieces_of(source))
+        self._pending = bytearray()
+        self._wanted = READ_BYTES
+        self._ended = False
+        self._whole = xxhash.xxh3_128()
+        self.size = 0
+
+    def hexdigest(self) -> str:
+        """XXH3-128 hex digest of the bytes read so far (the whole input once it ended)."""
+        return self._whole.hexdigest()
+
+    async def segment(self) -> tuple[memoryview, bool]:
+        while len(self._pending) < self._wanted and not self._ended:
+            try:
+                piece = await anext(self._pieces)
+            except StopAsyncIteration:
+                self._ended = True
+                break
+            self._whole.update(piece)
+            self._pending += piece
+            self.size += len(piece)
+        return memoryview(self._pending), self._ended
+
+    def advance(self, consumed: int) -> None:
+        # A new buffer: the last segment's view may still be in use (its blocks being stored).
+        self._pending = bytearray(memoryview(self._pending)[consumed:])
+        self._wanted = READ_BYTES if consumed else len(self._pending) + READ_BYTES

@@ -1,0 +1,16 @@
+"""Block ids in C (``_block_ids.c``) under AddressSanitizer and UndefinedBehaviorSanitizer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.sanitizers import run_tests_sanitized
+
+
+@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled block ids are switched off")
+def test_block_ids_tests_pass_under_sanitizers(tmp_path: Path) -> None:
+    tests = ["tests/unit/optimization/dedup/test_block_ids.py", "tests/unit/optimization/dedup/test_deduplicator.py"]
+    run_tests_sanitized("memories.optimization.dedup._block_ids", tests, tmp_path)
