@@ -140,8 +140,10 @@ class Deduplicator:
         view = await asyncio.to_thread(as_byte_view, data)
         input_id = name if name is not None else await asyncio.to_thread(input_id_of, view)
         async with self._lock:
-            block_ids, added = await self._deduplicate(WindowSegments(view))
-            return await asyncio.to_thread(self._register, input_id, len(view), block_ids, added, track_savings)
+            block_ids, added, last_blocks = await self._deduplicate(WindowSegments(view))
+            return await asyncio.to_thread(
+                self._register, input_id, len(view), block_ids, added, track_savings, last_blocks
+            )
 
     async def restore(self, recipe_or_input_id: DedupRecipe | str) -> bytes:
         """Return the exact bytes of an input, given its recipe or its input id.
@@ -166,9 +168,11 @@ class Deduplicator:
             raise ConfigError(f"name: expected a non-empty string, got {name!r}")
         async with self._lock:
             segments = StreamSegments(source)
-            block_ids, added = await self._deduplicate(segments)
+            block_ids, added, last_blocks = await self._deduplicate(segments)
             input_id = name if name is not None else segments.hexdigest()
-            return await asyncio.to_thread(self._register, input_id, segments.size, block_ids, added, track_savings)
+            return await asyncio.to_thread(
+                self._register, input_id, segments.size, block_ids, added, track_savings, last_blocks
+            )
 
     async def restore_stream(self, recipe_or_input_id: DedupRecipe | str) -> AsyncIterator[bytes]:
         """Yield an input's exact bytes in pieces of about 8 MiB (bounded memory for any size).
@@ -275,15 +279,16 @@ class Deduplicator:
             contents[block_id] = view[ends[index - 1] if index else 0 : ends[index]]
         return block_ids, NewBlocks(contents)
 
-    async def _deduplicate(self, segments: Segments) -> tuple[list[bytes], tuple[int, int]]:
-        """Store the blocks of every segment; return the input's block ids and (new bytes, new blocks).
+    async def _deduplicate(self, segments: Segments) -> tuple[list[bytes], tuple[int, int], NewBlocks]:
+        """Store the blocks of every segment but the last; return the input's block ids, (new bytes, new blocks)
+        and the last segment's new blocks (stored with the recipe, in one transaction on disk).
 
         A pipeline of two worker threads: a segment is cut and hashed (C code, without the GIL) while the
         previous one's new blocks are looked up and stored, so on two cores neither waits for the other.
         """
         block_ids: list[bytes] = []
         added = [0, 0]
-        storing: asyncio.Task[None] | None = None
+        storing: asyncio.Task[NewBlocks] | None = None
         try:
             final = False
             while not final:
@@ -292,27 +297,44 @@ class Deduplicator:
                 segments.advance(ends[-1] if ends else 0)
                 if storing is not None:
                     await storing
-                storing = asyncio.create_task(asyncio.to_thread(self._store_segment, view, ends, ids, block_ids, added))
+                storing = asyncio.create_task(
+                    asyncio.to_thread(self._store_segment, view, ends, ids, block_ids, added, final)
+                )
             assert storing is not None
-            await storing
+            last_blocks = await storing
         finally:
             if storing is not None and not storing.done():  # failed or cancelled: let the thread finish first
                 await asyncio.wait([storing])
-        return block_ids, (added[0], added[1])
+        return block_ids, (added[0], added[1]), last_blocks
 
     def _store_segment(
-        self, view: memoryview, ends: list[int], ids: list[bytes], block_ids: list[bytes], added: list[int]
-    ) -> None:
-        """Store a segment's new blocks (unreferenced until ``_register``); append its final ids to ``block_ids``
-        and add the new bytes and blocks to ``added``."""
+        self,
+        view: memoryview,
+        ends: list[int],
+        ids: list[bytes],
+        block_ids: list[bytes],
+        added: list[int],
+        final: bool,
+    ) -> NewBlocks:
+        """Store a segment's new blocks (unreferenced until ``_register``), or return them for the last segment;
+        append its final ids to ``block_ids`` and add the new bytes and blocks to ``added``."""
         ids, new_blocks = self._new_blocks(view, ends, ids)
-        self._store.put(new_blocks)
         block_ids += ids
         added[0] += new_blocks.total_bytes
         added[1] += len(new_blocks.contents)
+        if final:
+            return new_blocks
+        self._store.put(new_blocks)
+        return NewBlocks()
 
     def _register(
-        self, input_id: str, size: int, block_ids: list[bytes], added: tuple[int, int], track_savings: bool
+        self,
+        input_id: str,
+        size: int,
+        block_ids: list[bytes],
+        added: tuple[int, int],
+        track_savings: bool,
+        last_blocks: NewBlocks,
     ) -> DedupRecipe:
         recipe = DedupRecipe(
             input_id,
@@ -324,7 +346,7 @@ class Deduplicator:
             new_bytes=added[0] if track_savings else None,
             new_blocks=added[1] if track_savings else None,
         )
-        self._store.commit(recipe, NewBlocks())
+        self._store.commit(recipe, last_blocks)
         return recipe
 
     def _resolve_with_verification(

@@ -26,7 +26,7 @@ import os
 import sqlite3
 import struct
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from memories.errors import ConfigError, CorruptDataError
@@ -205,16 +205,23 @@ class PackBlockStore(SqliteIndexedStore):
         ).fetchone()
         return None if row is None else self._read_block(*row)
 
-    def _store_blocks(self, blocks: list[tuple[bytes, BlockData, int]], *, relocate: bool = False) -> None:
+    def _store_blocks(
+        self,
+        blocks: list[tuple[bytes, BlockData, int]],
+        *,
+        relocate: bool = False,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         """Append (id, content, seed) blocks to packs (fsynced), then record them, one transaction per pack.
 
         New blocks are recorded unreferenced; with ``relocate`` the blocks exist and their rows are
-        pointed at the new copies (repacking).
+        pointed at the new copies (repacking). ``then`` runs inside the last transaction (also when
+        there are no blocks), so a recipe is registered in the same transaction as its last blocks.
         """
         database = self._database
-        while blocks:
-            rows = self._append(blocks)
-            number, end = self._pending_end
+        while True:
+            rows = self._append(blocks) if blocks else []
+            blocks = blocks[len(rows) :]
             with database:
                 database.execute("BEGIN IMMEDIATE")
                 if relocate:
@@ -224,30 +231,35 @@ class PackBlockStore(SqliteIndexedStore):
                     )
                 else:
                     database.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?, 0)", rows)
-                database.execute(
-                    "INSERT INTO packs VALUES (?, ?, 0) "
-                    "ON CONFLICT (number) DO UPDATE SET valid_end = excluded.valid_end",
-                    (number, end),
-                )
+                if rows:
+                    database.execute(
+                        "INSERT INTO packs VALUES (?, ?, 0) "
+                        "ON CONFLICT (number) DO UPDATE SET valid_end = excluded.valid_end",
+                        self._pending_end,
+                    )
+                if not blocks and then is not None:
+                    then()
             if not relocate:
                 for _block_id, _pack, _offset, length, _seed in rows:
                     self.totals.add_block(length)
-            blocks = blocks[len(rows) :]
+            if not blocks:
+                return
+
+    @staticmethod
+    def _records_of(new_blocks: NewBlocks) -> list[tuple[bytes, BlockData, int]]:
+        return [
+            (block_id, content, new_blocks.seeds.get(block_id, 0)) for block_id, content in new_blocks.contents.items()
+        ]
 
     def put(self, new_blocks: NewBlocks) -> None:
-        self._store_blocks(
-            [
-                (block_id, content, new_blocks.seeds.get(block_id, 0))
-                for block_id, content in new_blocks.contents.items()
-            ]
-        )
+        if new_blocks.contents:
+            self._store_blocks(self._records_of(new_blocks))
 
     def commit(self, recipe: DedupRecipe, new_blocks: NewBlocks) -> None:
-        self.put(new_blocks)
         old_recipe = self.recipe(recipe.input_id)
         database = self._database
-        with database:
-            database.execute("BEGIN IMMEDIATE")
+
+        def register() -> None:
             database.executemany(
                 "UPDATE blocks SET refcount = refcount + ? WHERE id = ?",
                 [(count, block_id) for block_id, count in Counter(recipe.block_ids).items()],
@@ -259,6 +271,9 @@ class PackBlockStore(SqliteIndexedStore):
                 (recipe.input_id, recipe.size, recipe.total_blocks, recipe.to_bytes()),
             )
             self._save_savings(recipe)
+
+        # One pack fsync and one transaction for a small input's blocks and its recipe together.
+        self._store_blocks(self._records_of(new_blocks), then=register)
         self.totals.add_recipe(recipe)
 
     def _save_savings(self, recipe: DedupRecipe) -> None:

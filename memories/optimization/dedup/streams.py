@@ -20,6 +20,10 @@ from typing import BinaryIO, Protocol
 import xxhash
 
 READ_BYTES = 8 * 1024 * 1024
+# An input already in memory is processed in windows this large: large enough for the chunker's threads and
+# huge-page arenas, small enough to overlap cutting with storing (1 GiB CDC, 2 cores: 1.08 s per GiB in 64 MiB
+# windows, 1.41 s in 8 MiB ones, 1.20 s in one window).
+WINDOW_BYTES = 64 * 1024 * 1024
 # Restored data is written out in runs of blocks of about this many bytes.
 WRITE_BYTES = 8 * 1024 * 1024
 
@@ -77,8 +81,8 @@ class Segments(Protocol):
     """Consecutive segments of one input: ``segment`` gives the next one, ``advance`` says how much of it was used."""
 
     async def segment(self) -> tuple[memoryview, bool]:
-        """Return the input from the first unused byte on (at least ``READ_BYTES`` unless it ends) and whether
-        that is the end of the input. Raises like ``pieces_of``."""
+        """Return the input from the first unused byte on (a segment's worth unless the input ends first, more
+        after an ``advance(0)``) and whether that is the end of the input. Raises like ``pieces_of``."""
         ...
 
     def advance(self, consumed: int) -> None:
@@ -87,12 +91,12 @@ class Segments(Protocol):
 
 
 class WindowSegments:
-    """Windows over an input already in memory (no copies)."""
+    """Windows of ``WINDOW_BYTES`` over an input already in memory (no copies)."""
 
     def __init__(self, view: memoryview) -> None:
         self._view = view
         self._start = 0
-        self._length = READ_BYTES
+        self._length = WINDOW_BYTES
 
     async def segment(self) -> tuple[memoryview, bool]:
         stop = self._start + self._length
@@ -101,7 +105,7 @@ class WindowSegments:
     def advance(self, consumed: int) -> None:
         self._start += consumed
         # Nothing used (a chunk can be longer than a segment): offer a longer window next time.
-        self._length = READ_BYTES if consumed else self._length + READ_BYTES
+        self._length = WINDOW_BYTES if consumed else self._length + WINDOW_BYTES
 
 
 class StreamSegments:

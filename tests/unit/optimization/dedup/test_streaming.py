@@ -56,6 +56,25 @@ async def test_an_async_stream_gives_the_recipe_process_gives(
     assert dedup.get_metrics() == reference.get_metrics()
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.integers(0, 200_000),
+    seed=st.integers(0, 1000),
+    window=st.integers(500, 60_000),
+    chunking=st.sampled_from(["fixed", "cdc"]),
+)
+async def test_process_in_windows_gives_the_recipe_of_one_window(
+    size: int, seed: int, window: int, chunking: str
+) -> None:
+    data = random_bytes(size // 2, seed) * 2
+    whole = await Deduplicator("1KB", chunking=chunking).process(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(streams, "WINDOW_BYTES", window)  # shorter and longer than a block or the 8 KiB largest chunk
+        windowed = await Deduplicator("1KB", chunking=chunking).process(data)
+    assert windowed == whole
+    assert (windowed.new_bytes, windowed.new_blocks) == (whole.new_bytes, whole.new_blocks)
+
+
 async def test_files_and_file_objects_stream_in_and_out(tmp_path: Path) -> None:
     data = random_bytes(3_000_000, seed=1) * 2
     source = tmp_path / "input.bin"
