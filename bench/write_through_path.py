@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import uvloop
 from sidecar_resp import RedisServer
@@ -25,14 +28,29 @@ from sidecar_resp import RedisServer
 from memories.optimization.cache import CacheManager
 from memories.optimization.cache.remote.settings import NodeAddress, RemoteSettings
 
-try:
-    from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
-    from memories.sidecar.resp.connection import RespConnection
-    from memories.sidecar.resp.server import RespServer
-except ImportError:  # a checkout from before the RESP modules moved into memories.sidecar.resp (an A/B baseline)
-    from memories.sidecar.resp_commands import CommandTable, RespLimits, RespStatistics  # type: ignore[no-redef]
-    from memories.sidecar.resp_server import RespConnection, RespServer  # type: ignore[no-redef]
 
+def _resp_class(name: str, *modules: str) -> Any:
+    """``name`` from the first of ``modules`` that defines it: the RESP modules moved over time, and older
+    checkouts run this as the baseline of an A/B."""
+    for module in modules:
+        with contextlib.suppress(ImportError):
+            found = getattr(importlib.import_module(module), name, None)
+            if found is not None:
+                return found
+    raise ImportError(f"no {name} in {', '.join(modules)}")
+
+
+_COMMANDS = ("memories.sidecar.resp.commands", "memories.sidecar.resp_commands")
+CommandTable = _resp_class("CommandTable", *_COMMANDS)
+RespLimits = _resp_class("RespLimits", *_COMMANDS)
+RespStatistics = _resp_class("RespStatistics", *_COMMANDS)
+RespServer = _resp_class("RespServer", "memories.sidecar.resp.server", "memories.sidecar.resp_server")
+RespConnection = _resp_class(
+    "RespConnection",
+    "memories.sidecar.resp.connection",
+    "memories.sidecar.resp.server",
+    "memories.sidecar.resp_server",
+)
 UNLIMITED = 1 << 30
 
 
@@ -77,7 +95,7 @@ async def measure(port: int, clients: int, pipeline: int, rounds: int) -> float:
         max_request_size=UNLIMITED,
         max_output_buffer=UNLIMITED,
     )
-    connections: list[tuple[RespConnection, FakeTransport]] = []
+    connections: list[tuple[Any, FakeTransport]] = []
     for _ in range(clients):
         connection, transport = RespConnection(server), FakeTransport()
         connection.connection_made(transport)  # type: ignore[arg-type]
