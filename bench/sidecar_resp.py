@@ -58,10 +58,17 @@ class Sidecar:
     """A ``python -m memories.sidecar`` process on free loopback ports.
 
     ``python`` is the interpreter (its environment decides which checkout runs); another checkout's is started in
-    ``workdir``, so that ``-m`` does not import this one from the current directory.
+    ``workdir``, so that ``-m`` does not import this one from the current directory. ``limits`` are added to
+    ``server.limits``.
     """
 
-    def __init__(self, workdir: Path, cache: dict[str, object] | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        cache: dict[str, object] | None = None,
+        python: str = sys.executable,
+        limits: dict[str, object] | None = None,
+    ) -> None:
         self.resp_port, self.ops_port = free_port(), free_port()
         document = {
             "cache": cache or {},
@@ -69,7 +76,7 @@ class Sidecar:
                 "resp": {"port": self.resp_port},
                 "http": {"port": free_port()},
                 "ops": {"host": "127.0.0.1", "port": self.ops_port},
-                "limits": {"maxConnections": 10000},
+                "limits": {"maxConnections": 10000, **(limits or {})},
             },
         }
         path = workdir / f"sidecar-{self.resp_port}.yaml"
@@ -95,7 +102,7 @@ class Sidecar:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_arguments: list[str] | None = None) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
             [
@@ -112,6 +119,7 @@ class RedisServer:
                 str(workdir),
                 "--maxclients",
                 "10000",
+                *(extra_arguments or []),
             ],
             stdout=subprocess.DEVNULL,
         )
