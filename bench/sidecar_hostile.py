@@ -4,7 +4,8 @@ For each server, alternated for ``--runs`` rounds: ``redis-benchmark -t set,get 
 while 1,000 idle connections are open and one client pipelines GETs of a 16 KiB value and never reads a reply
 (reconnecting whenever the server closes it, as a hostile client would). Reports the medians of the throughput
 with and without the hostile clients and their ratio (target ≥ 0.9), and the server's RSS growth during the
-hostile run against its output limit (target: at most the limit + 64 MiB). redis-server runs with
+hostile run against its output limit (target: at most the limit + 64 MiB), and its CPU time per command in both
+runs (the steadier figure when the machine is shared). redis-server runs with
 ``client-output-buffer-limit normal <limit> 0 0``, the agent with ``server.limits.maxOutputBuffer: <limit>``.
 
     .venv/bin/python bench/sidecar_hostile.py [--runs 3] [--scale 1.0] [--limit-mib 64]
@@ -90,9 +91,16 @@ def hostile_clients(port: int, pid: int) -> Iterator[Hostility]:
             connection.close()
 
 
-def throughput(port: int, requests: int) -> dict[str, float]:
+def throughput(port: int, pid: int, requests: int) -> dict[str, float]:
+    """SET and GET rps of one redis-benchmark call, and the server's CPU time per command in µs (steadier than
+    rps on a shared machine)."""
+    process = psutil.Process(pid)
+    before = process.cpu_times()
     results = redis_benchmark(port, 100, 1, requests)
-    return {test: results[test]["rps"] for test in ("SET", "GET")}
+    after = process.cpu_times()
+    cpu_seconds = (after.user - before.user) + (after.system - before.system)
+    rates = {test: results[test]["rps"] for test in ("SET", "GET")}
+    return {**rates, "cpu": cpu_seconds / (2 * requests) * 1e6}
 
 
 def main() -> None:
@@ -114,14 +122,17 @@ def main() -> None:
             for round_number in range(arguments.runs):
                 for name, server in servers.items():
                     port = server.port if isinstance(server, RedisServer) else server.resp_port
-                    alone = throughput(port, requests)
-                    with hostile_clients(port, server.process.pid) as hostility:
-                        beside = throughput(port, requests)
+                    pid = server.process.pid
+                    alone = throughput(port, pid, requests)
+                    with hostile_clients(port, pid) as hostility:
+                        beside = throughput(port, pid, requests)
                     row = rows.setdefault(name, {})
                     for test in ("SET", "GET"):
                         row.setdefault(f"{test} alone", []).append(alone[test])
                         row.setdefault(f"{test} hostile", []).append(beside[test])
                         row.setdefault(f"{test} ratio", []).append(beside[test] / alone[test])
+                    row.setdefault("µs CPU/command alone", []).append(alone["cpu"])
+                    row.setdefault("µs CPU/command hostile", []).append(beside["cpu"])
                     row.setdefault("rss growth MiB", []).append(hostility.peak_rss_growth / MIB)
                     row.setdefault("closed", []).append(hostility.closed_by_server)
                     row.setdefault("sent MiB", []).append(hostility.sent_bytes / MIB)
@@ -135,7 +146,7 @@ def main() -> None:
             for server in servers.values():
                 server.stop()
     columns = ["SET alone", "SET hostile", "SET ratio", "GET alone", "GET hostile", "GET ratio"]
-    columns += ["rss growth MiB", "closed", "sent MiB"]
+    columns += ["µs CPU/command alone", "µs CPU/command hostile", "rss growth MiB", "closed", "sent MiB"]
     print(f"| server | {' | '.join(columns)} |")
     print("|---" * (len(columns) + 1) + "|")
     for name, row in rows.items():

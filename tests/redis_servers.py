@@ -250,10 +250,19 @@ class SentinelGroup:
         raise LookupError("no sentinel answered")
 
     def failover(self) -> None:
-        """A coordinated failover (``SENTINEL FAILOVER``): the replica is promoted once it has caught up."""
+        """A failover with ``SENTINEL FAILOVER``: the replica is promoted once it has caught up; returns once the
+        old master has been turned into a replica of the new one. Until then the old master still accepts writes
+        (an agent that has not yet heard ``+switch-master`` may write there), and what it accepted is lost when it
+        resyncs — Redis' own guarantee, described in docs/consistency.md."""
         before = self.current_master_port()
+        old_master = next(server for server in (self.master, self.replica) if server.port == before)
         self.sentinels[0].client().sentinel_failover(self.name)
         wait_until(lambda: self.current_master_port() != before, 30, "the sentinels to switch the master")
+        wait_until(
+            lambda: old_master.client().info("replication").get("master_link_status") == "up",
+            60,
+            "the old master to become a replica of the new one",
+        )
 
 
 @contextlib.contextmanager
