@@ -26,15 +26,17 @@ def client(sidecar: RunningSidecar) -> redis.Redis:
 
 
 def raw_exchange(port: int, payload: bytes, wait: float = 0.25) -> bytes:
-    """Send raw bytes; return what the server answered until it closed or was silent for ``wait`` seconds."""
+    """Send raw bytes; return what the server answered until it closed, or was silent for ``wait`` seconds after
+    its first bytes (the first bytes may take up to 10 s, so that a loaded machine does not read an empty answer)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
         if payload:
             connection.sendall(payload)
-        connection.settimeout(wait)
+        connection.settimeout(10.0)
         received = b""
         try:
             while chunk := connection.recv(65536):
                 received += chunk
+                connection.settimeout(wait)
         except TimeoutError:
             pass
         return received
