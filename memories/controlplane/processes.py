@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import IO
@@ -23,15 +24,29 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text[-lines:])
 
 
+def dies_with_its_parent(command: list[str]) -> list[str]:
+    """``command`` run so that the kernel sends it SIGTERM when the process that started it dies, however it dies
+    (``kill -9`` of a test run or of ``memories dev`` included), through util-linux's ``setpriv --pdeathsig``;
+    ``command`` unchanged where setpriv is missing. The parent is the *thread* that starts it: start such processes
+    from the main thread (or one that outlives them)."""
+    setpriv = shutil.which("setpriv")
+    return command if setpriv is None else [setpriv, "--pdeathsig", "TERM", "--", *command]
+
+
 class ManagedProcess:
-    """A child process in its own session writing to a log file; stopped with terminate, wait, then kill."""
+    """A child process in its own session writing to a log file; stopped with terminate, wait, then kill, and sent
+    SIGTERM by the kernel if its owner dies first (:func:`dies_with_its_parent`)."""
 
     def __init__(self, name: str, command: list[str], log_path: Path) -> None:
         self.name = name
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
         self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=loopback_environment(), start_new_session=True
+            dies_with_its_parent(command),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=loopback_environment(),
+            start_new_session=True,
         )
 
     def check_alive(self) -> None:
