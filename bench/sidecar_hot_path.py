@@ -64,8 +64,8 @@ def connection_to_new_cache(*, accelerate: bool) -> RespConnection:
 async def answered(connection: RespConnection) -> None:
     """Run the event loop until ``connection`` answered everything it read: a read larger than one turn's budget
     is answered over several turns, and replies are written at the end of a turn, as in the real server."""
-    while not connection.idle:
-        await asyncio.sleep(0)  # noqa: ASYNC110 - yielding turns of the loop is the point here
+    while not connection.idle:  # noqa: ASYNC110 - yielding turns of the loop is the point
+        await asyncio.sleep(0)
 
 
 async def main() -> None:
