@@ -119,10 +119,15 @@ def _run(venv: Path, cwd: Path, *command: str) -> subprocess.CompletedProcess[st
 
 
 def test_the_wheel_carries_the_compiled_extensions(wheel: Path) -> None:
-    """``pip wheel`` compiles the RESP fast path and the LRU order into the wheel, with their type stubs."""
+    """``pip wheel`` compiles the RESP fast path, the LRU order and the L1 entries into the wheel, with their stubs."""
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    for module in ("memories/sidecar/resp/_fast", "memories/optimization/cache/policies/_lru"):
+    modules = (
+        "memories/sidecar/resp/_fast",
+        "memories/optimization/cache/policies/_lru",
+        "memories/optimization/cache/_entry",
+    )
+    for module in modules:
         assert any(re.fullmatch(rf"{module}\..*\.so", name) for name in names), (module, names)
         assert f"{module}.pyi" in names
 

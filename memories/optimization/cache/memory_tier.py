@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from sys import getsizeof
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from memories.errors import ValueTooLarge
 from memories.optimization.cache.policies import EvictionPolicy
@@ -14,7 +15,7 @@ from memories.optimization.cache.stats import TierCounters, TierStats
 
 ENTRY_OVERHEAD_BYTES = 150
 """Bytes of bookkeeping per L1 entry outside the key and the value: the ``MemoryEntry`` object
-(64 bytes with its GC header) and its slot in the tier's dict (up to ~80 bytes right after the
+(48 bytes compiled; 64 bytes for the pure-Python one, with its GC header) and its slot in the tier's dict (up to ~80 bytes right after the
 dict grows). Each policy adds its own ``entry_overhead_bytes`` (LRU 120, LFU 120, W-TinyLFU 400, S3-FIFO 500,
 the latter including its ghost queue and lazily dropped queue slots). Measured with tracemalloc
 filling a tier with 8× its capacity of 16-byte to 4 KiB values: real growth stayed within
@@ -22,8 +23,13 @@ filling a tier with 8× its capacity of 16-byte to 4 KiB values: real growth sta
 (growth ≤ 1.1 × capacity + 64 KiB)."""
 
 
-class MemoryEntry:
-    """One resident value: ``size`` is its accounted cost in bytes, ``expires_at`` clock seconds or None."""
+class PythonMemoryEntry:
+    """One resident value: ``size`` is its accounted cost in bytes, ``expires_at`` clock seconds or None.
+
+    The pure-Python entry, and the reference for the compiled one (``_entry.c``), which has the same attributes but
+    no garbage-collector header: a full collection walks every object that has one, so a million of these made
+    each full collection a ~0.5 s pause of the event loop (docs/benchmarks/cache.md).
+    """
 
     __slots__ = ("expires_at", "reads", "size", "value")
 
@@ -32,6 +38,23 @@ class MemoryEntry:
         self.size = size
         self.expires_at = expires_at
         self.reads = 0
+
+
+def _entry_type() -> type[PythonMemoryEntry]:
+    """The compiled entry when built and not switched off by ``MEMORIES_PURE_PYTHON=1``, else the Python one."""
+    if os.environ.get("MEMORIES_PURE_PYTHON"):
+        return PythonMemoryEntry
+    try:
+        from memories.optimization.cache._entry import MemoryEntry as CompiledMemoryEntry
+    except ImportError:
+        return PythonMemoryEntry
+    return cast("type[PythonMemoryEntry]", CompiledMemoryEntry)  # the same attributes (test_memory_entry.py)
+
+
+if TYPE_CHECKING:
+    MemoryEntry = PythonMemoryEntry
+else:
+    MemoryEntry = _entry_type()
 
 
 @dataclass

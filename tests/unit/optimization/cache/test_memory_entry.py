@@ -1,0 +1,116 @@
+"""The in-memory tier's entries: the compiled ``MemoryEntry`` (``_entry.c``) behaves as the Python one and costs the
+cyclic garbage collector nothing, and the compiled LRU order leaves a full collection nothing to walk when it holds
+no object the collector knows."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import weakref
+from typing import Any
+
+import pytest
+
+from memories.optimization.cache.memory_tier import MemoryEntry, MemoryTier, PythonMemoryEntry
+from memories.optimization.cache.policies.lru import CompiledLruPolicy, LruPolicy
+
+compiled_only = pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="compiled code switched off")
+
+
+def entry_types() -> list[Any]:
+    from memories.optimization.cache._entry import MemoryEntry as CompiledMemoryEntry
+
+    return [PythonMemoryEntry, CompiledMemoryEntry]
+
+
+class Value:
+    """A value that can be weakly referenced, to see when an entry lets it go."""
+
+
+@pytest.mark.parametrize("entry_type", entry_types(), ids=["python", "compiled"])
+def test_both_entries_hold_and_update_the_same_attributes(entry_type: Any) -> None:
+    entry = entry_type(b"payload", 123, None)
+    assert (entry.value, entry.size, entry.expires_at, entry.reads) == (b"payload", 123, None, 0)
+    entry.reads += 1
+    entry.size = 7
+    entry.expires_at = 12.5
+    entry.value = "other"
+    assert (entry.value, entry.size, entry.expires_at, entry.reads) == ("other", 7, 12.5, 1)
+    entry.expires_at = None
+    assert entry.expires_at is None
+    with pytest.raises(AttributeError):
+        entry.unknown = 1
+    keyword = entry_type(value=b"v", size=1, expires_at=3.0)
+    assert (keyword.value, keyword.size, keyword.expires_at) == (b"v", 1, 3.0)
+
+
+@pytest.mark.parametrize("entry_type", entry_types(), ids=["python", "compiled"])
+def test_an_entry_lets_its_value_go_when_replaced_or_deleted(entry_type: Any) -> None:
+    first, second = Value(), Value()
+    first_gone, second_gone = weakref.ref(first), weakref.ref(second)
+    entry = entry_type(first, 1, None)
+    del first
+    assert first_gone() is not None
+    entry.value = second
+    del second
+    assert first_gone() is None
+    del entry
+    assert second_gone() is None  # released at once: no collection needed
+
+
+@compiled_only
+def test_the_compiled_entry_is_invisible_to_the_collector_and_refuses_bad_arguments() -> None:
+    assert MemoryEntry is not PythonMemoryEntry
+    assert not gc.is_tracked(MemoryEntry(b"v", 1, None))
+    assert gc.is_tracked(PythonMemoryEntry(b"v", 1, None))
+    constructor: Any = MemoryEntry
+    with pytest.raises(TypeError):
+        constructor(b"v", "not a size", None)
+    with pytest.raises(TypeError):
+        constructor(b"v")
+    entry = MemoryEntry(b"v", 1, None)
+    with pytest.raises(AttributeError, match="cannot be deleted"):
+        del entry.value
+
+
+@compiled_only
+def test_a_full_l1_adds_no_object_for_the_collector_to_walk() -> None:
+    assert LruPolicy is CompiledLruPolicy
+    tier = MemoryTier(64 * 2**20, LruPolicy(), time.monotonic)
+    gc.collect()
+    tracked_before = len(gc.get_objects())
+    for index in range(20_000):
+        tier.store(f"key:{index}", b"x" * 100, None if index % 2 else 1e12)
+    gc.collect()
+    assert len(tier) == 20_000
+    assert len(gc.get_objects()) - tracked_before < 200  # was ~20,000: one per entry
+    assert gc.get_referents(tier._entries) == [type(tier._entries)]  # nothing to visit in the order
+
+
+@compiled_only
+def test_the_order_still_shows_the_collector_the_objects_it_knows() -> None:
+    order: Any = CompiledLruPolicy()
+    order["plain"] = b"bytes"
+    assert gc.get_referents(order) == [type(order)]
+    box = Value()
+    order["box"] = box
+    assert box in gc.get_referents(order)
+    order["box"] = b"replaced"
+    assert box not in gc.get_referents(order)
+    order["box"] = box
+    del order["box"]
+    assert gc.get_referents(order) == [type(order)]
+
+
+@compiled_only
+def test_a_cycle_through_the_order_is_still_collected() -> None:
+    order: Any = CompiledLruPolicy()
+    box = Value()
+    box.order = order  # type: ignore[attr-defined]
+    order["box"] = box
+    order["plain"] = "text"
+    box_gone = weakref.ref(box)
+    del box, order
+    gc.collect()
+    assert box_gone() is None
