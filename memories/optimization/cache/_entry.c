@@ -17,21 +17,22 @@
 #include <Python.h>
 #include <structmember.h>
 
+/* Every field is an object member (T_OBJECT_EX), as a __slots__ attribute is: CPython's specializing interpreter
+ * reads and writes such members as fast as slots, and `del entry.size` then reading it raises AttributeError. */
 typedef struct {
     PyObject_HEAD
-    PyObject *value;      /* strong reference, never NULL */
-    Py_ssize_t size;      /* accounted cost in bytes */
-    PyObject *expires_at; /* strong reference: a float (clock seconds) or None, never NULL */
-    Py_ssize_t reads;     /* reads since the entry was stored */
+    PyObject *value;      /* the stored object */
+    PyObject *size;       /* int: accounted cost in bytes */
+    PyObject *expires_at; /* float (clock seconds) or None */
+    PyObject *reads;      /* int: reads since the entry was stored */
 } MemoryEntry;
 
 static PyObject *
 entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"value", "size", "expires_at", NULL};
-    PyObject *value, *expires_at;
-    Py_ssize_t size;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OnO:MemoryEntry", keywords, &value, &size, &expires_at)) {
+    PyObject *value, *size, *expires_at;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO:MemoryEntry", keywords, &value, &size, &expires_at)) {
         return NULL;
     }
     MemoryEntry *self = (MemoryEntry *)type->tp_alloc(type, 0);
@@ -39,9 +40,9 @@ entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->value = Py_NewRef(value);
-    self->size = size;
+    self->size = Py_NewRef(size);
     self->expires_at = Py_NewRef(expires_at);
-    self->reads = 0;
+    self->reads = PyLong_FromLong(0); /* a cached small int: cannot fail */
     return (PyObject *)self;
 }
 
@@ -50,59 +51,19 @@ entry_dealloc(MemoryEntry *self)
 {
     PyTypeObject *type = Py_TYPE(self);
     /* No finalizer can reach this entry any more (no reference is left, and the type takes no weak references). */
-    Py_DECREF(self->value);
-    Py_DECREF(self->expires_at);
+    Py_XDECREF(self->value);
+    Py_XDECREF(self->size);
+    Py_XDECREF(self->expires_at);
+    Py_XDECREF(self->reads);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
 }
 
-/* value and expires_at: any object, never deleted (the Python class has no way to be without them either). */
-static int
-set_reference(PyObject **slot, PyObject *value, const char *name)
-{
-    if (value == NULL) {
-        PyErr_Format(PyExc_AttributeError, "MemoryEntry.%s cannot be deleted", name);
-        return -1;
-    }
-    PyObject *old = *slot;
-    *slot = Py_NewRef(value);
-    Py_DECREF(old); /* last: its finalizer sees the entry already updated */
-    return 0;
-}
-
-static PyObject *
-get_value(MemoryEntry *self, void *Py_UNUSED(closure))
-{
-    return Py_NewRef(self->value);
-}
-
-static int
-set_value(MemoryEntry *self, PyObject *value, void *Py_UNUSED(closure))
-{
-    return set_reference(&self->value, value, "value");
-}
-
-static PyObject *
-get_expires_at(MemoryEntry *self, void *Py_UNUSED(closure))
-{
-    return Py_NewRef(self->expires_at);
-}
-
-static int
-set_expires_at(MemoryEntry *self, PyObject *value, void *Py_UNUSED(closure))
-{
-    return set_reference(&self->expires_at, value, "expires_at");
-}
-
-static PyGetSetDef entry_getset[] = {
-    {"value", (getter)get_value, (setter)set_value, "the stored object", NULL},
-    {"expires_at", (getter)get_expires_at, (setter)set_expires_at, "clock seconds, or None: never expires", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
 static PyMemberDef entry_members[] = {
-    {"size", T_PYSSIZET, offsetof(MemoryEntry, size), 0, "accounted cost in bytes"},
-    {"reads", T_PYSSIZET, offsetof(MemoryEntry, reads), 0, "reads since the entry was stored"},
+    {"value", T_OBJECT_EX, offsetof(MemoryEntry, value), 0, "the stored object"},
+    {"size", T_OBJECT_EX, offsetof(MemoryEntry, size), 0, "accounted cost in bytes"},
+    {"expires_at", T_OBJECT_EX, offsetof(MemoryEntry, expires_at), 0, "clock seconds, or None: never expires"},
+    {"reads", T_OBJECT_EX, offsetof(MemoryEntry, reads), 0, "reads since the entry was stored"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -111,7 +72,6 @@ static PyType_Slot entry_slots[] = {
                 " not tracked by the cyclic garbage collector."},
     {Py_tp_new, entry_new},
     {Py_tp_dealloc, entry_dealloc},
-    {Py_tp_getset, entry_getset},
     {Py_tp_members, entry_members},
     {0, NULL},
 };
