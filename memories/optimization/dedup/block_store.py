@@ -106,6 +106,22 @@ class BlockStore(ABC):
         Until a recipe that uses them is committed, removing an input never frees them.
         """
 
+    def commit_held(self, recipe: DedupRecipe, new_blocks: NewBlocks, hold_bytes: int) -> None:
+        """Like ``commit``, but the store may hold it until ``flush`` (many inputs made durable together).
+
+        A store that holds commits flushes by itself once more than about ``hold_bytes`` (new block bytes plus
+        the held inputs' sizes) are held, when ``hold_bytes`` is 0, on any other operation and on ``close``; a
+        crash loses the held inputs, never a flushed one. This default commits at once.
+        """
+        self.commit(recipe, new_blocks)
+
+    def put_held(self, new_blocks: NewBlocks, hold_bytes: int) -> None:
+        """Like ``put``, held like ``commit_held``. This default stores at once."""
+        self.put(new_blocks)
+
+    def flush(self) -> None:  # noqa: B027 - stores that commit at once have nothing to flush
+        """Make every held commit durable and visible (one transaction in a pack store)."""
+
     @abstractmethod
     def remove(self, input_id: str) -> bool:
         """Unregister a recipe and free blocks no longer referenced; False if it was unknown."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from memories.errors import ConfigError, CorruptDataError, MemoriesError
 from memories.optimization.dedup import streams
+from memories.optimization.dedup.batch import DEFAULT_CHECKPOINT_BYTES, IngestBatch
 from memories.optimization.dedup.block_store import BlockStore, NewBlocks
 from memories.optimization.dedup.chunking import MINIMUM_CDC_AVERAGE_BYTES, cdc_boundaries, fixed_boundaries
 from memories.optimization.dedup.directory_store import DirectoryBlockStore
@@ -28,6 +29,8 @@ MINIMUM_BLOCK_BYTES = 64
 MAXIMUM_BLOCK_BYTES = 16 * 1024**2
 # A 128-bit hash colliding this many times in a row for one block means it is broken.
 MAXIMUM_COLLISION_SEEDS = 64
+# ingest_files and restore_files hand runs of up to this many small files to one worker-thread call.
+FILES_PER_CALL = 256
 
 
 class _Readable(Protocol):
@@ -161,18 +164,80 @@ class Deduplicator:
         of bytes-like pieces of any sizes. The blocks and the recipe are those ``process`` gives for
         the same bytes (same cut points, same default id: the XXH3-128 of the whole input). New
         blocks are stored a segment (~8 MiB) at a time; the recipe is registered at the end, so an
-        interrupted ingest registers nothing. Other operations on this instance wait until it is
-        done. Raises TypeError for an unsupported source, ConfigError for an empty ``name``.
+        interrupted ingest registers nothing. A file of at most 8 MiB is read and stored in one
+        worker-thread call. Other operations on this instance wait until it is done. Raises TypeError
+        for an unsupported source, ConfigError for an empty ``name``. To ingest many inputs with one
+        pack fsync and one index transaction per checkpoint instead of per input, use ``batch``.
         """
+        return await self._ingest(source, name, track_savings, 0)
+
+    def batch(self, checkpoint_bytes: Size = DEFAULT_CHECKPOINT_BYTES) -> IngestBatch:
+        """An ``async with`` batch of ingests made durable together (see batch.py), like a backup tool's checkpoints.
+
+        ``batch.ingest`` takes what ``ingest`` takes; its inputs are registered at a checkpoint: once about
+        ``checkpoint_bytes`` (bytes or a size like ``"64MB"``; new block bytes plus the inputs' sizes) are
+        pending, at ``batch.checkpoint()``, when the batch ends (also by an exception) and before any other
+        operation on this instance. A crash (``kill -9``) loses the inputs since the last checkpoint and
+        nothing before it. Stores in memory and of the one-file-per-block layout commit every input at once.
+        Raises ConfigError for a size that does not parse or is not positive.
+        """
+        limit = parse_size(checkpoint_bytes, field="checkpoint_bytes", allow_zero=False)
+        return IngestBatch(
+            lambda source, name, track_savings: self._ingest(source, name, track_savings, limit),
+            lambda files, track_savings: self._ingest_files(files, track_savings, limit),
+            self._flush,
+        )
+
+    async def _ingest(self, source: ByteSource, name: str | None, track_savings: bool, hold_bytes: int) -> DedupRecipe:
+        """``ingest``, with commits held up to ``hold_bytes`` (0: commit at once)."""
         if name is not None and (not isinstance(name, str) or not name):
             raise ConfigError(f"name: expected a non-empty string, got {name!r}")
         async with self._lock:
+            if isinstance(source, str | os.PathLike):
+                recipe = await asyncio.to_thread(self._ingest_small_file, source, name, track_savings, hold_bytes)
+                if recipe is not None:
+                    return recipe
             segments = StreamSegments(source)
-            block_ids, added, last_blocks = await self._deduplicate(segments)
+            block_ids, added, last_blocks = await self._deduplicate(segments, hold_bytes)
             input_id = name if name is not None else segments.hexdigest()
             return await asyncio.to_thread(
-                self._register, input_id, segments.size, block_ids, added, track_savings, last_blocks
+                self._register, input_id, segments.size, block_ids, added, track_savings, last_blocks, hold_bytes
             )
+
+    async def _ingest_files(
+        self, files: Iterable[tuple[str | os.PathLike[str], str | None]], track_savings: bool, hold_bytes: int
+    ) -> list[DedupRecipe]:
+        """Ingest files (path, name or None), runs of small ones in one worker-thread call each."""
+        items = list(files)
+        for _path, name in items:
+            if name is not None and (not isinstance(name, str) or not name):
+                raise ConfigError(f"name: expected a non-empty string, got {name!r}")
+        recipes: list[DedupRecipe] = []
+        while len(recipes) < len(items):
+            run = items[len(recipes) : len(recipes) + FILES_PER_CALL]
+            async with self._lock:
+                done = await asyncio.to_thread(self._ingest_small_files, run, track_savings, hold_bytes)
+            recipes += done
+            if len(done) < len(run):  # a file larger than one segment: streamed
+                path, name = run[len(done)]
+                recipes.append(await self._ingest(path, name, track_savings, hold_bytes))
+        return recipes
+
+    def _ingest_small_files(
+        self, files: list[tuple[str | os.PathLike[str], str | None]], track_savings: bool, hold_bytes: int
+    ) -> list[DedupRecipe]:
+        """Ingest files whole until the first one larger than a segment; return the recipes of those done."""
+        recipes: list[DedupRecipe] = []
+        for path, name in files:
+            recipe = self._ingest_small_file(path, name, track_savings, hold_bytes)
+            if recipe is None:
+                break
+            recipes.append(recipe)
+        return recipes
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self._store.flush)
 
     async def restore_stream(self, recipe_or_input_id: DedupRecipe | str) -> AsyncIterator[bytes]:
         """Yield an input's exact bytes in pieces of about 8 MiB (bounded memory for any size).
@@ -213,6 +278,28 @@ class Deduplicator:
         async for piece in self.restore_stream(recipe_or_input_id):
             await asyncio.to_thread(destination.write, piece)
             written += len(piece)
+        return written
+
+    async def restore_files(self, files: Iterable[tuple[DedupRecipe | str, str | os.PathLike[str]]]) -> int:
+        """Restore many inputs to files: (recipe or input id, destination path) pairs; return the bytes written.
+
+        Like ``restore_to`` for each pair (missing parent directories are created), but inputs of at most
+        8 MiB are restored many in one worker-thread call. Raises like ``restore_stream`` and stops at the
+        first input that fails; the files restored before it stay.
+        """
+        items = list(files)
+        written = position = 0
+        while position < len(items):
+            run = items[position : position + FILES_PER_CALL]
+            async with self._lock:
+                count, size = await asyncio.to_thread(self._restore_small_files, run)
+            position += count
+            written += size
+            if count < len(run):  # larger than one write: in pieces
+                source, destination = run[count]
+                await asyncio.to_thread(Path(destination).parent.mkdir, parents=True, exist_ok=True)
+                written += await self.restore_to(source, destination)
+                position += 1
         return written
 
     async def delete(self, input_id: str) -> None:
@@ -279,7 +366,9 @@ class Deduplicator:
             contents[block_id] = view[ends[index - 1] if index else 0 : ends[index]]
         return block_ids, NewBlocks(contents)
 
-    async def _deduplicate(self, segments: Segments) -> tuple[list[bytes], tuple[int, int], NewBlocks]:
+    async def _deduplicate(
+        self, segments: Segments, hold_bytes: int = 0
+    ) -> tuple[list[bytes], tuple[int, int], NewBlocks]:
         """Store the blocks of every segment but the last; return the input's block ids, (new bytes, new blocks)
         and the last segment's new blocks (stored with the recipe, in one transaction on disk).
 
@@ -298,7 +387,7 @@ class Deduplicator:
                 if storing is not None:
                     await storing
                 storing = asyncio.create_task(
-                    asyncio.to_thread(self._store_segment, view, ends, ids, block_ids, added, final)
+                    asyncio.to_thread(self._store_segment, view, ends, ids, block_ids, added, final, hold_bytes)
                 )
             assert storing is not None
             last_blocks = await storing
@@ -315,6 +404,7 @@ class Deduplicator:
         block_ids: list[bytes],
         added: list[int],
         final: bool,
+        hold_bytes: int = 0,
     ) -> NewBlocks:
         """Store a segment's new blocks (unreferenced until ``_register``), or return them for the last segment;
         append its final ids to ``block_ids`` and add the new bytes and blocks to ``added``."""
@@ -324,7 +414,7 @@ class Deduplicator:
         added[1] += len(new_blocks.contents)
         if final:
             return new_blocks
-        self._store.put(new_blocks)
+        self._store.put_held(new_blocks, hold_bytes)
         return NewBlocks()
 
     def _register(
@@ -335,6 +425,7 @@ class Deduplicator:
         added: tuple[int, int],
         track_savings: bool,
         last_blocks: NewBlocks,
+        hold_bytes: int = 0,
     ) -> DedupRecipe:
         recipe = DedupRecipe(
             input_id,
@@ -346,8 +437,28 @@ class Deduplicator:
             new_bytes=added[0] if track_savings else None,
             new_blocks=added[1] if track_savings else None,
         )
-        self._store.commit(recipe, last_blocks)
+        self._store.commit_held(recipe, last_blocks, hold_bytes)
         return recipe
+
+    def _ingest_small_file(
+        self, path: str | os.PathLike[str], name: str | None, track_savings: bool, hold_bytes: int
+    ) -> DedupRecipe | None:
+        """Ingest a file of at most ``streams.READ_BYTES`` whole, in this one thread; None for a larger file."""
+        if os.stat(path).st_size > streams.READ_BYTES:
+            return None
+        with open(path, "rb") as file:
+            data = file.read(streams.READ_BYTES + 1)
+        if len(data) > streams.READ_BYTES:  # grew since the stat
+            return None
+        view = memoryview(data)
+        ends, ids = self._split_and_hash(view)
+        block_ids: list[bytes] = []
+        added = [0, 0]
+        new_blocks = self._store_segment(view, ends, ids, block_ids, added, True)
+        input_id = name if name is not None else input_id_of(view)
+        return self._register(
+            input_id, len(view), block_ids, (added[0], added[1]), track_savings, new_blocks, hold_bytes
+        )
 
     def _resolve_with_verification(
         self, blocks: list[memoryview], block_ids: list[bytes]
@@ -384,6 +495,23 @@ class Deduplicator:
                 f"restored {len(restored)} bytes, the recipe says {recipe.size}", location=f"input {recipe.input_id}"
             )
         return restored
+
+    def _restore_small_files(self, files: list[tuple[DedupRecipe | str, str | os.PathLike[str]]]) -> tuple[int, int]:
+        """Restore inputs whole until the first one larger than ``streams.WRITE_BYTES``; (inputs done, bytes)."""
+        made: set[Path] = set()
+        written = 0
+        for done, (source, destination) in enumerate(files):
+            recipe = self._recipe_of(source)
+            if recipe.size > streams.WRITE_BYTES:
+                return done, written
+            restored = self._restore(recipe)
+            path = Path(destination)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            path.write_bytes(restored)
+            written += len(restored)
+        return len(files), written
 
     def _recipe_of(self, recipe_or_input_id: DedupRecipe | str) -> DedupRecipe:
         """The recipe given, or the one registered under the id; KeyError or ConfigError like ``restore``."""

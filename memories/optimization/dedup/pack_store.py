@@ -9,7 +9,10 @@ Layout under ``store_path``::
 
 Crash safety (``kill -9`` at any point leaves a consistent store): new blocks are appended to the
 current pack and the pack is fsynced *before* one SQLite transaction (WAL, ``synchronous=FULL``)
-records them and the pack's new valid end; a recipe is registered in a transaction after its blocks.
+records them and the pack's new valid end; a recipe is registered in that transaction or a later one.
+Commits may be *held* (``commit_held``/``put_held``, what a Deduplicator batch uses): their blocks are
+appended at once but recorded, with their recipes, by the next ``flush`` — one pack fsync and one
+transaction for many inputs. Any other operation flushes first, so it sees every held input.
 On open, every pack is truncated to its recorded valid end (dropping a torn tail or records no
 transaction recorded), index entries that point past a pack's end are dropped (``check`` then names
 the recipes they break), and packs the index does not use are deleted.
@@ -26,8 +29,9 @@ import os
 import sqlite3
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from memories.errors import ConfigError, CorruptDataError
 from memories.optimization.dedup.block_files import fsync_path
@@ -79,7 +83,14 @@ class PackBlockStore(SqliteIndexedStore):
         self._database.executescript(_SCHEMA)
         self._check_hash_algorithm()
         self._readers: dict[int, int] = {}
-        self._pending_end = (0, 0)
+        # Held (appended, not yet recorded) blocks and recipes, see ``flush``.
+        self._writers: dict[int, BinaryIO] = {}
+        self._new_pack_files = False
+        self._held_rows: list[tuple[bytes, int, int, int, int]] = []
+        self._held_ids: set[bytes] = set()
+        self._held_ends: dict[int, int] = {}
+        self._held_recipes: list[DedupRecipe] = []
+        self._held_bytes = 0
         # Packs being repacked: never appended to (their live blocks move to a newer pack).
         self._sealed: set[int] = set()
         self._recover()
@@ -150,22 +161,38 @@ class PackBlockStore(SqliteIndexedStore):
 
     def _current_pack(self) -> tuple[int, int]:
         """(number, valid end) of the pack to append to; a new one once the last is full."""
-        row = self._database.execute("SELECT number, valid_end FROM packs ORDER BY number DESC LIMIT 1").fetchone()
-        if row is None or row[1] >= PACK_BYTES or row[0] in self._sealed:
-            return (1 if row is None else row[0] + 1), 0
-        return int(row[0]), int(row[1])
+        if self._held_ends:
+            number = max(self._held_ends)
+            end = self._held_ends[number]
+        else:
+            row = self._database.execute("SELECT number, valid_end FROM packs ORDER BY number DESC LIMIT 1").fetchone()
+            if row is None:
+                return 1, 0
+            number, end = int(row[0]), int(row[1])
+        if end >= PACK_BYTES or number in self._sealed:
+            return number + 1, 0
+        return number, end
 
-    def _append(self, blocks: Iterable[tuple[bytes, BlockData, int]]) -> list[tuple[bytes, int, int, int, int]]:
-        """Append (id, content, seed) records to the current pack and fsync it; return the index rows."""
-        number, offset = self._current_pack()
+    def _writer(self, number: int, offset: int) -> BinaryIO:
+        """The open append file of pack ``number``, positioned at ``offset`` (a tail past it is cut off)."""
+        file = self._writers.get(number)
+        if file is None:
+            path = self._pack_path(number)
+            if not path.exists():
+                self._new_pack_files = True
+            file = self._writers[number] = open(path, "ab")  # noqa: SIM115 - closed by _sync_packs
+        if file.tell() != offset:  # a tail no transaction recorded (recovery truncates it; so do we)
+            file.truncate(offset)
+            file.seek(offset)
+        return file
+
+    def _append(self, blocks: Sequence[tuple[bytes, BlockData, int]]) -> list[tuple[bytes, int, int, int, int]]:
+        """Append every (id, content, seed) record to packs (not yet synced); return their index rows."""
         rows: list[tuple[bytes, int, int, int, int]] = []
-        path = self._pack_path(number)
-        created = not path.exists()
-        with open(path, "ab") as file:
-            if file.tell() != offset:  # a tail no transaction recorded (recovery truncates it; so do we)
-                file.truncate(offset)
-                file.seek(offset)
-            for block_id, content, seed in blocks:
+        while len(rows) < len(blocks):
+            number, offset = self._current_pack()
+            file = self._writer(number, offset)
+            for block_id, content, seed in blocks[len(rows) :]:
                 header = RECORD.pack(RECORD_MAGIC, len(block_id), seed, len(content))
                 file.write(header + block_id)
                 file.write(content)
@@ -174,12 +201,22 @@ class PackBlockStore(SqliteIndexedStore):
                 offset = data_offset + len(content)
                 if offset >= PACK_BYTES:
                     break
-            file.flush()
-            os.fsync(file.fileno())
-        if created:
-            fsync_path(self._packs_path)
-        self._pending_end = (number, offset)
+            self._held_ends[number] = offset
         return rows
+
+    def _sync_packs(self) -> None:
+        """Make the appended records durable: fsync every pack written to (and the directory for new packs)."""
+        try:
+            for file in self._writers.values():
+                file.flush()
+                os.fsync(file.fileno())
+            if self._new_pack_files:
+                fsync_path(self._packs_path)
+                self._new_pack_files = False
+        finally:
+            for file in self._writers.values():
+                file.close()
+            self._writers.clear()
 
     def _reader(self, number: int) -> int:
         descriptor = self._readers.get(number)
@@ -200,86 +237,116 @@ class PackBlockStore(SqliteIndexedStore):
     # -- BlockStore --------------------------------------------------------------------
 
     def read(self, block_id: bytes) -> bytes | None:
+        self.flush()
         row = self._database.execute(
             "SELECT id, pack, offset, length, seed FROM blocks WHERE id = ?", (block_id,)
         ).fetchone()
         return None if row is None else self._read_block(*row)
 
-    def _store_blocks(
-        self,
-        blocks: list[tuple[bytes, BlockData, int]],
-        *,
-        relocate: bool = False,
-        then: Callable[[], None] | None = None,
-    ) -> None:
-        """Append (id, content, seed) blocks to packs (fsynced), then record them, one transaction per pack.
+    def _hold(self, new_blocks: NewBlocks) -> None:
+        """Append ``new_blocks`` to packs; ``flush`` records them."""
+        if new_blocks.contents:
+            records = [
+                (block_id, content, new_blocks.seeds.get(block_id, 0))
+                for block_id, content in new_blocks.contents.items()
+            ]
+            rows = self._append(records)
+            self._held_rows += rows
+            self._held_ids.update(row[0] for row in rows)
 
-        New blocks are recorded unreferenced; with ``relocate`` the blocks exist and their rows are
-        pointed at the new copies (repacking). ``then`` runs inside the last transaction (also when
-        there are no blocks), so a recipe is registered in the same transaction as its last blocks.
-        """
-        database = self._database
-        while True:
-            rows = self._append(blocks) if blocks else []
-            blocks = blocks[len(rows) :]
-            with database:
-                database.execute("BEGIN IMMEDIATE")
-                if relocate:
-                    database.executemany(
-                        "UPDATE blocks SET pack = ?, offset = ? WHERE id = ?",
-                        [(pack, offset, block_id) for block_id, pack, offset, _length, _seed in rows],
-                    )
-                else:
-                    database.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?, 0)", rows)
-                if rows:
-                    database.execute(
-                        "INSERT INTO packs VALUES (?, ?, 0) "
-                        "ON CONFLICT (number) DO UPDATE SET valid_end = excluded.valid_end",
-                        self._pending_end,
-                    )
-                if not blocks and then is not None:
-                    then()
-            if not relocate:
-                for _block_id, _pack, _offset, length, _seed in rows:
-                    self.totals.add_block(length)
-            if not blocks:
-                return
-
-    @staticmethod
-    def _records_of(new_blocks: NewBlocks) -> list[tuple[bytes, BlockData, int]]:
-        return [
-            (block_id, content, new_blocks.seeds.get(block_id, 0)) for block_id, content in new_blocks.contents.items()
-        ]
+    def put_held(self, new_blocks: NewBlocks, hold_bytes: int) -> None:
+        self._hold(new_blocks)
+        self._held_bytes += new_blocks.total_bytes
+        if not hold_bytes or self._held_bytes >= hold_bytes:
+            self.flush()
 
     def put(self, new_blocks: NewBlocks) -> None:
-        if new_blocks.contents:
-            self._store_blocks(self._records_of(new_blocks))
+        self.put_held(new_blocks, 0)
+
+    def commit_held(self, recipe: DedupRecipe, new_blocks: NewBlocks, hold_bytes: int) -> None:
+        self._hold(new_blocks)
+        self._held_recipes.append(recipe)
+        self._held_bytes += recipe.size
+        if not hold_bytes or self._held_bytes >= hold_bytes:
+            self.flush()
 
     def commit(self, recipe: DedupRecipe, new_blocks: NewBlocks) -> None:
-        old_recipe = self.recipe(recipe.input_id)
-        database = self._database
+        # One pack fsync and one transaction for a small input's blocks and its recipe together.
+        self.commit_held(recipe, new_blocks, 0)
 
-        def register() -> None:
+    def missing(self, block_ids: Iterable[bytes]) -> list[bytes]:
+        held = self._held_ids
+        return [block_id for block_id in super().missing(block_ids) if block_id not in held]
+
+    def flush(self) -> None:
+        """Record the held blocks and register the held recipes: pack fsyncs, then one transaction."""
+        if not (self._held_ends or self._held_recipes):
+            return
+        rows, recipes, ends = self._held_rows, self._held_recipes, self._held_ends
+        self._held_rows, self._held_recipes, self._held_ends = [], [], {}
+        self._held_ids, self._held_bytes = set(), 0
+        self._sync_packs()
+        self._record(rows, ends, recipes)
+
+    def _record(
+        self,
+        rows: list[tuple[bytes, int, int, int, int]],
+        ends: dict[int, int],
+        recipes: Sequence[DedupRecipe] = (),
+        *,
+        relocate: bool = False,
+    ) -> None:
+        """One transaction: index synced ``rows`` (new blocks, unreferenced; with ``relocate`` existing blocks'
+        new copies), the packs' valid ``ends``, then register ``recipes`` in order."""
+        database = self._database
+        with database:
+            database.execute("BEGIN IMMEDIATE")
+            if relocate:
+                database.executemany(
+                    "UPDATE blocks SET pack = ?, offset = ? WHERE id = ?",
+                    [(pack, offset, block_id) for block_id, pack, offset, _length, _seed in rows],
+                )
+            else:
+                database.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?, ?, ?, ?, 0)", rows)
             database.executemany(
-                "UPDATE blocks SET refcount = refcount + ? WHERE id = ?",
-                [(count, block_id) for block_id, count in Counter(recipe.block_ids).items()],
+                "INSERT INTO packs VALUES (?, ?, 0) ON CONFLICT (number) DO UPDATE SET valid_end = excluded.valid_end",
+                list(ends.items()),
             )
+            if recipes:
+                self._register(recipes)
+        if not relocate:
+            for _block_id, _pack, _offset, length, _seed in rows:
+                self.totals.add_block(length)
+
+    def _register(self, recipes: Sequence[DedupRecipe]) -> None:
+        """Inside a transaction: register ``recipes`` in order, each replacing a recipe of the same id.
+
+        Every recipe's references are added before any replaced recipe's are dropped, so a block that one
+        of them shares with a recipe replaced in the same transaction is never freed.
+        """
+        database = self._database
+        references = Counter[bytes]()
+        for recipe in recipes:
+            references.update(recipe.block_ids)
+        database.executemany(
+            "UPDATE blocks SET refcount = refcount + ? WHERE id = ?",
+            [(count, block_id) for block_id, count in references.items()],
+        )
+        for recipe in recipes:
+            old_recipe = super().recipe(recipe.input_id)
             if old_recipe is not None:
                 self._unregister(old_recipe)
             database.execute(
                 "INSERT INTO recipes VALUES (?, ?, ?, ?)",
                 (recipe.input_id, recipe.size, recipe.total_blocks, recipe.to_bytes()),
             )
-            self._save_savings(recipe)
+            self.totals.add_recipe(recipe)
+            if recipe.new_bytes is not None:
+                self.totals.add_savings(recipe)
+        if any(recipe.new_bytes is not None for recipe in recipes):
+            self._save_savings()
 
-        # One pack fsync and one transaction for a small input's blocks and its recipe together.
-        self._store_blocks(self._records_of(new_blocks), then=register)
-        self.totals.add_recipe(recipe)
-
-    def _save_savings(self, recipe: DedupRecipe) -> None:
-        if recipe.new_bytes is None:
-            return
-        self.totals.add_savings(recipe)
+    def _save_savings(self) -> None:
         self._database.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             [
@@ -314,6 +381,14 @@ class PackBlockStore(SqliteIndexedStore):
         self._database.execute("DELETE FROM recipes WHERE input_id = ?", (recipe.input_id,))
         self.totals.add_recipe(recipe, sign=-1)
 
+    def recipe(self, input_id: str) -> DedupRecipe | None:
+        self.flush()
+        return super().recipe(input_id)
+
+    def input_ids(self) -> list[str]:
+        self.flush()
+        return super().input_ids()
+
     def remove(self, input_id: str) -> bool:
         recipe = self.recipe(input_id)
         if recipe is None:
@@ -324,6 +399,7 @@ class PackBlockStore(SqliteIndexedStore):
         return True
 
     def assemble_blocks(self, recipe: DedupRecipe, block_ids: Sequence[bytes]) -> bytes:
+        self.flush()
         unique_ids = list(dict.fromkeys(block_ids))
         rows = {row[0]: row for row in self._existing(unique_ids, "id, pack, offset, length, seed")}
         contents: dict[bytes, bytes] = {}
@@ -337,6 +413,7 @@ class PackBlockStore(SqliteIndexedStore):
 
     def check(self) -> list[str]:
         """Re-read and re-hash every block, and look up every recipe's blocks; return the problems found."""
+        self.flush()
         problems: list[str] = []
         for row in self._database.execute("SELECT id, pack, offset, length, seed FROM blocks").fetchall():
             try:
@@ -353,6 +430,7 @@ class PackBlockStore(SqliteIndexedStore):
 
     def collect_garbage(self) -> int:
         """Drop blocks no recipe uses and repack mostly-dead packs; return the pack bytes reclaimed."""
+        self.flush()
         database = self._database
         marked: set[bytes] = set()
         for (raw,) in database.execute("SELECT recipe FROM recipes").fetchall():
@@ -371,10 +449,12 @@ class PackBlockStore(SqliteIndexedStore):
             ).fetchall()
             # Copies first (fsynced, rows repointed), then the old pack goes: a crash in between leaves a
             # pack no row uses, which opening the store deletes.
-            self._store_blocks(
-                [(block_id, self._read_block(block_id, number, *rest), rest[-1]) for block_id, *rest in live],
-                relocate=True,
+            rows = self._append(
+                [(block_id, self._read_block(block_id, number, *rest), rest[-1]) for block_id, *rest in live]
             )
+            ends, self._held_ends = self._held_ends, {}
+            self._sync_packs()
+            self._record(rows, ends, relocate=True)
             with database:
                 database.execute("BEGIN IMMEDIATE")
                 database.execute("DELETE FROM packs WHERE number = ?", (number,))
@@ -388,6 +468,7 @@ class PackBlockStore(SqliteIndexedStore):
         return reclaimed
 
     def close(self) -> None:
+        self.flush()
         for descriptor in self._readers.values():
             os.close(descriptor)
         self._readers.clear()
