@@ -299,8 +299,8 @@ class Ours(Tool):
         files = sorted(item for item in source.rglob("*") if item.is_file())
 
         async def ingest_all() -> None:
-            for path in files:
-                await self.dedup.ingest(path, name=f"{version}/{path.relative_to(source)}")
+            async with self.dedup.batch() as batch:  # one pack fsync + index transaction per checkpoint
+                await batch.ingest_files((path, f"{version}/{path.relative_to(source)}") for path in files)
 
         asyncio.run(ingest_all())
 
@@ -308,11 +308,11 @@ class Ours(Tool):
         prefix = f"{version}/"
 
         async def restore_all() -> None:
-            for input_id in self.dedup.input_ids():
-                if input_id.startswith(prefix):
-                    destination = target / input_id[len(prefix) :]
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    await self.dedup.restore_to(input_id, destination)
+            await self.dedup.restore_files(
+                (input_id, target / input_id[len(prefix) :])
+                for input_id in self.dedup.input_ids()
+                if input_id.startswith(prefix)
+            )
 
         asyncio.run(restore_all())
 
