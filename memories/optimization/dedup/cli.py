@@ -89,8 +89,10 @@ def _run_with_store(action: Callable[[Deduplicator, argparse.Namespace], Corouti
 async def _add(dedup: Deduplicator, arguments: argparse.Namespace) -> None:
     if arguments.name is not None and len(arguments.files) != 1:
         raise SystemExit("memories dedup add: --name needs exactly one file")
-    for path in arguments.files:
-        recipe = await dedup.ingest(path, name=arguments.name)
+    # One batch: one pack fsync and one index transaction per checkpoint, not per file; printed once registered.
+    async with dedup.batch() as batch:
+        recipes = await batch.ingest_files((path, arguments.name) for path in arguments.files)
+    for path, recipe in zip(arguments.files, recipes, strict=True):
         print(f"{recipe.input_id}\t{path}\t{recipe.new_bytes} new bytes of {recipe.size}")
 
 
