@@ -110,7 +110,7 @@ class BlockStore(ABC):
         """Like ``commit``, but the store may hold it until ``flush`` (many inputs made durable together).
 
         A store that holds commits flushes by itself once more than about ``hold_bytes`` (new block bytes plus
-        the held inputs' sizes) are held, when ``hold_bytes`` is 0, on any other operation and on ``close``; a
+        the held inputs' sizes) are held, when ``hold_bytes`` is 0, on other operations and on ``close``; a
         crash loses the held inputs, never a flushed one. This default commits at once.
         """
         self.commit(recipe, new_blocks)

@@ -177,7 +177,8 @@ class Deduplicator:
         ``batch.ingest`` takes what ``ingest`` takes; its inputs are registered at a checkpoint: once about
         ``checkpoint_bytes`` (bytes or a size like ``"64MB"``; new block bytes plus the inputs' sizes) are
         pending, at ``batch.checkpoint()``, when the batch ends (also by an exception) and before any other
-        operation on this instance. A crash (``kill -9``) loses the inputs since the last checkpoint and
+        async operation on this instance (restore, delete, check...); ``input_ids`` and ``get_metrics`` count
+        an input once its checkpoint is done. A crash (``kill -9``) loses the inputs since the last checkpoint and
         nothing before it. Stores in memory and of the one-file-per-block layout commit every input at once.
         Raises ConfigError for a size that does not parse or is not positive.
         """

@@ -12,7 +12,8 @@ current pack and the pack is fsynced *before* one SQLite transaction (WAL, ``syn
 records them and the pack's new valid end; a recipe is registered in that transaction or a later one.
 Commits may be *held* (``commit_held``/``put_held``, what a Deduplicator batch uses): their blocks are
 appended at once but recorded, with their recipes, by the next ``flush`` — one pack fsync and one
-transaction for many inputs. Any other operation flushes first, so it sees every held input.
+transaction for many inputs. Every other operation but ``input_ids`` (a plain read, also made outside the
+Deduplicator's lock) flushes first, so it sees every held input.
 On open, every pack is truncated to its recorded valid end (dropping a torn tail or records no
 transaction recorded), index entries that point past a pack's end are dropped (``check`` then names
 the recipes they break), and packs the index does not use are deleted.
@@ -384,10 +385,6 @@ class PackBlockStore(SqliteIndexedStore):
     def recipe(self, input_id: str) -> DedupRecipe | None:
         self.flush()
         return super().recipe(input_id)
-
-    def input_ids(self) -> list[str]:
-        self.flush()
-        return super().input_ids()
 
     def remove(self, input_id: str) -> bool:
         recipe = self.recipe(input_id)

@@ -272,7 +272,8 @@ async def test_a_batch_registers_its_inputs_at_checkpoints_with_one_transaction(
         assert committed_input_ids(tmp_path) == {"a", "b"}
         await batch.ingest(pieces_of(b"late"), name="c")
         assert committed_input_ids(tmp_path) == {"a", "b"}
-        assert dedup.input_ids() == ["a", "b", "c"]  # any other operation checkpoints first
+        assert dedup.input_ids() == ["a", "b"]  # registered: the checkpointed ones
+        assert await dedup.restore("c") == b"late"  # any other operation checkpoints first
         assert committed_input_ids(tmp_path) == {"a", "b", "c"}
         await batch.ingest(pieces_of(b"at the end"), name="d")
     assert committed_input_ids(tmp_path) == {"a", "b", "c", "d"}
