@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from memories.errors import ConfigError
 from memories.optimization import Deduplicator, DedupMetrics, DedupRecipe
 from memories.optimization.dedup import hashing
+from memories.optimization.dedup.directory_store import DirectoryBlockStore
+from memories.optimization.dedup.hashing import HASHERS
 
 BLOCK = 256
 
@@ -261,3 +263,25 @@ async def test_concurrent_processing_of_overlapping_inputs_stays_consistent() ->
     assert dedup.get_metrics().unique_blocks == len(distinct)
     restored = await asyncio.gather(*(dedup.restore(str(index)) for index in range(6)))
     assert restored == inputs
+
+
+@pytest.mark.parametrize("layout", ["memory", "one file per block"])
+async def test_a_batch_on_a_store_without_held_commits_registers_each_input_at_once(
+    layout: str, tmp_path: Path
+) -> None:
+    if layout == "memory":
+        dedup = Deduplicator(1024, chunking="cdc")
+    else:
+        DirectoryBlockStore(tmp_path, HASHERS["xxhash"]).close()
+        dedup = Deduplicator(1024, chunking="cdc", store_path=tmp_path)
+    (tmp_path / "file").write_bytes(b"x" * 5000)
+    async with dedup.batch("1KB") as batch:
+        await batch.ingest(tmp_path / "file", name="a")
+        assert dedup.input_ids() == ["a"]
+        (recipe,) = await batch.ingest_files([(tmp_path / "file", "b")])
+        assert recipe.new_bytes == 0 and dedup.input_ids() == ["a", "b"]
+    written = await dedup.restore_files([("a", tmp_path / "out" / "a")])
+    assert written == 5000 and (tmp_path / "out" / "a").read_bytes() == b"x" * 5000
+    with pytest.raises(ConfigError, match="checkpoint_bytes"):
+        dedup.batch(0)
+    dedup.close()
