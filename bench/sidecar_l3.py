@@ -9,9 +9,13 @@ measure the agent's round trip to L3; GET rows are served from L1 after the firs
 
 ``--baseline PYTHON`` adds a tracking agent run by another checkout's interpreter (its venv's python: the code
 before a change), alternated with the rest, and the ratio of this checkout's tracking agent to it.
-``--without-cluster`` leaves the Cluster out (a quicker A/B).
+``--without-cluster`` leaves the Cluster out (a quicker A/B). ``--proxy-peer`` adds twemproxy (Debian's
+``nutcracker``) in front of the L3 redis-server: a proxy makes the same two extra hops as the agent's
+write-through SET and caches nothing, so its rows (and proxy/redis) tell what those hops allow on this machine;
+without nutcracker installed the column is skipped with a message.
 
     .venv/bin/python bench/sidecar_l3.py [--runs 3] [--scale 1.0] [--baseline PYTHON] [--without-cluster]
+        [--proxy-peer]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.redis_servers starts the Cluster
 
 from sidecar_resp import RedisServer, Sidecar, redis_benchmark
+from twemproxy import Nutcracker, nutcracker_path
 
 from tests.redis_servers import redis_cluster
 
@@ -49,7 +54,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies redis-benchmark -n")
     parser.add_argument("--baseline", metavar="PYTHON", help="also run a tracking agent with this interpreter")
     parser.add_argument("--without-cluster", action="store_true", help="leave the 3-master Cluster out")
+    parser.add_argument("--proxy-peer", action="store_true", help="also run twemproxy (nutcracker) before L3")
     arguments = parser.parse_args()
+    nutcracker = nutcracker_path() if arguments.proxy_peer else None
+    if arguments.proxy_peer and nutcracker is None:
+        print("--proxy-peer: nutcracker is not installed (apt-get install nutcracker); no proxy column", flush=True)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -68,8 +77,11 @@ def main() -> None:
             agents["baseline"] = baseline_sidecar(
                 arguments.baseline, workdir, {"l1Size": "256MB", "l3": {"url": url, "keyPrefix": "b:"}}
             )
+        proxy = Nutcracker(workdir, l3.port, nutcracker) if nutcracker is not None else None
         ports = {"redis": peer.port, **{name: agent.resp_port for name, agent in agents.items()}}
-        names = [name for name in ("none", "tracking", "cluster", "baseline") if name in agents]
+        if proxy is not None:
+            ports["proxy"] = proxy.port
+        names = [name for name in ("none", "tracking", "cluster", "baseline", "proxy") if name in ports]
         try:
             print(
                 "| test | value | pipeline | redis rps | "
@@ -77,9 +89,12 @@ def main() -> None:
                 + "tracking/none | tracking/redis | "
                 + ("cluster/redis | " if "cluster" in agents else "")
                 + ("tracking/baseline | " if "baseline" in agents else "")
+                + ("proxy/redis | tracking/proxy | " if proxy is not None else "")
                 + f"p99 ms redis / {' / '.join(names)} | p99 tracking/redis |"
+                + (" p99 proxy/redis |" if proxy is not None else "")
             )
-            print("|---" * (8 + len(names) + ("cluster" in agents) + ("baseline" in agents)) + "|", flush=True)
+            columns = 8 + len(names) + ("cluster" in agents) + ("baseline" in agents) + 3 * (proxy is not None)
+            print("|---" * columns + "|", flush=True)
             for size in (100, 4096):
                 for pipeline in (1, 16):
                     requests = int((100_000 if pipeline == 1 else 400_000) * arguments.scale)
@@ -97,17 +112,22 @@ def main() -> None:
                             ratios.append(rps["cluster"] / rps["redis"])
                         if "baseline" in agents:
                             ratios.append(rps["tracking"] / rps["baseline"])
+                        if proxy is not None:
+                            ratios += [rps["proxy"] / rps["redis"], rps["tracking"] / rps["proxy"]]
                         print(
                             f"| {test} | {size} B | {pipeline} | {rps['redis']:.0f} | "
                             + "".join(f"{rps[name]:.0f} | " for name in names)
                             + "".join(f"{ratio:.2f} | " for ratio in ratios)
                             + " / ".join(f"{p99[name]:.2f}" for name in ["redis", *names])
-                            + f" | {p99['tracking'] / p99['redis']:.2f} |",
+                            + f" | {p99['tracking'] / p99['redis']:.2f} |"
+                            + (f" {p99['proxy'] / p99['redis']:.2f} |" if proxy is not None else ""),
                             flush=True,
                         )
         finally:
             for agent in agents.values():
                 agent.stop()
+            if proxy is not None:
+                proxy.stop()
             peer.stop()
             l3.stop()
 
