@@ -48,6 +48,7 @@ from memories.optimization.cache.remote.values import from_remote, to_remote
 from memories.optimization.cache.sizing import estimate_size
 from memories.optimization.cache.stats import CacheStats, RemoteStatus
 from memories.optimization.cache.tier import Presence
+from memories.optimization.cache.write_batch import BatchDone
 from memories.optimization.cache.writes import Condition, LocalWrites, SharedWrites, WriteDone, Writes
 from memories.units import Duration, Size, parse_duration
 
@@ -418,6 +419,19 @@ class CacheManager:
         else:
             name, _value, expires_at = self._checked(key, value, None)
         return self._writes.set_then(name, value, expires_at, done)
+
+    def set_many_then(self, keys: list[str], values: list[bytes], done: BatchDone) -> bool:
+        """:meth:`set_then` of each ``keys[i]``/``values[i]`` (str keys, bytes values), in order, together: the SETs of
+        one pipeline leave for L3 in one write and share one batch state (:mod:`.write_batch`).
+
+        Returns True when all started: ``done`` is then called once, with one outcome per pair in order (None when
+        acknowledged, else the exception :meth:`set` would raise). Returns False, doing nothing, when any cannot
+        start at once or needs a check (as :meth:`set_then`, and also with a default ttl or a value size limit, or
+        a value too large for every tier): call :meth:`set` of each.
+        """
+        if not self._started or self._closed or not self._plain_writes:
+            return False
+        return self._writes.set_many_then(keys, values, done)
 
     async def getset(
         self,

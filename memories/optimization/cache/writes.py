@@ -7,7 +7,8 @@ L2 first starts over if its key was written meanwhile (its fence tells), so it i
 Shared writes drop the local copies, let Redis execute the write (``SET ... NX|XX|GET|KEEPTTL``, ``INCRBY``,
 ``UNLINK``, ``PEXPIRE``), and keep the acknowledged value as the local copy unless something newer happened
 meanwhile: atomic across every agent. A plain SET can also go on in callbacks instead of a coroutine
-(:meth:`Writes.set_then`): the same steps, without a task or a chain of coroutines per write (the sidecar's SET).
+(:meth:`Writes.set_then`): the same steps, without a task or a chain of coroutines per write (the sidecar's SET),
+and so can a pipeline's run of plain SETs together (:meth:`Writes.set_many_then`, :mod:`.write_batch`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from memories.errors import TierUnavailable, WrongValueType
+from memories.errors import TierUnavailable, ValueTooLarge, WrongValueType
 from memories.optimization.cache.codec import UnencodableValue
 from memories.optimization.cache.fences import Fence
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN, parse_integer
@@ -26,6 +27,7 @@ from memories.optimization.cache.key_guard import KeyGuard
 from memories.optimization.cache.keys import MISSING
 from memories.optimization.cache.local_copies import pack_or_none
 from memories.optimization.cache.remote.values import from_remote, to_remote
+from memories.optimization.cache.write_batch import BatchDone, SetBatch
 
 if TYPE_CHECKING:
     from memories.optimization.cache.remote.tier import RemoteTier  # redis loads only when L3 is used
@@ -54,6 +56,10 @@ class Writes(Protocol):
     def set_then(self, key: str, value: bytes, expires_at: float | None, done: WriteDone) -> bool:
         """Start :meth:`set` without suspending: True when started (``done`` is called once, later), False when it
         cannot start at once (nothing happened: call :meth:`set`)."""
+
+    def set_many_then(self, keys: list[str], values: list[bytes], done: BatchDone) -> bool:
+        """Start :meth:`set_then` of each pair (no expiry), in order, together: True when all started (``done`` is
+        called once, with every outcome), False when any cannot start at once (nothing happened)."""
 
     async def getset(
         self, key: str, value: object, expires_at: float | None, condition: Condition | None, keep_ttl: bool
@@ -94,6 +100,9 @@ class LocalWrites:
 
     def set_then(self, key: str, value: bytes, expires_at: float | None, done: WriteDone) -> bool:
         return False  # nothing to wait for but L2's back pressure: set() is as quick
+
+    def set_many_then(self, keys: list[str], values: list[bytes], done: BatchDone) -> bool:
+        return False
 
     async def _current(self, key: str) -> tuple[object, float | None] | None:
         """The local value and expiry of ``key`` (L1, else L2) without counting a read, or None."""
@@ -190,6 +199,28 @@ class SharedWrites:
         if self._l3.set_then(key, remote, expires_at, acknowledged):
             return True
         fence.close()
+        return False
+
+    def set_many_then(self, keys: list[str], values: list[bytes], done: BatchDone) -> bool:
+        """:meth:`set_then` of each pair, the batch's state in one :class:`~.write_batch.SetBatch`."""
+        if not self._local.settled:
+            return False
+        remote_bytes = self._remote_bytes
+        remotes: list[bytes] = []
+        costs: list[int] = []
+        try:
+            for key, value in zip(keys, values, strict=True):
+                remote, cost = remote_bytes(key, value)
+                if remote is None:
+                    return False
+                remotes.append(remote)
+                costs.append(cost)
+        except ValueTooLarge:
+            return False  # set() of each reports it
+        batch = SetBatch(self._guard, keys, values, costs, done, self._settling)
+        if self._l3.set_many_then(keys, remotes, batch.replied):
+            return True
+        batch.cancel()
         return False
 
     def _set_acknowledged(

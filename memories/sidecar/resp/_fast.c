@@ -10,6 +10,9 @@
  * slow paths and every other command keep exactly one implementation
  * (memories/sidecar/resp/protocol.py and commands.py). tests/sidecar/test_resp_fast_path.py
  * checks that both paths answer any byte stream identically.
+ *
+ * `collect_sets` parses the leading run of plain SET commands the same way without calling anything:
+ * a cache whose SETs wait for L3 starts them together (memories/sidecar/resp/set_batch.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -314,8 +317,76 @@ run(PyObject *module, PyObject *args)
                          incomplete ? Py_True : Py_False);
 }
 
+PyDoc_STRVAR(collect_sets_doc,
+"collect_sets(data, start, budget, max_bulk_length, max_key_length, max_value_size)\n"
+"--\n\n"
+"Parse the leading plain SET commands of ``data[start:]`` (arrays of exactly ``SET key value``, any letter\n"
+"case, key and value within the limits) that ``run`` would hand to ``set``, starting none once ``budget``\n"
+"bytes (at least 1) are consumed. Returns ``(arguments: list, consumed: int)``: keys (str, decoded as UTF-8\n"
+"with surrogateescape) and values (bytes) alternating, and the offset in ``data`` where it stopped (at the\n"
+"first anything else, or an incomplete command). Lengths are bytes.");
+
+static PyObject *
+collect_sets(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *data;
+    Py_ssize_t start, budget, max_bulk_length, max_key_length, max_value_size;
+    if (!PyArg_ParseTuple(args, "Snnnnn:collect_sets", &data, &start, &budget, &max_bulk_length, &max_key_length,
+                          &max_value_size)) {
+        return NULL;
+    }
+    Py_ssize_t length = PyBytes_GET_SIZE(data);
+    if (start < 0 || start > length) {
+        PyErr_SetString(PyExc_ValueError, "start is outside data");
+        return NULL;
+    }
+    if (budget < 1) {
+        PyErr_SetString(PyExc_ValueError, "budget must be at least 1 byte");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(data);
+    const char *cursor = base + start;
+    const char *end = base + length;
+    const char *stop = budget < end - cursor ? cursor + budget : end;
+    PyObject *collected = PyList_New(0);
+    if (collected == NULL) {
+        return NULL;
+    }
+    while (cursor < stop) {
+        Argument arguments[3];
+        int count = 0, incomplete = 0;
+        const char *next = parse_command(cursor, end, max_bulk_length, arguments, &count, &incomplete);
+        if (next == NULL || count != 3 || !is_name(&arguments[0], "set") ||
+            arguments[1].length > max_key_length || arguments[2].length > max_value_size) {
+            break;
+        }
+        PyObject *key = PyUnicode_DecodeUTF8(arguments[1].start, arguments[1].length, "surrogateescape");
+        if (key == NULL) {
+            Py_DECREF(collected);
+            return NULL;
+        }
+        int failed = PyList_Append(collected, key);
+        Py_DECREF(key);
+        PyObject *value = failed ? NULL : PyBytes_FromStringAndSize(arguments[2].start, arguments[2].length);
+        if (value == NULL) {
+            Py_DECREF(collected);
+            return NULL;
+        }
+        failed = PyList_Append(collected, value);
+        Py_DECREF(value);
+        if (failed) {
+            Py_DECREF(collected);
+            return NULL;
+        }
+        cursor = next;
+    }
+    return Py_BuildValue("(Nn)", collected, (Py_ssize_t)(cursor - base));
+}
+
 static PyMethodDef methods[] = {
     {"run", run, METH_VARARGS, run_doc},
+    {"collect_sets", collect_sets, METH_VARARGS, collect_sets_doc},
     {NULL, NULL, 0, NULL},
 };
 

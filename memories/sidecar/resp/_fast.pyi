@@ -15,3 +15,12 @@ def run(
     null: bytes,
     /,
 ) -> tuple[bytes, int, int, int, bool]: ...
+def collect_sets(
+    data: bytes,
+    start: int,
+    budget: int,
+    max_bulk_length: int,
+    max_key_length: int,
+    max_value_size: int,
+    /,
+) -> tuple[list[str | bytes], int]: ...

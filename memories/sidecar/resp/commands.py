@@ -9,14 +9,15 @@ commands on different keys at the same time: :mod:`memories.sidecar.resp.in_flig
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import TYPE_CHECKING
 
-from memories.errors import MemoriesError, WrongValueType
 from memories.sidecar.resp.arguments import NOT_INTEGER, SYNTAX_ERROR, parse_integer
+from memories.sidecar.resp.error_replies import error_reply
 from memories.sidecar.resp.expire_commands import ExpireCommands
-from memories.sidecar.resp.fast_path import load_fast_run
+from memories.sidecar.resp.fast_path import load_collect_sets, load_fast_run
 from memories.sidecar.resp.info import render_info
 from memories.sidecar.resp.key_commands import WRONG_TYPE, KeyCommands
 from memories.sidecar.resp.protocol import (
@@ -30,6 +31,7 @@ from memories.sidecar.resp.protocol import (
     encode_integer,
     encode_reply_array,
 )
+from memories.sidecar.resp.set_batch import SetBatches
 from memories.sidecar.resp.state import Handler, Reply, RespLimits, RespSession, RespStatistics
 
 if TYPE_CHECKING:
@@ -93,6 +95,8 @@ class CommandTable:
             self._commands[name.encode()] = command
             self._commands[name.upper().encode()] = command
         self._fast_run = load_fast_run() if accelerate else None
+        collect = load_collect_sets() if accelerate else None
+        self._set_batches = SetBatches(cache, collect) if collect is not None else None
         self._get_command, self._set_command = self._commands[b"get"], self._commands[b"set"]
 
     @property
@@ -149,6 +153,26 @@ class CommandTable:
         self._get_command.calls += gets
         self._set_command.calls += sets
         return replies, consumed, incomplete
+
+    def start_sets(
+        self, data: bytes, start: int, budget: int, session: RespSession, max_bulk_length: int
+    ) -> tuple[asyncio.Future[bytes], int] | None:
+        """Start the plain SETs at the beginning of ``data[start:]`` together, as one batch that waits for L3
+        (:mod:`memories.sidecar.resp.set_batch`; none past ``budget`` bytes, at least one).
+
+        Returns the future of their replies (in order) and the offset where they end, or None when the batch path
+        is off (no compiled extension, or the session must authenticate first), ``data[start:]`` does not begin
+        with such a SET, or the cache cannot start them at once: then nothing happened. Lengths are bytes.
+        """
+        batches = self._set_batches
+        if batches is None or (self.token is not None and not session.authenticated):
+            return None
+        started = batches.start(data, start, budget, max_bulk_length, self._keys.limits)
+        if started is None:
+            return None
+        replies, consumed, count = started
+        self._set_command.calls += count
+        return replies, consumed
 
     def call_counts(self) -> dict[str, int]:
         """Calls per command name since start."""
@@ -288,13 +312,3 @@ class CommandTable:
             session.authenticated = True
             return None
         return WRONG_PASSWORD
-
-
-def error_reply(error: BaseException) -> bytes:
-    """The RESP error for an exception a command raised (engine errors keep their message)."""
-    if isinstance(error, WrongValueType):
-        return encode_error(str(error))  # already Redis' own wording, with its code
-    if isinstance(error, MemoriesError | ValueError):
-        return encode_error(f"ERR {error}")
-    logger.exception("RESP command failed", exc_info=error)
-    return encode_error(f"ERR internal error: {type(error).__name__}")

@@ -182,6 +182,8 @@ class RespConnection(asyncio.Protocol):
                 self._backlog_start = consumed
                 asyncio.get_running_loop().call_soon(self._take_turn)
                 return
+            elif self._start_sets(data, consumed, TURN_BYTES - (consumed - start)):
+                return
             start = consumed
             self._batch_started = time.perf_counter()
         items = self._parse(data[start:] if start else data)
@@ -193,6 +195,20 @@ class RespConnection(asyncio.Protocol):
             self._run(items)
             if self._parser.held_after_auth:
                 self._continue_after_auth()
+
+    def _start_sets(self, data: bytes, start: int, budget: int) -> bool:
+        """Start the plain SETs at ``data[start:]`` as one batch that waits for L3, if they are such SETs
+        (:mod:`memories.sidecar.resp.set_batch`); the rest of ``data`` waits, unparsed, until the batch is answered.
+        Returns whether a batch started."""
+        started = self._commands.start_sets(data, start, budget, self.session, self._max_bulk_length)
+        if started is None:
+            return False
+        replies, consumed = started
+        self._wait_for_future(replies, self._in_flight.start_barrier())
+        if consumed < len(data):
+            self._backlog = data
+            self._backlog_start = consumed
+        return True
 
     def _parse(self, data: bytes) -> list[QueueItem]:
         try:
@@ -210,8 +226,9 @@ class RespConnection(asyncio.Protocol):
             self._run(self._parse(b""))
 
     def _take_turn(self) -> None:
-        """Continue answering the backlog of a long pipeline (called once per event loop turn)."""
-        if not self._turn_may_start(self._take_turn):
+        """Continue answering the backlog of a long pipeline (called once per event loop turn, and once a batch of
+        SETs that left the rest of its read in the backlog is answered)."""
+        if self._state.commands_waiting or not self._backlog or not self._turn_may_start(self._take_turn):
             return
         state = self._state
         data, start = self._backlog, self._backlog_start
@@ -371,6 +388,8 @@ class RespConnection(asyncio.Protocol):
             state.commands_waiting = False
             self._latency.observe(time.perf_counter() - self._batch_started)
         if not state.commands_waiting:
+            if self._backlog:
+                asyncio.get_running_loop().call_soon(self._take_turn)  # what followed a batch of SETs
             if self._parser.held_after_auth:
                 self._continue_after_auth()
             self._settle()

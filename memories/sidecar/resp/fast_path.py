@@ -1,4 +1,4 @@
-"""Loads the RESP server's compiled GET/SET fast path (``_fast.c``), if it was built.
+"""Loads the RESP server's compiled GET/SET fast path (``_fast.c``) and its SET collector, if it was built.
 
 The extension is built by ``pip install`` (a C compiler is needed once). Without it, for example
 when running from a source tree that was never installed, or with ``MEMORIES_PURE_PYTHON=1`` in the
@@ -34,6 +34,10 @@ FastRun = Callable[
     tuple[bytes, int, int, int, bool],
 ]
 
+#: ``collect_sets(data, start, budget, max_bulk_length, max_key_length, max_value_size)`` → ``(keys and values
+#: alternating, consumed)``; see ``_fast.c``.
+CollectSets = Callable[[bytes, int, int, int, int, int], tuple[list[str | bytes], int]]
+
 
 def load_fast_run() -> FastRun | None:
     """The compiled ``run`` function, or None (logged at debug level) when the extension is not built or disabled."""
@@ -45,3 +49,13 @@ def load_fast_run() -> FastRun | None:
         logger.debug("RESP fast path not built, using the pure-Python path: %s", error)
         return None
     return _fast.run
+
+
+def load_collect_sets() -> CollectSets | None:
+    """The compiled ``collect_sets`` function, or None when the extension is not built or disabled."""
+    run = load_fast_run()
+    if run is None:
+        return None
+    from memories.sidecar.resp import _fast
+
+    return _fast.collect_sets

@@ -110,6 +110,15 @@ class InFlight:
         self._replies.append(reply)
         return reply
 
+    def start_barrier(self) -> Reply:
+        """Reserve the place of the replies of a batch of commands that started together and wait (nothing
+        starts beside them); it counts as one command against the budget."""
+        self._keys.add(_EVERY_KEY)
+        self._budget.waiting += 1
+        reply = Reply(_EVERY_KEY, None)
+        self._replies.append(reply)
+        return reply
+
     def add_ready(self, value: bytes) -> None:
         """Queue a reply that is ready but must follow the replies in flight."""
         self._replies.append(Reply(None, value))

@@ -145,6 +145,42 @@ class RemoteClient:
         connection.send_then(command, partial(self._replied, key, command, connection, callback))
         return True
 
+    def execute_many_then(
+        self, keys: list[bytes], commands: list[bytes], callback: Callable[[int, Reply | TierUnavailable], None]
+    ) -> bool:
+        """:meth:`execute_then` of each command (``commands[i]`` for ``keys[i]``), in order, all or none: True when
+        every key's node is known and connected (all were sent; ``callback(i, reply)`` then gets each reply once),
+        False, sending nothing, otherwise."""
+        connections: list[NodeConnection] = []
+        node_for, by_address = self.router.node_for, self._connections
+        try:
+            for key in keys:
+                connection = by_address.get(node_for(key))
+                if connection is None or connection.closed:
+                    return False
+                connections.append(connection)
+        except TierUnavailable:
+            return False
+        replied = self._replied_many
+        for index, (key, command, connection) in enumerate(zip(keys, commands, connections, strict=True)):
+            connection.send_then(command, partial(replied, key, command, connection, callback, index))
+        return True
+
+    def _replied_many(
+        self,
+        key: bytes,
+        command: bytes,
+        connection: NodeConnection,
+        callback: Callable[[int, Reply | TierUnavailable], None],
+        index: int,
+        reply: Reply,
+    ) -> None:
+        """The reply of command ``index`` of an :meth:`execute_many_then`: as :meth:`_replied`."""
+        if type(reply) is not ReplyError or not _redirection(reply):
+            callback(index, reply)
+            return
+        self._replied(key, command, connection, partial(callback, index), reply)
+
     def _replied(
         self, key: bytes, command: bytes, connection: NodeConnection, callback: ReplyCallback, reply: Reply
     ) -> None:

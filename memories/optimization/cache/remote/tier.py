@@ -190,17 +190,37 @@ class RemoteTier:
             command = self._set_command(name, data, expires_at, None, False, False)
         return self.client.execute_then(name, command, partial(self._set_replied, done))
 
+    def set_many_then(self, keys: list[str], datas: list[bytes], done: Callable[[int, Exception | None], None]) -> bool:
+        """:meth:`set_then` of each pair (no expiry), in order: True when every one was sent at once, and
+        ``done(index, outcome)`` then gets each one's outcome as :meth:`set_then`'s ``done`` does (in reply order,
+        which is the order of the pairs on each node). False, sending nothing, when some key's node has no open
+        connection now."""
+        prefix = self._prefix
+        names = [prefix + key.encode("utf-8", "surrogateescape") for key in keys]
+        commands = [
+            b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(data), data)
+            for name, data in zip(names, datas, strict=True)
+        ]
+        return self.client.execute_many_then(names, commands, partial(self._set_many_replied, done))
+
     def _set_replied(self, done: Callable[[Exception | None], None], reply: Reply | TierUnavailable) -> None:
+        done(self._set_outcome(reply))
+
+    def _set_many_replied(
+        self, done: Callable[[int, Exception | None], None], index: int, reply: Reply | TierUnavailable
+    ) -> None:
+        done(index, self._set_outcome(reply))
+
+    def _set_outcome(self, reply: Reply | TierUnavailable) -> Exception | None:
+        """None when Redis stored a plain SET, else the exception set() raises (TierUnavailable, WrongValueType)."""
         if isinstance(reply, TierUnavailable):
             self.counters.errors += 1
-            done(reply)
-            return
+            return reply
         try:
             _raise_for(reply)
         except (TierUnavailable, WrongValueType) as error:
-            done(error)
-            return
-        done(None)
+            return error
+        return None
 
     async def delete(self, key: str) -> bool:
         """Delete ``key``; return whether it existed. Raises TierUnavailable."""

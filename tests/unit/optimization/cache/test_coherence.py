@@ -322,3 +322,86 @@ async def test_set_then_declines_what_only_set_can_do(agent: Agents) -> None:
     cache = await agent()
     await cache.close()
     assert not cache.set_then("k", b"v", lambda _error: None)  # closed: set() raises CacheError
+
+
+async def set_many_then(cache: CacheManager, pairs: list[tuple[str, bytes]]) -> list[Exception | None]:
+    """:meth:`CacheManager.set_many_then`, awaited: the outcomes its callback was given."""
+    outcomes: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
+    keys, values = [key for key, _ in pairs], [value for _, value in pairs]
+    assert cache.set_many_then(keys, values, outcomes.set_result)
+    return await outcomes
+
+
+async def test_a_batch_of_writes_keeps_pipeline_order_the_last_of_a_key_wins(
+    agent: Agents, server: RedisServer, prefix: str
+) -> None:
+    writer, reader = await agent(), await agent()
+    await writer.set("k", b"v0")
+    assert await reader.get("k") == b"v0"
+    pairs = [("k", b"v1"), ("other", b"o1"), ("k", b"v2"), ("k", b"v3"), ("other", b"o2")]
+    assert await set_many_then(writer, pairs) == [None] * 5
+    assert server.client().get(f"{prefix}k") == b"v3"  # Redis ran them in order
+    assert server.client().get(f"{prefix}other") == b"o2"
+    assert in_l1(writer, "k") == b"v3"  # and the local copies are the last values, not an earlier one
+    assert in_l1(writer, "other") == b"o2"
+    await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING)  # the other agent's copy is invalidated
+    assert await reader.get("k") == b"v3"
+
+
+async def test_a_batch_never_replaces_a_later_write(agent: Agents) -> None:
+    cache = await agent()
+    outcomes: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
+    assert cache.set_many_then(["k", "j"], [b"first", b"j1"], outcomes.set_result)
+    await cache.set("k", b"second")  # sent after the batch: Redis and the local copy end with it
+    assert await outcomes == [None, None]
+    assert in_l1(cache, "k") == b"second"
+    assert in_l1(cache, "j") == b"j1"
+
+
+async def test_a_batch_reports_each_outcome_in_order(agent: Agents, server: RedisServer, prefix: str) -> None:
+    cache = await agent()
+    server.client().execute_command("ACL", "SETUSER", "default", "resetkeys", f"~{prefix}ok*", "+@all")
+    try:  # Redis refuses the SET of a key outside the user's key patterns, and runs the others
+        outcomes = await set_many_then(cache, [("ok1", b"a"), ("refused", b"b"), ("ok2", b"c")])
+    finally:
+        server.client().execute_command("ACL", "SETUSER", "default", "allkeys")
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], TierUnavailable)
+    assert in_l1(cache, "ok1") == b"a" and in_l1(cache, "ok2") == b"c"
+    assert in_l1(cache, "refused") is CacheManager.MISSING
+
+
+async def test_a_batch_that_loses_its_connection_keeps_no_copy(agent: Agents) -> None:
+    cache = await agent()
+    await cache.set("k", b"old")
+    outcomes: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
+    assert cache.set_many_then(["k", "j"], [b"new", b"j"], outcomes.set_result)
+    assert in_l1(cache, "k") is CacheManager.MISSING  # the old copy went when the batch started
+    assert cache._l3 is not None
+    (connection,) = cache._l3.client._connections.values()
+    connection.close()
+    assert all(isinstance(outcome, TierUnavailable) for outcome in await outcomes)
+    assert in_l1(cache, "k") is CacheManager.MISSING and in_l1(cache, "j") is CacheManager.MISSING
+
+
+async def test_a_batch_waits_for_l2_like_set(agent: Agents) -> None:
+    cache = await agent(l2=True)
+    assert cache._local.l2 is not None
+    cache._local.l2.pending_limit_bytes = 0
+    assert await set_many_then(cache, [("large", b"x" * 2_000_000), ("small", b"s")]) == [None, None]
+    assert cache._local.settled
+    assert await cache.get("large") == b"x" * 2_000_000
+
+
+async def test_set_many_then_declines_what_it_cannot_start_at_once(agent: Agents) -> None:
+    assert not CacheManager("1MB").set_many_then(["k"], [b"v"], lambda _outcomes: None)  # no L3
+    with_ttl = await agent(default_ttl="60s")
+    assert not with_ttl.set_many_then(["k"], [b"v"], lambda _outcomes: None)  # a default ttl: set() of each
+    cache = await agent()
+    assert cache._l3 is not None
+    (connection,) = cache._l3.client._connections.values()
+    connection.close()
+    assert not cache.set_many_then(["k", "j"], [b"v", b"w"], lambda _outcomes: None)  # L3 not connected now
+    assert cache._guard.fences._open == {}  # nothing started, no fence left open
+    await cache.close()
+    assert not cache.set_many_then(["k"], [b"v"], lambda _outcomes: None)  # closed

@@ -1,0 +1,69 @@
+"""A pipeline's run of plain SETs that wait for L3, started together (the write-through SET with ``-P 16``).
+
+When the compiled fast path stops at a plain ``SET key value`` because the cache must wait for L3 before it
+acknowledges, :meth:`SetBatches.start` takes the leading run of such SETs of the read as it is
+(``_fast.collect_sets``: no Python parse) and starts them with one
+:meth:`CacheManager.set_many_then <memories.optimization.cache.manager.CacheManager.set_many_then>`: each SET goes
+through the write-through steps in pipeline order, they leave for Redis in one write, and one future gets all their
+replies, in order, once Redis answered the last. The connection treats the batch as one command in flight that
+nothing starts beside (:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`),
+so per-key order holds within the batch (each SET's drop supersedes an earlier one's fence: the last value wins)
+and against what follows it. Whatever the cache cannot start at once (no L3 connection now, L2's back pressure,
+a value too large for a tier, a default ttl or a value size limit) goes the ordinary way, command by command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import TYPE_CHECKING
+
+from memories.sidecar.resp.error_replies import error_reply
+from memories.sidecar.resp.fast_path import CollectSets
+from memories.sidecar.resp.protocol import OK
+from memories.sidecar.resp.state import RespLimits
+
+if TYPE_CHECKING:
+    from memories.optimization.cache import CacheManager
+
+
+class SetBatches:
+    """Starts batches of plain SETs on ``cache`` with the compiled ``collect`` (see the module docstring)."""
+
+    __slots__ = ("_cache", "_collect")
+
+    def __init__(self, cache: CacheManager, collect: CollectSets) -> None:
+        self._cache = cache
+        self._collect = collect
+
+    def start(
+        self, data: bytes, start: int, budget: int, max_bulk_length: int, limits: RespLimits
+    ) -> tuple[asyncio.Future[bytes], int, int] | None:
+        """Start the plain SETs at the beginning of ``data[start:]`` (none past ``budget`` bytes, at least one).
+
+        Returns ``(future of their replies, offset where they end, how many)``, or None when ``data[start:]``
+        does not begin with one or the cache cannot start them all at once (nothing happened). The future's
+        result is every SET's reply in order (``+OK`` or the error the SET alone would get).
+        ``budget`` and ``max_bulk_length`` are bytes.
+        """
+        arguments, consumed = self._collect(
+            data, start, budget, max_bulk_length, limits.max_key_length, limits.max_value_size
+        )
+        if not arguments:
+            return None
+        keys: list[str] = arguments[0::2]  # type: ignore[assignment]  # collect_sets alternates str and bytes
+        values: list[bytes] = arguments[1::2]  # type: ignore[assignment]
+        replies: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        if not self._cache.set_many_then(keys, values, partial(_answer, replies)):
+            return None
+        return replies, consumed, len(keys)
+
+
+def _answer(replies: asyncio.Future[bytes], outcomes: list[Exception | None]) -> None:
+    """Complete a batch's future with each SET's reply, in order."""
+    if replies.done():  # the server stopped waiting (shutdown)
+        return
+    if not any(outcomes):
+        replies.set_result(OK * len(outcomes))
+    else:
+        replies.set_result(b"".join(OK if error is None else error_reply(error) for error in outcomes))
