@@ -46,6 +46,11 @@ class KeyGuard:
         self.supersede(key)
         return self.local.drop(key)
 
+    def discard(self, key: str) -> None:
+        """:meth:`drop` for a write, which does not need to know whether there were copies."""
+        self.supersede(key)
+        self.local.discard(key)
+
     def drop_all(self, reason: str = "") -> None:
         """Every key may have changed (a flush, a lost or silent invalidation stream)."""
         self.fences.supersede_all()

@@ -103,10 +103,14 @@ class LocalCopies:
         """Remove every local copy of ``key``; return whether there was a live one (an expired copy not yet
         reclaimed does not count: DEL of it answers 0, as redis-server's does)."""
         live = self.presence(key) is not None
+        self.discard(key)
+        return live
+
+    def discard(self, key: str) -> None:
+        """Remove every local copy of ``key`` (:meth:`drop` without looking whether there was one)."""
         self.l1.delete(key)
         if self.l2 is not None:
             self.l2.delete(key)
-        return live
 
     def drop_all(self) -> None:
         """Remove every local copy."""

@@ -43,10 +43,10 @@ class SetBatch:
         self._settling = settling  # tasks acknowledging once L2's back pressure is over (kept referenced)
         self._remaining = len(keys)
         self._outcomes: list[Exception | None] = [None] * len(keys)
-        drop, watch = guard.drop, guard.fences.watch
+        discard, watch = guard.discard, guard.fences.watch
         fences: list[Fence] = []
         for key in keys:  # in order: a later SET of the same key supersedes the fence of an earlier one
-            drop(key)
+            discard(key)
             fences.append(watch(key).open())
         self._fences = fences
 

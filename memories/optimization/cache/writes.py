@@ -193,7 +193,7 @@ class SharedWrites:
         remote, cost = self._remote_bytes(key, value)
         if remote is None:
             return False
-        self._guard.drop(key)
+        self._guard.discard(key)
         fence = self._guard.fences.watch(key).open()
         acknowledged = partial(self._set_acknowledged, fence, value, expires_at, cost, done)
         if self._l3.set_then(key, remote, expires_at, acknowledged):
