@@ -120,29 +120,32 @@ def test_a_pipeline_of_writes_waits_about_one_round_trip_to_l3(
         proxy.close()
 
 
-@pytest.mark.parametrize("coherence", ["tracking", "none"])
+@pytest.mark.parametrize(("coherence", "size"), [("tracking", 10), ("none", 10), ("tracking", 5000)])
 def test_pipelined_sets_of_one_key_keep_their_order_and_the_last_wins(
-    start_sidecar: Callable[..., RunningSidecar], servers: tuple[RedisServer, RedisServer], coherence: str
+    start_sidecar: Callable[..., RunningSidecar], servers: tuple[RedisServer, RedisServer], coherence: str, size: int
 ) -> None:
-    """A pipeline of plain SETs leaves for L3 as one batch (memories.sidecar.resp.set_batch): Redis and the local
-    copy both end with the last value of each key, and a read pipelined behind them sees it."""
+    """A pipeline of plain SETs leaves for L3 in batches (memories.sidecar.resp.set_batch; with 5 KB values several
+    batches of one pipeline wait at once): Redis and the local copy both end with the last value of each key, and
+    a read pipelined behind them sees it."""
     l3, _peer = servers
     prefix = f"o:{uuid.uuid4().hex[:6]}:"
-    document = sidecar_document(
-        {"cache": {"l1Size": "4MB", "l3": {"url": l3.url, "keyPrefix": prefix, "coherence": coherence}}}
-    )
-    agent = redis.Redis(port=start_sidecar(document).resp_port, socket_timeout=20)
+    cache = {"l1Size": "16MB", "l3": {"url": l3.url, "keyPrefix": prefix, "coherence": coherence}}
+    agent = redis.Redis(port=start_sidecar(sidecar_document({"cache": cache})).resp_port, socket_timeout=20)
+
+    def value(round_number: int, index: int) -> bytes:
+        return f"{round_number}-{index}".encode().ljust(size, b".")
+
     for round_number in range(20):
         pipeline = agent.pipeline(transaction=False)
         for index in range(16):
-            pipeline.set("same", f"{round_number}-{index}")
-            pipeline.set(f"other{index % 3}", f"{round_number}-{index}")
+            pipeline.set("same", value(round_number, index))
+            pipeline.set(f"other{index % 3}", value(round_number, index))
         pipeline.get("same")
-        assert pipeline.execute() == [True] * 32 + [f"{round_number}-15".encode()]
-        assert l3.client().get(f"{prefix}same") == f"{round_number}-15".encode()
-        assert l3.client().get(f"{prefix}other0") == f"{round_number}-15".encode()
+        assert pipeline.execute() == [True] * 32 + [value(round_number, 15)]
+        assert l3.client().get(f"{prefix}same") == value(round_number, 15)
+        assert l3.client().get(f"{prefix}other0") == value(round_number, 15)
     if coherence == "none":
         # Without invalidations the agent serves its local copy: it is the last value, not an earlier one.
         l3.client().set(f"{prefix}same", b"behind the agent's back")
-        assert agent.get("same") == b"19-15"
-        assert agent.get("other2") == b"19-14"
+        assert agent.get("same") == value(19, 15)
+        assert agent.get("other2") == value(19, 14)

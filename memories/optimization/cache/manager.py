@@ -427,9 +427,10 @@ class CacheManager:
         Returns True when all started: ``done`` is then called once, with one outcome per pair in order (None when
         acknowledged, else the exception :meth:`set` would raise). Returns False, doing nothing, when any cannot
         start at once or needs a check (as :meth:`set_then`, and also with a default ttl or a value size limit, or
-        a value too large for every tier): call :meth:`set` of each.
+        a value too large for every tier), or when a key repeats (in a Cluster a redirected SET is sent again later,
+        possibly after a later SET of its key): call :meth:`set` of each.
         """
-        if not self._started or self._closed or not self._plain_writes:
+        if not self._started or self._closed or not self._plain_writes or len(set(keys)) != len(keys):
             return False
         return self._writes.set_many_then(keys, values, done)
 

@@ -318,22 +318,23 @@ run(PyObject *module, PyObject *args)
 }
 
 PyDoc_STRVAR(collect_sets_doc,
-"collect_sets(data, start, budget, max_bulk_length, max_key_length, max_value_size)\n"
+"collect_sets(data, start, budget, max_bulk_length, max_key_length, max_value_size, taken)\n"
 "--\n\n"
 "Parse the leading plain SET commands of ``data[start:]`` (arrays of exactly ``SET key value``, any letter\n"
 "case, key and value within the limits) that ``run`` would hand to ``set``, starting none once ``budget``\n"
-"bytes (at least 1) are consumed. Returns ``(arguments: list, consumed: int)``: keys (str, decoded as UTF-8\n"
+"bytes (at least 1) are consumed, and none whose key is in the set ``taken`` (each collected key is added to\n"
+"it: a batch holds each key once). Returns ``(arguments: list, consumed: int)``: keys (str, decoded as UTF-8\n"
 "with surrogateescape) and values (bytes) alternating, and the offset in ``data`` where it stopped (at the\n"
-"first anything else, or an incomplete command). Lengths are bytes.");
+"first anything else, a key taken, or an incomplete command). Lengths are bytes.");
 
 static PyObject *
 collect_sets(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyObject *data;
+    PyObject *data, *taken;
     Py_ssize_t start, budget, max_bulk_length, max_key_length, max_value_size;
-    if (!PyArg_ParseTuple(args, "Snnnnn:collect_sets", &data, &start, &budget, &max_bulk_length, &max_key_length,
-                          &max_value_size)) {
+    if (!PyArg_ParseTuple(args, "SnnnnnO!:collect_sets", &data, &start, &budget, &max_bulk_length, &max_key_length,
+                          &max_value_size, &PySet_Type, &taken)) {
         return NULL;
     }
     Py_ssize_t length = PyBytes_GET_SIZE(data);
@@ -366,7 +367,16 @@ collect_sets(PyObject *module, PyObject *args)
             Py_DECREF(collected);
             return NULL;
         }
-        int failed = PyList_Append(collected, key);
+        int seen = PySet_Contains(taken, key);
+        if (seen != 0) {
+            Py_DECREF(key);
+            if (seen < 0) {
+                Py_DECREF(collected);
+                return NULL;
+            }
+            break;
+        }
+        int failed = PySet_Add(taken, key) < 0 || PyList_Append(collected, key) < 0;
         Py_DECREF(key);
         PyObject *value = failed ? NULL : PyBytes_FromStringAndSize(arguments[2].start, arguments[2].length);
         if (value == NULL) {

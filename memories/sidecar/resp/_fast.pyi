@@ -22,5 +22,6 @@ def collect_sets(
     max_bulk_length: int,
     max_key_length: int,
     max_value_size: int,
+    taken: set[str],
     /,
 ) -> tuple[list[str | bytes], int]: ...

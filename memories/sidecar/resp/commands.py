@@ -155,10 +155,11 @@ class CommandTable:
         return replies, consumed, incomplete
 
     def start_sets(
-        self, data: bytes, start: int, budget: int, session: RespSession, max_bulk_length: int
+        self, data: bytes, start: int, budget: int, session: RespSession, max_bulk_length: int, taken: set[str]
     ) -> tuple[asyncio.Future[bytes], int] | None:
         """Start the plain SETs at the beginning of ``data[start:]`` together, as one batch that waits for L3
-        (:mod:`memories.sidecar.resp.set_batch`; none past ``budget`` bytes, at least one).
+        (:mod:`memories.sidecar.resp.set_batch`; none past ``budget`` bytes, at least one, up to the first whose key
+        is in ``taken``: the keys of the connection's batches in flight, to which this batch's are added).
 
         Returns the future of their replies (in order) and the offset where they end, or None when the batch path
         is off (no compiled extension, or the session must authenticate first), ``data[start:]`` does not begin
@@ -167,7 +168,7 @@ class CommandTable:
         batches = self._set_batches
         if batches is None or (self.token is not None and not session.authenticated):
             return None
-        started = batches.start(data, start, budget, max_bulk_length, self._keys.limits)
+        started = batches.start(data, start, budget, max_bulk_length, self._keys.limits, taken)
         if started is None:
             return None
         replies, consumed, count = started

@@ -66,6 +66,9 @@ TURN_BYTES = 16 * 1024
 TURN_OUTPUT_BYTES = 1024 * 1024
 #: Unanswered request bytes at which a connection stops reading until its backlog is answered.
 MAX_BACKLOG_BYTES = 1024 * 1024
+#: Batches of plain SETs one connection may have waiting on L3 at once: a pipeline of large values needs several
+#: turns (``TURN_BYTES`` each), which need not wait for each other's round trip.
+MAX_BATCHES = 8
 QueueItem = list[bytes] | bytes | object
 
 
@@ -105,6 +108,8 @@ class RespConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._queue: deque[QueueItem] = deque()  # parsed requests waiting behind commands in flight or for a turn
         self._in_flight = InFlight(server.wait_budget)
+        self._batches = 0  # batches of SETs waiting on L3 (memories.sidecar.resp.set_batch)
+        self._batch_keys: set[str] = set()  # their keys
         self._state = ReadingState()
         self._deferred: Callable[[], None] | None = None  # work to continue once the client reads its replies
         self.session = RespSession(client_id=next(server.client_ids))
@@ -198,17 +203,39 @@ class RespConnection(asyncio.Protocol):
 
     def _start_sets(self, data: bytes, start: int, budget: int) -> bool:
         """Start the plain SETs at ``data[start:]`` as one batch that waits for L3, if they are such SETs
-        (:mod:`memories.sidecar.resp.set_batch`); the rest of ``data`` waits, unparsed, until the batch is answered.
-        Returns whether a batch started."""
-        started = self._commands.start_sets(data, start, budget, self.session, self._max_bulk_length)
+        (:mod:`memories.sidecar.resp.set_batch`); the rest of ``data`` waits, unparsed, in the backlog: the next turn
+        may start the SETs at its front as a further batch (:meth:`_next_batch`), anything else waits until every
+        batch is answered. Returns whether a batch started."""
+        started = self._commands.start_sets(data, start, budget, self.session, self._max_bulk_length, self._batch_keys)
         if started is None:
             return False
         replies, consumed = started
+        self._batches += 1
+        replies.add_done_callback(self._batch_done)
         self._wait_for_future(replies, self._in_flight.start_barrier())
         if consumed < len(data):
             self._backlog = data
             self._backlog_start = consumed
+            if self._batches < MAX_BATCHES:
+                asyncio.get_running_loop().call_soon(self._next_batch)
         return True
+
+    def _batch_done(self, _replies: asyncio.Future[bytes]) -> None:
+        self._batches -= 1
+
+    def _next_batch(self) -> None:
+        """A turn beside the batches in flight: start the plain SETs at the front of the backlog as another batch.
+        Anything else (or a client that does not read its replies) waits until every batch is answered, when
+        :meth:`_run_queued` hands the backlog to :meth:`_take_turn`."""
+        state = self._state
+        if state.closed or state.writing_paused or not self._backlog or not self._batches:
+            return
+        if len(self._in_flight) != self._batches:
+            return  # something other than a batch waits (never so far: nothing else starts beside a batch)
+        data, start = self._backlog, self._backlog_start
+        self._backlog = b""
+        if not self._start_sets(data, start, TURN_BYTES):
+            self._backlog, self._backlog_start = data, start
 
     def _parse(self, data: bytes) -> list[QueueItem]:
         try:

@@ -88,6 +88,10 @@ class InFlight:
         """True while some reply waits (for its command, or for an older reply)."""
         return bool(self._replies)
 
+    def __len__(self) -> int:
+        """Replies waiting (for their command, or for an older reply)."""
+        return len(self._replies)
+
     def may_start(self, arguments: list[bytes]) -> bool:
         """Whether the command ``arguments`` may start now, beside the commands in flight."""
         if not self._replies:

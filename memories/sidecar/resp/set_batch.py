@@ -6,9 +6,12 @@ acknowledges, :meth:`SetBatches.start` takes the leading run of such SETs of the
 :meth:`CacheManager.set_many_then <memories.optimization.cache.manager.CacheManager.set_many_then>`: each SET goes
 through the write-through steps in pipeline order, they leave for Redis in one write, and one future gets all their
 replies, in order, once Redis answered the last. The connection treats the batch as one command in flight that
-nothing starts beside (:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`),
-so per-key order holds within the batch (each SET's drop supersedes an earlier one's fence: the last value wins)
-and against what follows it. Whatever the cache cannot start at once (no L3 connection now, L2's back pressure,
+nothing else starts beside (:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`)
+but further batches of the same pipeline (a pipeline of large values takes several turns); a batch holds each key
+once, and none that a batch of the connection still waits for (the batch ends before the SET of such a key, which
+waits), so at most one write per key of a connection is in flight, as command by command
+(:mod:`memories.sidecar.resp.in_flight`): per-key order does not depend on how Redis Cluster redirections are
+retried. Whatever the cache cannot start at once (no L3 connection now, L2's back pressure,
 a value too large for a tier, a default ttl or a value size limit) goes the ordinary way, command by command.
 """
 
@@ -37,9 +40,11 @@ class SetBatches:
         self._collect = collect
 
     def start(
-        self, data: bytes, start: int, budget: int, max_bulk_length: int, limits: RespLimits
+        self, data: bytes, start: int, budget: int, max_bulk_length: int, limits: RespLimits, taken: set[str]
     ) -> tuple[asyncio.Future[bytes], int, int] | None:
-        """Start the plain SETs at the beginning of ``data[start:]`` (none past ``budget`` bytes, at least one).
+        """Start the plain SETs at the beginning of ``data[start:]`` (none past ``budget`` bytes, at least one),
+        up to the first whose key is in ``taken``: the keys of the connection's batches in flight, to which this
+        batch's keys are added until it is answered.
 
         Returns ``(future of their replies, offset where they end, how many)``, or None when ``data[start:]``
         does not begin with one or the cache cannot start them all at once (nothing happened). The future's
@@ -47,20 +52,22 @@ class SetBatches:
         ``budget`` and ``max_bulk_length`` are bytes.
         """
         arguments, consumed = self._collect(
-            data, start, budget, max_bulk_length, limits.max_key_length, limits.max_value_size
+            data, start, budget, max_bulk_length, limits.max_key_length, limits.max_value_size, taken
         )
         if not arguments:
             return None
         keys: list[str] = arguments[0::2]  # type: ignore[assignment]  # collect_sets alternates str and bytes
         values: list[bytes] = arguments[1::2]  # type: ignore[assignment]
         replies: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        if not self._cache.set_many_then(keys, values, partial(_answer, replies)):
+        if not self._cache.set_many_then(keys, values, partial(_answer, replies, taken, keys)):
+            taken.difference_update(keys)
             return None
         return replies, consumed, len(keys)
 
 
-def _answer(replies: asyncio.Future[bytes], outcomes: list[Exception | None]) -> None:
-    """Complete a batch's future with each SET's reply, in order."""
+def _answer(replies: asyncio.Future[bytes], taken: set[str], keys: list[str], outcomes: list[Exception | None]) -> None:
+    """Complete a batch's future with each SET's reply, in order, and free its keys for later batches."""
+    taken.difference_update(keys)
     if replies.done():  # the server stopped waiting (shutdown)
         return
     if not any(outcomes):

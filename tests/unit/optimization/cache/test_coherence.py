@@ -332,14 +332,18 @@ async def set_many_then(cache: CacheManager, pairs: list[tuple[str, bytes]]) -> 
     return await outcomes
 
 
-async def test_a_batch_of_writes_keeps_pipeline_order_the_last_of_a_key_wins(
+async def test_batches_of_writes_keep_pipeline_order_the_last_of_a_key_wins(
     agent: Agents, server: RedisServer, prefix: str
 ) -> None:
     writer, reader = await agent(), await agent()
     await writer.set("k", b"v0")
     assert await reader.get("k") == b"v0"
-    pairs = [("k", b"v1"), ("other", b"o1"), ("k", b"v2"), ("k", b"v3"), ("other", b"o2")]
-    assert await set_many_then(writer, pairs) == [None] * 5
+    outcomes: list[asyncio.Future[list[Exception | None]]] = []
+    for batch in ([("k", b"v1"), ("other", b"o1")], [("k", b"v2")], [("other", b"o2"), ("k", b"v3")]):
+        outcomes.append(asyncio.get_running_loop().create_future())  # started together, not awaited in between
+        keys, values = [key for key, _ in batch], [value for _, value in batch]
+        assert writer.set_many_then(keys, values, outcomes[-1].set_result)
+    assert [await outcome for outcome in outcomes] == [[None, None], [None], [None, None]]
     assert server.client().get(f"{prefix}k") == b"v3"  # Redis ran them in order
     assert server.client().get(f"{prefix}other") == b"o2"
     assert in_l1(writer, "k") == b"v3"  # and the local copies are the last values, not an earlier one
@@ -398,6 +402,7 @@ async def test_set_many_then_declines_what_it_cannot_start_at_once(agent: Agents
     with_ttl = await agent(default_ttl="60s")
     assert not with_ttl.set_many_then(["k"], [b"v"], lambda _outcomes: None)  # a default ttl: set() of each
     cache = await agent()
+    assert not cache.set_many_then(["k", "j", "k"], [b"1", b"2", b"3"], lambda _outcomes: None)  # a key twice
     assert cache._l3 is not None
     (connection,) = cache._l3.client._connections.values()
     connection.close()
