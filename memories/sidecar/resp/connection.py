@@ -9,7 +9,11 @@ A handler answers at once (``bytes``), returns a future of its reply that callba
 waits for L3), or returns a coroutine, which the connection steps once: only when it really waits on the cache is
 it finished in a task. Later commands of the same pipeline that touch one other key each
 start beside it, so a pipeline of writes waits about one L3 round trip, not one per command; any other command
-waits until nothing is in flight, and replies keep pipeline order (:mod:`memories.sidecar.resp.in_flight`).
+waits until nothing is in flight, and replies keep pipeline order (:mod:`memories.sidecar.resp.in_flight`). Where
+the fast path stops at plain SETs that must wait for L3, they start together as one batch
+(:mod:`memories.sidecar.resp.set_batch`: no Python parse, one future for the batch); the rest of the read waits
+unparsed in the backlog, and further turns may start the SETs at its front as more batches (up to
+``MAX_BATCHES``), anything else waits until every batch is answered.
 
 Like redis-server, connections take turns: per turn of the event loop a connection's fast path answers about
 ``TURN_BYTES`` of requests (no command starts past it), and on either path a turn ends once it has

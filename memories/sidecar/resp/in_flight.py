@@ -11,7 +11,9 @@ Running beside others is for pipelines waiting on a slow L3, not for load: a con
 always starts (as without this module), but a further one only while fewer than ``WaitBudget.limit`` commands wait
 on the whole server. Measured with a saturated agent (50 pipelining clients on loopback), letting every connection
 run 16 commands at once cut throughput to about half and raised p99 tenfold (the event loop fell behind the L3
-replies and local copies lost their trust); the budget keeps that case as it was.
+replies and local copies lost their trust); the budget keeps that case as it was. (Much of that cost was the
+cyclic GC's full collections, now rarer: ``memories.sidecar.cli.GC_THRESHOLDS``. A pipeline's plain SETs now go
+as batches, each counting as one command: :mod:`memories.sidecar.resp.set_batch`.)
 """
 
 from __future__ import annotations
