@@ -259,3 +259,50 @@ def test_no_command_starts_once_the_output_budget_is_encoded() -> None:
     assert gets == 2  # the second GET started below 150 bytes of replies, the third did not
     assert replies == encode_bulk(value) * 2
     assert consumed == len(frame(b"GET", b"k")) * 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(st.binary(max_size=300), streams.map(b"".join)),
+    start=st.integers(min_value=0, max_value=300),
+    budget=st.integers(min_value=1, max_value=2000),
+    taken=st.sets(st.sampled_from(["a", "b", "k", "key"]), max_size=2),
+)
+def test_collect_sets_takes_only_leading_plain_sets_of_free_keys(
+    data: bytes, start: int, budget: int, taken: set[str]
+) -> None:
+    """What collect_sets takes is leading ``SET key value`` commands as the Python parser reads them, each key
+    once and none taken before, the last one started within the budget; their keys are added to ``taken``."""
+    start = min(start, len(data))
+    before = set(taken)
+    arguments, consumed = _fast.collect_sets(data, start, budget, MAX_BULK_LENGTH, 64, 2**20, taken)
+    assert start <= consumed <= len(data)
+    parsed = RespParser().feed(data[start:consumed])
+    assert all(len(command) == 3 and command[0].lower() == b"set" for command in parsed)
+    keys = [command[1].decode("utf-8", "surrogateescape") for command in parsed]
+    assert arguments == [item for key, command in zip(keys, parsed, strict=True) for item in (key, command[2])]
+    assert len(set(keys)) == len(keys) and not before & set(keys)
+    assert taken == before | set(keys)
+    if parsed:
+        assert consumed - start - len(frame(*parsed[-1])) < budget
+
+
+def test_collect_sets_stops_at_anything_else() -> None:
+    sets = frame(b"SET", b"a", b"1") + frame(b"set", b"b", b"2")
+    for stop in (
+        frame(b"SET", b"a", b"3"),  # a key the batch already holds
+        frame(b"SET", b"t", b"3"),  # a key taken by a batch in flight
+        frame(b"SET", b"c", b"3", b"EX", b"10"),  # options
+        frame(b"GET", b"c"),
+        frame(b"SET", b"k" * 65, b"3"),  # over the key length limit
+        frame(b"SET", b"c", b"x" * 101),  # over the value size limit
+        frame(b"SET", b"c", b"3")[:-3],  # incomplete
+    ):
+        taken = {"t"}
+        arguments, consumed = _fast.collect_sets(sets + stop, 0, 2**20, MAX_BULK_LENGTH, 64, 100, taken)
+        assert (arguments, consumed) == (["a", b"1", "b", b"2"], len(sets)), stop
+        assert taken == {"t", "a", "b"}
+    assert _fast.collect_sets(sets, 0, 1, MAX_BULK_LENGTH, 64, 100, set()) == (
+        ["a", b"1"],
+        len(frame(b"SET", b"a", b"1")),
+    )
