@@ -11,12 +11,15 @@ from memories.sidecar.config import load_config
 from memories.units import parse_duration
 
 #: The agent's cyclic garbage collector: Python's thresholds for the young generations, but a full collection at
-#: most once per 100 collections of the middle one instead of 10. A full collection walks every L1 entry (~150 ms
-#: with 100 000 of them here); each write-through SET installs a new entry, and its in-flight state outlives a
-#: few young collections, so with Python's 10 full collections came about every 25 000 SETs: about a quarter of
-#: the agent's CPU under pipelined SETs, and most of their p99 (docs/benchmarks/coherence.md). Cyclic garbage in
-#: the old generation waits longer: a full collection now runs at most once per ~770 000 net allocations (and, as
-#: before, only once the objects new to the old generation are a quarter of it).
+#: most once per 100 collections of the middle one instead of 10. Measured before the L1 entries lost their GC
+#: header (``cache/_entry.c``), when a full collection walked every L1 entry (~150 ms with 100 000 of them here):
+#: each write-through SET installs a new entry, and its in-flight state outlives a few young collections, so with
+#: Python's 10 full collections came about every 25 000 SETs: about a quarter of the agent's CPU under pipelined
+#: SETs, and most of their p99 (docs/benchmarks/coherence.md). A full collection now walks only the interpreter's
+#: and the in-flight commands' objects (every L1 entry still with the pure-Python fallback), so this matters less;
+#: it is kept for that fallback and for the in-flight state. Cyclic garbage in the old generation waits longer: a
+#: full collection runs at most once per ~770 000 net allocations (and, as before, only once the objects new to
+#: the old generation are a quarter of it).
 GC_THRESHOLDS = (700, 10, 100)
 
 
