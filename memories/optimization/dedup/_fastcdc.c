@@ -16,6 +16,12 @@
  * as a bytes object of native int64s. With final=False (more input will follow) only the chunks whose decision
  * cannot depend on later bytes are returned: those with start + maximum <= len(data). The GIL is released while
  * scanning.
+ *
+ * find_runs(data, minimum) returns the (start, end) offsets of the maximal runs of one repeated byte at least
+ * `minimum` (>= 2) bytes long, in order, as a bytes object of native int64 pairs (runs.py cuts them out of the
+ * FastCDC stream). A run of at least `minimum` bytes holds a whole aligned window of minimum / 2 bytes, so the
+ * probe compares the first and last byte of each such window and looks further only where they match: on data
+ * without runs it reads two bytes per window. The GIL is released while scanning.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -132,9 +138,77 @@ done:
     return result;
 }
 
+/* True when bytes [position, position + length) all equal data[position] (length >= 1). */
+static inline int uniform(const uint8_t *data, Py_ssize_t position, Py_ssize_t length) {
+    return memcmp(data + position, data + position + 1, (size_t)(length - 1)) == 0;
+}
+
+/* The first offset from `position` on (up to `size`) whose byte is not `value`. */
+static Py_ssize_t run_end(const uint8_t *data, Py_ssize_t position, Py_ssize_t size, uint8_t value) {
+    const Py_ssize_t block = 4096;
+    while (position + block <= size && data[position] == value && uniform(data, position, block)) {
+        position += block;
+    }
+    while (position < size && data[position] == value) {
+        position++;
+    }
+    return position;
+}
+
+static PyObject *find_runs(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    Py_ssize_t minimum;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*n", &data, &minimum)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (minimum < 2) {
+        PyErr_SetString(PyExc_ValueError, "minimum: expected a run length of at least 2 bytes");
+        goto done;
+    }
+    const uint8_t *bytes = data.buf;
+    Py_ssize_t size = data.len, window = minimum / 2;
+    /* Runs are disjoint and at least `minimum` long. */
+    Py_ssize_t capacity = 2 * (size / minimum + 1);
+    int64_t *runs = PyMem_RawMalloc((size_t)capacity * sizeof(int64_t));
+    if (runs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t previous_end = 0;
+    for (Py_ssize_t position = 0; position + window <= size; position += window) {
+        if (position < previous_end || bytes[position] != bytes[position + window - 1] ||
+            !uniform(bytes, position, window)) {
+            continue;
+        }
+        uint8_t value = bytes[position];
+        Py_ssize_t start = position;
+        while (start > previous_end && bytes[start - 1] == value) {
+            start--;
+        }
+        Py_ssize_t end = run_end(bytes, position + window, size, value);
+        if (end - start >= minimum) {
+            runs[count++] = start;
+            runs[count++] = end;
+        }
+        previous_end = end;
+    }
+    Py_END_ALLOW_THREADS
+    result = PyBytes_FromStringAndSize((const char *)runs, count * (Py_ssize_t)sizeof(int64_t));
+    PyMem_RawFree(runs);
+done:
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"cut_points", cut_points, METH_VARARGS,
      "cut_points(data, gear, minimum, average, maximum, hard_mask, easy_mask, final) -> bytes of int64 chunk ends"},
+    {"find_runs", find_runs, METH_VARARGS,
+     "find_runs(data, minimum) -> bytes of int64 (start, end) pairs of the runs of one byte of >= minimum bytes"},
     {NULL, NULL, 0, NULL},
 };
 
