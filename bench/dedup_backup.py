@@ -18,7 +18,7 @@ Settings, chosen to compare the same work:
 
 * chunk size ~1 MiB average everywhere: restic's is fixed (Rabin, 512 KiB to 8 MiB, ~1 MiB);
   borg ``--chunker-params buzhash,19,23,20,4095`` (512 KiB to 8 MiB, ~1 MiB; its default is 2 MiB);
-  ours ``Deduplicator("1MB", chunking="cdc")`` (FastCDC, 256 KiB to 8 MiB, ~1 MiB).
+  ours ``Deduplicator("1MB", chunking="cdc")`` (FastCDC, 256 KiB to 8 MiB, ~1 MiB; runs of one byte of 64 KiB or more cut into 256 KiB pieces).
 * no compression: restic ``--compression off`` (repository format 2), borg ``--compression none``.
 * encryption: borg ``--encryption=none``; restic cannot turn it off (AES-256-CTR + Poly1305 always).
   The test password is ``memories-bench``.
@@ -290,7 +290,7 @@ class Borg(Tool):
 
 class Ours(Tool):
     name = "ours"
-    chunking = f"FastCDC {OUR_CHUNK} average: 256 KiB-8 MiB (Deduplicator pack store, XXH3-128)"
+    chunking = f"FastCDC {OUR_CHUNK} average: 256 KiB-8 MiB, runs of one byte >= 64 KiB in 256 KiB pieces (Deduplicator pack store, XXH3-128)"
 
     def initialize(self) -> None:
         self.dedup = Deduplicator(OUR_CHUNK, "xxhash", chunking="cdc", store_path=self.repository)

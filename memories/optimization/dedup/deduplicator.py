@@ -15,13 +15,14 @@ from memories.errors import ConfigError, CorruptDataError, MemoriesError
 from memories.optimization.dedup import streams
 from memories.optimization.dedup.batch import DEFAULT_CHECKPOINT_BYTES, IngestBatch
 from memories.optimization.dedup.block_store import BlockStore, NewBlocks
-from memories.optimization.dedup.chunking import MINIMUM_CDC_AVERAGE_BYTES, cdc_boundaries, fixed_boundaries
+from memories.optimization.dedup.chunking import MINIMUM_CDC_AVERAGE_BYTES, fixed_boundaries
 from memories.optimization.dedup.directory_store import DirectoryBlockStore
 from memories.optimization.dedup.hashing import BlockData, hasher_named, input_id_of
 from memories.optimization.dedup.memory_store import MemoryBlockStore
 from memories.optimization.dedup.metrics import DedupMetrics
 from memories.optimization.dedup.pack_store import PackBlockStore, is_pack_store
-from memories.optimization.dedup.recipe import CHUNKING_CODES, DedupRecipe
+from memories.optimization.dedup.recipe import CHUNKING_METHODS, DedupRecipe
+from memories.optimization.dedup.runs import run_aware_boundaries
 from memories.optimization.dedup.streams import ByteSink, ByteSource, Segments, StreamSegments, WindowSegments
 from memories.units import Size, parse_size
 
@@ -73,7 +74,7 @@ class Deduplicator:
     """Content-addressed deduplication of inputs into a persistent block store.
 
     ``block_size`` (bytes or a size like ``"4KB"``, 64 B to 16 MiB) is the fixed block size,
-    or the average chunk size for ``chunking="cdc"`` (FastCDC; at least 256 B; chunks range
+    or the average chunk size for ``chunking="cdc"`` (FastCDC with long runs of one byte cut out, runs.py; at least 256 B; chunks range
     from a quarter to eight times the average). ``hash_algorithm`` names block ids:
     ``"xxhash"`` (XXH3-128, fast), ``"blake2b"`` or ``"sha256"`` (cryptographic); see
     ``hashing.py`` for why ids are 128-bit. ``verify=True`` compares bytes on every id match
@@ -103,8 +104,8 @@ class Deduplicator:
             raise ConfigError(
                 f"block_size: expected {MINIMUM_BLOCK_BYTES} bytes to 16MB, got {block_size!r} ({self.block_size} bytes)"
             )
-        if chunking not in CHUNKING_CODES:
-            raise ConfigError(f"chunking: expected one of {sorted(CHUNKING_CODES)}, got {chunking!r}")
+        if chunking not in CHUNKING_METHODS:
+            raise ConfigError(f"chunking: expected one of {sorted(CHUNKING_METHODS)}, got {chunking!r}")
         if chunking == "cdc" and self.block_size < MINIMUM_CDC_AVERAGE_BYTES:
             raise ConfigError(
                 f"block_size: chunking='cdc' needs an average of at least {MINIMUM_CDC_AVERAGE_BYTES} bytes, "
@@ -350,7 +351,7 @@ class Deduplicator:
         if self.chunking == "fixed":
             ends: npt.NDArray[np.int64] = fixed_boundaries(size if final else size - size % block_size, block_size)
         else:
-            ends = cdc_boundaries(np.frombuffer(view, dtype=np.uint8), block_size, final=final)
+            ends = run_aware_boundaries(np.frombuffer(view, dtype=np.uint8), block_size, final=final)
         return ends.tolist(), self.hasher.block_ids(view, ends)
 
     def _new_blocks(self, view: memoryview, ends: list[int], block_ids: list[bytes]) -> tuple[list[bytes], NewBlocks]:
@@ -432,7 +433,7 @@ class Deduplicator:
             input_id,
             size,
             self.hasher.name,
-            self.chunking,
+            CHUNKING_METHODS[self.chunking],
             self.block_size,
             tuple(block_ids),
             new_bytes=added[0] if track_savings else None,

@@ -5,7 +5,8 @@ Binary layout (all integers little-endian), version 1::
     magic       4 bytes  b"MDDR"
     version     u8       1
     id_size     u8       bytes per block id (16 for xxhash, 32 for blake2b/sha256)
-    chunking    u8       0 = fixed, 1 = cdc
+    chunking    u8       0 = fixed, 1 = cdc (FastCDC alone, written before runs were cut out),
+                         2 = cdc-runs (runs of one byte cut out, FastCDC between; runs.py)
     reserved    u8       0
     size        u64      input length in bytes
     block_size  u32      block size (fixed) or average chunk size (cdc), bytes
@@ -30,7 +31,9 @@ from memories.errors import CorruptDataError
 
 MAGIC = b"MDDR"
 VERSION = 1
-CHUNKING_CODES = {"fixed": 0, "cdc": 1}
+CHUNKING_CODES = {"fixed": 0, "cdc": 1, "cdc-runs": 2}
+#: The ``chunking`` a Deduplicator (and the CompressionProfile CRD) takes, and the recipe name of the cuts it makes.
+CHUNKING_METHODS = {"fixed": "fixed", "cdc": "cdc-runs"}
 _HEADER = struct.Struct("<4sBBBxQIQ")
 _CHECKSUM = struct.Struct("<Q")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from memories.optimization.compression.config import ALGORITHMS
-from memories.optimization.dedup.recipe import CHUNKING_CODES
+from memories.optimization.dedup.recipe import CHUNKING_METHODS as RECIPE_CHUNKINGS
 from memories.settings import Rule, section, setting
 from memories.settings.kinds import Boolean, Choice, Integer, Size, Text
 
-#: How dedup cuts blocks, from the recipe format's registry.
-CHUNKING_METHODS = tuple(CHUNKING_CODES)
+#: How dedup cuts blocks, as the Deduplicator takes it.
+CHUNKING_METHODS = tuple(RECIPE_CHUNKINGS)
 
 
 @section(
