@@ -7,11 +7,13 @@ into minimum-size chunks that all deduplicate. This script measures, on the same
 bench/dedup_backup.py (same seeds), the dedup ratio (logical bytes of all versions / bytes of the
 distinct chunks) of:
 
-* ``fastcdc``: today's chunking, ``Deduplicator("1MB", chunking="cdc")`` (256 KiB to 8 MiB);
+* ``fastcdc``: FastCDC alone, ``Deduplicator("1MB", chunking="cdc")`` before run-aware CDC (256 KiB to 8 MiB);
 * ``runs L/P``: runs of one byte of at least L bytes cut out (a cut where the run starts and where it
   ends, the run cut into pieces of P bytes from its start), FastCDC as today between runs, each stretch
   chunked from its own start. Cuts stay content-defined: where a run starts and ends does not depend
   on anything before it.
+
+The Deduplicator's ``chunking="cdc"`` now makes the ``runs 64 KiB / 256 KiB`` cuts (runs.py).
 
 Chunk metadata (restic's and borg's per-file records, our recipes) is not counted: this compares chunkings.
 
