@@ -200,6 +200,28 @@ PyDoc_STRVAR(run_doc,
 "the offset in ``data`` where it stopped, how many GET and SET commands it answered, and whether it\n"
 "stopped at a well-formed but incomplete array of 2 or 3 bulk strings at the end of ``data``.");
 
+/* The part of `data` a call reads: from `start` to its end, with no command starting at or after `*stop`
+ * (`budget` bytes on, computed without overflowing the pointer). -1 with ValueError for a bad start or budget. */
+static int
+read_window(PyObject *data, Py_ssize_t start, Py_ssize_t budget, const char **cursor, const char **end,
+            const char **stop)
+{
+    Py_ssize_t length = PyBytes_GET_SIZE(data);
+    if (start < 0 || start > length) {
+        PyErr_SetString(PyExc_ValueError, "start is outside data");
+        return -1;
+    }
+    if (budget < 1) {
+        PyErr_SetString(PyExc_ValueError, "budget must be at least 1 byte");
+        return -1;
+    }
+    const char *base = PyBytes_AS_STRING(data);
+    *cursor = base + start;
+    *end = base + length;
+    *stop = budget < *end - *cursor ? *cursor + budget : *end;
+    return 0;
+}
+
 static PyObject *
 run(PyObject *module, PyObject *args)
 {
@@ -210,20 +232,10 @@ run(PyObject *module, PyObject *args)
                           &max_key_length, &max_value_size, &get, &set, &missing, &wrong_type, &null)) {
         return NULL;
     }
-    Py_ssize_t length = PyBytes_GET_SIZE(data);
-    if (start < 0 || start > length) {
-        PyErr_SetString(PyExc_ValueError, "start is outside data");
+    const char *cursor, *end, *stop;
+    if (read_window(data, start, budget, &cursor, &end, &stop) < 0) {
         return NULL;
     }
-    if (budget < 1) {
-        PyErr_SetString(PyExc_ValueError, "budget must be at least 1 byte");
-        return NULL;
-    }
-    const char *base = PyBytes_AS_STRING(data);
-    const char *cursor = base + start;
-    const char *end = base + length;
-    /* No command starts at or after this point (computed without overflowing the pointer). */
-    const char *stop = budget < end - cursor ? cursor + budget : end;
     Output output = {NULL, 0, 0};
     Py_ssize_t gets = 0, sets = 0;
     int failed = 0, incomplete = 0;
@@ -313,7 +325,7 @@ run(PyObject *module, PyObject *args)
     if (replies == NULL) {
         return NULL;
     }
-    return Py_BuildValue("(NnnnO)", replies, (Py_ssize_t)(cursor - base), gets, sets,
+    return Py_BuildValue("(NnnnO)", replies, (Py_ssize_t)(cursor - PyBytes_AS_STRING(data)), gets, sets,
                          incomplete ? Py_True : Py_False);
 }
 
@@ -337,19 +349,10 @@ collect_sets(PyObject *module, PyObject *args)
                           &max_value_size, &PySet_Type, &taken)) {
         return NULL;
     }
-    Py_ssize_t length = PyBytes_GET_SIZE(data);
-    if (start < 0 || start > length) {
-        PyErr_SetString(PyExc_ValueError, "start is outside data");
+    const char *cursor, *end, *stop;
+    if (read_window(data, start, budget, &cursor, &end, &stop) < 0) {
         return NULL;
     }
-    if (budget < 1) {
-        PyErr_SetString(PyExc_ValueError, "budget must be at least 1 byte");
-        return NULL;
-    }
-    const char *base = PyBytes_AS_STRING(data);
-    const char *cursor = base + start;
-    const char *end = base + length;
-    const char *stop = budget < end - cursor ? cursor + budget : end;
     PyObject *collected = PyList_New(0);
     if (collected == NULL) {
         return NULL;
@@ -391,7 +394,7 @@ collect_sets(PyObject *module, PyObject *args)
         }
         cursor = next;
     }
-    return Py_BuildValue("(Nn)", collected, (Py_ssize_t)(cursor - base));
+    return Py_BuildValue("(Nn)", collected, (Py_ssize_t)(cursor - PyBytes_AS_STRING(data)));
 }
 
 static PyMethodDef methods[] = {
