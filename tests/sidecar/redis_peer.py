@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,20 +29,40 @@ class Answer:
 
 
 def exchange(port: int, payload: bytes, *, quiet_seconds: float = 0.2) -> Answer:
-    """Send ``payload``; collect replies until the server closes or stays quiet for ``quiet_seconds``."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-        if payload:
-            connection.sendall(payload)
+    """Send ``payload``; collect replies until the server closes or stays quiet for ``quiet_seconds``.
+
+    The payload is sent from a second thread while this one reads: a server may answer and close before it has read
+    all of a large payload (both the agent and redis-server refuse an unauthenticated large bulk at once), and a
+    client that only read after sending would see the reset, not the reply. Quiet counts only once all is sent.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        sending = connection.dup()
+        sender = threading.Thread(target=_send_until_refused, args=(sending, payload), daemon=True)
+        sender.start()
         connection.settimeout(quiet_seconds)
         received = b""
         try:
-            while chunk := connection.recv(65536):
+            while True:
+                try:
+                    chunk = connection.recv(65536)
+                except TimeoutError:
+                    if sender.is_alive():
+                        continue
+                    return Answer(received, closed=False)
+                if not chunk:
+                    return Answer(received, closed=True)
                 received += chunk
-        except TimeoutError:
-            return Answer(received, closed=False)
         except ConnectionResetError:
-            pass
-        return Answer(received, closed=True)
+            return Answer(received, closed=True)
+        finally:
+            sender.join()
+            sending.close()
+
+
+def _send_until_refused(connection: socket.socket, payload: bytes) -> None:
+    """Send all of ``payload``, stopping quietly when the server has closed the connection."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        connection.sendall(payload)
 
 
 @dataclass
