@@ -23,14 +23,13 @@ CorruptDataError naming the block when the file is missing or damaged.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from memories.errors import ConfigError, CorruptDataError
+from memories.errors import CorruptDataError
 from memories.optimization.dedup.block_files import write_files_durably
-from memories.optimization.dedup.block_store import NewBlocks, StoreTotals, missing_block_error
+from memories.optimization.dedup.block_store import NewBlocks, missing_block_error
 from memories.optimization.dedup.hashing import BlockHasher
 from memories.optimization.dedup.recipe import DedupRecipe
 from memories.optimization.dedup.sqlite_index import SqliteIndexedStore
@@ -62,28 +61,11 @@ class DirectoryBlockStore(SqliteIndexedStore):
         self._temporary_path.mkdir(exist_ok=True)
         for first_byte in range(256):
             (self._blocks_path / f"{first_byte:02x}").mkdir(exist_ok=True)
-        self._database = sqlite3.connect(self.path / "index.sqlite3", check_same_thread=False, isolation_level=None)
-        self._database.execute("PRAGMA journal_mode=WAL")
-        self._database.execute("PRAGMA synchronous=FULL")
-        self._database.executescript(_SCHEMA)
-        self._check_hash_algorithm()
+        self._open_index(_SCHEMA)
         self._recover()
         self.totals = self._load_totals()
 
     # -- opening -----------------------------------------------------------------------
-
-    def _meta(self, key: str) -> str | None:
-        row = self._database.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _check_hash_algorithm(self) -> None:
-        recorded = self._meta("hash_algorithm")
-        if recorded is None:
-            self._database.execute("INSERT INTO meta VALUES ('hash_algorithm', ?)", (self._hasher.name,))
-        elif recorded != self._hasher.name:
-            raise ConfigError(
-                f"hash_algorithm: store {self.path} holds {recorded!r} block ids, got {self._hasher.name!r}"
-            )
 
     def _recover(self) -> None:
         """Delete leftovers of an interrupted write or delete (see the module docstring)."""
@@ -98,21 +80,6 @@ class DirectoryBlockStore(SqliteIndexedStore):
         for block_id in orphans:
             self._block_path(block_id).unlink(missing_ok=True)
         self._database.execute("DELETE FROM pending")
-
-    def _load_totals(self) -> StoreTotals:
-        blocks, physical = self._database.execute("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM blocks").fetchone()
-        inputs, logical, total_blocks = self._database.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(block_count), 0) FROM recipes"
-        ).fetchone()
-        return StoreTotals(
-            logical_bytes=logical,
-            physical_bytes=physical,
-            total_blocks=total_blocks,
-            unique_blocks=blocks,
-            inputs=inputs,
-            processed_bytes=int(self._meta("processed_bytes") or 0),
-            duplicate_bytes=int(self._meta("duplicate_bytes") or 0),
-        )
 
     # -- block files -------------------------------------------------------------------
 
@@ -177,13 +144,7 @@ class DirectoryBlockStore(SqliteIndexedStore):
         if recipe.new_bytes is None:
             return
         self.totals.add_savings(recipe)
-        self._database.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [
-                ("processed_bytes", str(self.totals.processed_bytes)),
-                ("duplicate_bytes", str(self.totals.duplicate_bytes)),
-            ],
-        )
+        self._write_savings()
 
     def _unregister(self, recipe: DedupRecipe) -> list[bytes]:
         """Inside a transaction: drop ``recipe`` and its references; return the freed ids."""

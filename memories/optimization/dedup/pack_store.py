@@ -27,16 +27,15 @@ of mostly-dead packs into the current pack and deletes those packs.
 from __future__ import annotations
 
 import os
-import sqlite3
 import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from memories.errors import ConfigError, CorruptDataError
+from memories.errors import CorruptDataError
 from memories.optimization.dedup.block_files import fsync_path
-from memories.optimization.dedup.block_store import NewBlocks, StoreTotals, missing_block_error
+from memories.optimization.dedup.block_store import NewBlocks, missing_block_error
 from memories.optimization.dedup.hashing import BlockData, BlockHasher
 from memories.optimization.dedup.recipe import DedupRecipe
 from memories.optimization.dedup.sqlite_index import SqliteIndexedStore
@@ -78,11 +77,7 @@ class PackBlockStore(SqliteIndexedStore):
         self._hasher = hasher
         self._packs_path = self.path / "packs"
         self._packs_path.mkdir(parents=True, exist_ok=True)
-        self._database = sqlite3.connect(self.path / "index.sqlite3", check_same_thread=False, isolation_level=None)
-        self._database.execute("PRAGMA journal_mode=WAL")
-        self._database.execute("PRAGMA synchronous=FULL")
-        self._database.executescript(_SCHEMA)
-        self._check_hash_algorithm()
+        self._open_index(_SCHEMA)
         self._readers: dict[int, int] = {}
         # Held (appended, not yet recorded) blocks and recipes, see ``flush``.
         self._writers: dict[int, BinaryIO] = {}
@@ -98,19 +93,6 @@ class PackBlockStore(SqliteIndexedStore):
         self.totals = self._load_totals()
 
     # -- opening -----------------------------------------------------------------------
-
-    def _meta(self, key: str) -> str | None:
-        row = self._database.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _check_hash_algorithm(self) -> None:
-        recorded = self._meta("hash_algorithm")
-        if recorded is None:
-            self._database.execute("INSERT INTO meta VALUES ('hash_algorithm', ?)", (self._hasher.name,))
-        elif recorded != self._hasher.name:
-            raise ConfigError(
-                f"hash_algorithm: store {self.path} holds {recorded!r} block ids, got {self._hasher.name!r}"
-            )
 
     def _pack_path(self, number: int) -> Path:
         return self._packs_path / f"{number:08d}.pack"
@@ -142,21 +124,6 @@ class PackBlockStore(SqliteIndexedStore):
             database.executemany("DELETE FROM packs WHERE number = ?", [(n,) for n in recorded if n not in present])
             database.executemany("DELETE FROM blocks WHERE pack = ?", [(n,) for n in used if n not in present])
         fsync_path(self._packs_path)
-
-    def _load_totals(self) -> StoreTotals:
-        blocks, physical = self._database.execute("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM blocks").fetchone()
-        inputs, logical, total_blocks = self._database.execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(block_count), 0) FROM recipes"
-        ).fetchone()
-        return StoreTotals(
-            logical_bytes=logical,
-            physical_bytes=physical,
-            total_blocks=total_blocks,
-            unique_blocks=blocks,
-            inputs=inputs,
-            processed_bytes=int(self._meta("processed_bytes") or 0),
-            duplicate_bytes=int(self._meta("duplicate_bytes") or 0),
-        )
 
     # -- packs -------------------------------------------------------------------------
 
@@ -345,16 +312,7 @@ class PackBlockStore(SqliteIndexedStore):
             if recipe.new_bytes is not None:
                 self.totals.add_savings(recipe)
         if any(recipe.new_bytes is not None for recipe in recipes):
-            self._save_savings()
-
-    def _save_savings(self) -> None:
-        self._database.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [
-                ("processed_bytes", str(self.totals.processed_bytes)),
-                ("duplicate_bytes", str(self.totals.duplicate_bytes)),
-            ],
-        )
+            self._write_savings()
 
     def _drop_blocks(self, rows: Sequence[tuple[bytes, int, int]]) -> None:
         """Inside a transaction: forget (id, pack, length) blocks; their bytes become dead bytes of their pack."""
