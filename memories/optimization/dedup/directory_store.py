@@ -105,25 +105,11 @@ class DirectoryBlockStore(SqliteIndexedStore):
 
     def commit(self, recipe: DedupRecipe, new_blocks: NewBlocks) -> None:
         database = self._database
-        new_ids = [(block_id,) for block_id in new_blocks.contents]
-        with database:
-            database.execute("BEGIN IMMEDIATE")
-            database.executemany("INSERT OR IGNORE INTO pending VALUES (?)", new_ids)
-        write_files_durably(
-            ((self._block_path(block_id), content) for block_id, content in new_blocks.contents.items()),
-            self._temporary_path,
-            self._blocks_path,
-        )
+        self._write_block_files(new_blocks)
         old_recipe = self.recipe(recipe.input_id)
         with database:
             database.execute("BEGIN IMMEDIATE")
-            database.executemany(
-                "INSERT INTO blocks VALUES (?, ?, 0, ?)",
-                [
-                    (block_id, len(content), new_blocks.seeds.get(block_id, 0))
-                    for block_id, content in new_blocks.contents.items()
-                ],
-            )
+            self._index_blocks(new_blocks)
             database.executemany(
                 "UPDATE blocks SET refcount = refcount + ? WHERE id = ?",
                 [(count, block_id) for block_id, count in Counter(recipe.block_ids).items()],
@@ -134,9 +120,7 @@ class DirectoryBlockStore(SqliteIndexedStore):
                 (recipe.input_id, recipe.size, recipe.total_blocks, recipe.to_bytes()),
             )
             self._save_savings(recipe)
-            database.executemany("DELETE FROM pending WHERE id = ?", new_ids)
-        self.totals.physical_bytes += new_blocks.total_bytes
-        self.totals.unique_blocks += len(new_blocks.contents)
+        self._count_new_blocks(new_blocks)
         self.totals.add_recipe(recipe)
         self._delete_files(freed)
 
@@ -195,27 +179,42 @@ class DirectoryBlockStore(SqliteIndexedStore):
         if not new_blocks.contents:
             return
         database = self._database
-        new_ids = [(block_id,) for block_id in new_blocks.contents]
+        self._write_block_files(new_blocks)
         with database:
             database.execute("BEGIN IMMEDIATE")
-            database.executemany("INSERT OR IGNORE INTO pending VALUES (?)", new_ids)
+            self._index_blocks(new_blocks)
+        self._count_new_blocks(new_blocks)
+
+    def _count_new_blocks(self, new_blocks: NewBlocks) -> None:
+        """Count ``new_blocks`` in ``totals`` once the transaction that indexed them has committed."""
+        self.totals.physical_bytes += new_blocks.total_bytes
+        self.totals.unique_blocks += len(new_blocks.contents)
+
+    def _write_block_files(self, new_blocks: NewBlocks) -> None:
+        """Record ``new_blocks`` as pending (so a crash leaves no orphan file), then write their files durably."""
+        with self._database:
+            self._database.execute("BEGIN IMMEDIATE")
+            self._database.executemany(
+                "INSERT OR IGNORE INTO pending VALUES (?)", [(block_id,) for block_id in new_blocks.contents]
+            )
         write_files_durably(
             ((self._block_path(block_id), content) for block_id, content in new_blocks.contents.items()),
             self._temporary_path,
             self._blocks_path,
         )
-        with database:
-            database.execute("BEGIN IMMEDIATE")
-            database.executemany(
-                "INSERT INTO blocks VALUES (?, ?, 0, ?)",
-                [
-                    (block_id, len(content), new_blocks.seeds.get(block_id, 0))
-                    for block_id, content in new_blocks.contents.items()
-                ],
-            )
-            database.executemany("DELETE FROM pending WHERE id = ?", new_ids)
-        self.totals.physical_bytes += new_blocks.total_bytes
-        self.totals.unique_blocks += len(new_blocks.contents)
+
+    def _index_blocks(self, new_blocks: NewBlocks) -> None:
+        """Inside the transaction that references them: index ``new_blocks``, no longer pending (callers count them)."""
+        self._database.executemany(
+            "INSERT INTO blocks VALUES (?, ?, 0, ?)",
+            [
+                (block_id, len(content), new_blocks.seeds.get(block_id, 0))
+                for block_id, content in new_blocks.contents.items()
+            ],
+        )
+        self._database.executemany(
+            "DELETE FROM pending WHERE id = ?", [(block_id,) for block_id in new_blocks.contents]
+        )
 
     def assemble_blocks(self, recipe: DedupRecipe, block_ids: Sequence[bytes]) -> bytes:
         unique_ids = list(dict.fromkeys(block_ids))
