@@ -50,16 +50,17 @@ import xxhash
 from memories.errors import ConfigError
 
 
-def _load_compiled() -> Callable[..., bytes] | None:
-    """Return ``_fastcdc.cut_points``, or None in a source tree that was never installed (numpy serves)."""
+def _load_compiled() -> tuple[Callable[..., bytes] | None, Callable[[object, int], bytes] | None]:
+    """Return ``_fastcdc``'s ``cut_points`` and ``find_runs`` (runs.py), or Nones in a source tree that was never
+    installed (numpy serves)."""
     try:
-        from memories.optimization.dedup._fastcdc import cut_points
+        from memories.optimization.dedup._fastcdc import cut_points, find_runs
     except ImportError:
-        return None
-    return cut_points
+        return None, None
+    return cut_points, find_runs
 
 
-compiled_cut_points = _load_compiled()
+compiled_cut_points, compiled_find_runs = _load_compiled()
 
 GEAR_WINDOW_BYTES = 32
 MINIMUM_CDC_AVERAGE_BYTES = 256
@@ -162,6 +163,18 @@ def cdc_limits(average_size: int) -> tuple[int, int]:
     return average_size // 4, average_size * 8
 
 
+def use_compiled(compiled: bool | None) -> bool:
+    """Whether to run the C version: None takes it when it is built (and MEMORIES_PURE_PYTHON is unset).
+
+    Raises ConfigError for ``compiled=True`` when the _fastcdc extension is not built.
+    """
+    if compiled is None:
+        return COMPILED
+    if compiled and compiled_cut_points is None:
+        raise ConfigError("compiled: the _fastcdc extension is not built (pip install -e . builds it)")
+    return compiled
+
+
 def cdc_boundaries(
     buffer: npt.NDArray[np.uint8], average_size: int, *, final: bool = True, compiled: bool | None = None
 ) -> npt.NDArray[np.int64]:
@@ -173,11 +186,7 @@ def cdc_boundaries(
     the C one when available. Raises ConfigError if ``average_size`` is below 256 bytes.
     """
     minimum, maximum = cdc_limits(average_size)
-    if compiled is None:
-        compiled = COMPILED
-    if compiled:
-        if compiled_cut_points is None:
-            raise ConfigError("compiled: the _fastcdc extension is not built (pip install -e . builds it)")
+    if use_compiled(compiled):
         return _compiled_boundaries(buffer, average_size, final)
     boundaries = _python_boundaries(buffer, average_size, minimum, maximum)
     if final or not len(boundaries):

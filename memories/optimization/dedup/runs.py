@@ -21,26 +21,11 @@ where a chunk starts, which holds for every cut this returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import numpy.typing as npt
 
-from memories.errors import ConfigError
 from memories.optimization.dedup import chunking
 from memories.optimization.dedup.chunking import cdc_boundaries
-
-
-def _load_compiled() -> Callable[[object, int], bytes] | None:
-    """Return ``_fastcdc.find_runs``, or None in a source tree that was never installed (numpy serves)."""
-    try:
-        from memories.optimization.dedup._fastcdc import find_runs
-    except ImportError:
-        return None
-    return find_runs
-
-
-_compiled_find_runs = _load_compiled()
 
 RUN_MINIMUM_BYTES = 64 * 1024
 RUN_PIECE_BYTES = 256 * 1024
@@ -53,12 +38,9 @@ def find_runs(buffer: npt.NDArray[np.uint8], minimum: int, *, compiled: bool | N
 
     ``compiled`` picks the C probe (True) or the numpy version (False); None takes the C one when available.
     """
-    if compiled is None:
-        compiled = chunking.COMPILED
-    if compiled:
-        if _compiled_find_runs is None:
-            raise ConfigError("compiled: the _fastcdc extension is not built (pip install -e . builds it)")
-        pairs = np.frombuffer(_compiled_find_runs(buffer, minimum), dtype=np.int64).reshape(-1, 2)
+    if chunking.use_compiled(compiled):
+        assert chunking.compiled_find_runs is not None  # use_compiled checked it is built
+        pairs = np.frombuffer(chunking.compiled_find_runs(buffer, minimum), dtype=np.int64).reshape(-1, 2)
         return [(int(start), int(end)) for start, end in pairs.tolist()]
     changes: list[npt.NDArray[np.int64]] = []
     for start in range(0, max(len(buffer) - 1, 0), _SCAN_BYTES):
