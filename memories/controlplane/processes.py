@@ -28,7 +28,8 @@ def dies_with_its_parent(command: list[str]) -> list[str]:
     """``command`` run so that the kernel sends it SIGTERM when the process that started it dies, however it dies
     (``kill -9`` of a test run or of ``memories dev`` included), through util-linux's ``setpriv --pdeathsig``;
     ``command`` unchanged where setpriv is missing. The parent is the *thread* that starts it: start such processes
-    from the main thread (or one that outlives them)."""
+    from the main thread (or one that outlives them). A parent that dies in the first moments, before setpriv has
+    set the death signal and exec'd ``command``, leaves it running."""
     setpriv = shutil.which("setpriv")
     return command if setpriv is None else [setpriv, "--pdeathsig", "TERM", "--", *command]
 

@@ -31,12 +31,25 @@ def is_running(pid: int) -> bool:
     return state != "Z"
 
 
+def runs_program(pid: int, name: str) -> bool:
+    """True once ``pid`` has executed the program ``name`` (setpriv has set the death signal and exec'd it)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == name
+    except FileNotFoundError:
+        return False
+
+
 def test_a_child_is_terminated_when_its_owner_is_killed(tmp_path: Path) -> None:
     owner = subprocess.Popen([sys.executable, "-c", OWNER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert owner.stdout is not None
     child_pid = int(owner.stdout.readline())
     try:
-        assert is_running(child_pid)
+        # Killed before setpriv has asked for the death signal, the owner would leave the child running (the
+        # window dies_with_its_parent's docstring names): wait until the command itself runs.
+        deadline = time.monotonic() + 10
+        while not runs_program(child_pid, "sleep") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert runs_program(child_pid, "sleep")
         owner.kill()  # SIGKILL: no finalizer, no atexit, nothing of the owner's own runs
         owner.wait(10)
         deadline = time.monotonic() + 10
