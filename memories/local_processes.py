@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
+from pathlib import Path
+
+EPHEMERAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_CHOSEN_PORT = 10000
+
+
+def ephemeral_port_floor() -> int:
+    """The lowest port the kernel gives to outgoing connections and to ``bind(0)`` (32768 when it cannot be read)."""
+    try:
+        return int(EPHEMERAL_PORT_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, chosen below the kernel's ephemeral range.
+
+    A port from ``bind(0)`` lies inside that range, so between this call and the caller's own bind the kernel may
+    give it to any outgoing connection (an agent's client to its L3 took one in CI: "address already in use").
+    Ports below the range are only ever taken by listeners, so a random one that binds now stays free."""
+    floor = ephemeral_port_floor()
+    candidates = list(range(LOWEST_CHOSEN_PORT, floor)) if floor > LOWEST_CHOSEN_PORT + 1000 else []
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
