@@ -14,31 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
-import psutil
-import yaml
+from agent_process import AgentProcess  # bench/ is the script's directory, first on sys.path
 
 from memories.local_processes import free_port
 
 
-def ready(ops_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/readyz", timeout=0.5) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-class Agent:
+class Agent(AgentProcess):
     """One agent process whose ``memories`` package comes from ``source`` (None: this tree)."""
 
     def __init__(self, workdir: Path, source: Path | None) -> None:
@@ -50,26 +37,11 @@ class Agent:
                 "ops": {"host": "127.0.0.1", "port": ops_port},
             }
         }
-        path = workdir / f"agent-{self.http_port}.yaml"
-        path.write_text(yaml.safe_dump(document))
         environment = dict(os.environ)
         if source is not None:
             environment["PYTHONPATH"] = str(source)
-        command = [sys.executable, "-m", "memories.sidecar", "--config", str(path), "--log-level", "WARNING"]
-        self.process = subprocess.Popen(command, env=environment, cwd=source or Path.cwd())
-        deadline = time.monotonic() + 30
-        while not ready(ops_port):
-            if time.monotonic() > deadline:
-                raise TimeoutError("agent did not become ready")
-            time.sleep(0.05)
-
-    def cpu_seconds(self) -> float:
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
+        path = workdir / f"agent-{self.http_port}.yaml"
+        super().__init__(document, path, ops_port, cwd=source or Path.cwd(), environment=environment)
 
 
 async def load(agent: Agent, connections: int, seconds: float, value: bytes) -> tuple[float, float, float]:

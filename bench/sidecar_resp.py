@@ -21,18 +21,15 @@ import csv
 import io
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-import psutil
 import redis
-import yaml
+from agent_process import AgentProcess  # bench/ is the script's directory, first on sys.path
 
 from memories.local_processes import free_port
 
@@ -46,15 +43,7 @@ def wait_until(condition: object, timeout: float = 30.0) -> float:
     raise TimeoutError("condition not met")
 
 
-def is_ready(ops_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/readyz", timeout=0.5) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-class Sidecar:
+class Sidecar(AgentProcess):
     """A ``python -m memories.sidecar`` process on free loopback ports.
 
     ``python`` is the interpreter (its environment decides which checkout runs); another checkout's is started in
@@ -80,25 +69,9 @@ class Sidecar:
             },
         }
         path = workdir / f"sidecar-{self.resp_port}.yaml"
-        path.write_text(yaml.safe_dump(document))
-        started = time.monotonic()
-        self.process = subprocess.Popen(
-            [python, "-m", "memories.sidecar", "--config", str(path), "--log-level", "WARNING"],
-            cwd=None if python == sys.executable else workdir,
+        super().__init__(
+            document, path, self.ops_port, python=python, cwd=None if python == sys.executable else workdir
         )
-        wait_until(lambda: is_ready(self.ops_port))
-        self.start_to_ready = time.monotonic() - started
-
-    def rss_bytes(self) -> int:
-        return int(psutil.Process(self.process.pid).memory_info().rss)
-
-    def cpu_seconds(self) -> float:
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
 
 
 class RedisServer:

@@ -8,13 +8,7 @@ same settings. Sizes are bytes and durations seconds once parsed.
 from __future__ import annotations
 
 from memories.sidecar.config.cache import EVICTION_POLICIES, CacheConfig, L3Auth, L3Config, L3Settings, L3Tls
-from memories.sidecar.config.compression import (
-    CHUNKING_METHODS,
-    CompressionConfig,
-    DedupConfig,
-    DedupSettings,
-    LossyConfig,
-)
+from memories.sidecar.config.compression import CompressionConfig, DedupConfig, DedupSettings, LossyConfig
 from memories.sidecar.config.document import PrefetchConfig, ShutdownConfig, SidecarConfig
 from memories.sidecar.config.loading import (
     SCHEMA_FILE,
@@ -28,7 +22,6 @@ from memories.sidecar.config.pool import MemoryPoolConfig, PoolLayout
 from memories.sidecar.config.server import LimitsConfig, ListenConfig, RespListenConfig, ServerConfig
 
 __all__ = [
-    "CHUNKING_METHODS",
     "EVICTION_POLICIES",
     "SCHEMA_FILE",
     "CacheConfig",

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from memories.optimization.compression.config import ALGORITHMS
-from memories.optimization.dedup.recipe import CHUNKING_METHODS as RECIPE_CHUNKINGS
+from memories.optimization.dedup.recipe import CHUNKING_METHODS
 from memories.settings import Rule, section, setting
 from memories.settings.kinds import Boolean, Choice, Integer, Size, Text
-
-#: How dedup cuts blocks, as the Deduplicator takes it.
-CHUNKING_METHODS = tuple(RECIPE_CHUNKINGS)
 
 
 @section(
@@ -75,7 +72,7 @@ class DedupSettings:
         default="4Ki",
     )
     chunking: str = setting(
-        Choice(CHUNKING_METHODS),
+        Choice(tuple(CHUNKING_METHODS)),
         doc="fixed cuts blocks at fixed offsets (fastest); cdc uses content-defined boundaries, so an insertion "
         "shifts only nearby blocks.",
         default="fixed",

@@ -81,7 +81,7 @@ class SentinelRouter:
 
         settings = self._settings
         master_name = settings.master_name or ""
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py's Sentinel has no annotations
+        sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]  # untyped in older redis-py
             [(address.host, address.port) for address in settings.addresses],
             sentinel_kwargs=_redis_py_options(settings),
         )

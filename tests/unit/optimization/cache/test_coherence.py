@@ -15,6 +15,7 @@ import pytest
 from memories.errors import TierUnavailable
 from memories.optimization.cache import CacheManager
 from memories.optimization.cache.remote.settings import Coherence, RemoteSettings
+from memories.optimization.cache.write_batch import BatchDone
 from tests.redis_servers import CuttingProxy, RedisServer, redis_server
 
 STALENESS = 0.5
@@ -260,89 +261,69 @@ async def test_a_reply_cut_off_mid_way_is_an_error_never_wrong_bytes(server: Red
         proxy.close()
 
 
-async def set_then(cache: CacheManager, key: str, value: bytes) -> None:
-    """:meth:`CacheManager.set_then`, awaited (raises what its callback was given)."""
-    outcome: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
-    assert cache.set_then(key, value, outcome.set_result)
-    error = await outcome
-    if error is not None:
-        raise error
+#: A way to start writes without suspending, shaped like :meth:`CacheManager.set_many_then`: True when every pair
+#: started, and the callback then gets one outcome per pair, in order; False when it cannot start at once.
+StartWrites = Callable[[CacheManager, list[str], list[bytes], BatchDone], bool]
 
 
+def set_then_each(cache: CacheManager, keys: list[str], values: list[bytes], done: BatchDone) -> bool:
+    """:meth:`CacheManager.set_then` of each pair, in order, as a :data:`StartWrites` (the pairs started before one
+    that declines stay started: declining tests pass one pair, or one that declines first)."""
+    loop = asyncio.get_running_loop()
+    outcomes: list[asyncio.Future[Exception | None]] = []
+    for key, value in zip(keys, values, strict=True):
+        outcomes.append(loop.create_future())
+        if not cache.set_then(key, value, outcomes[-1].set_result):
+            return False
+    asyncio.gather(*outcomes).add_done_callback(lambda gathered: done(gathered.result()))
+    return True
+
+
+#: Runs a test once for each way to start writes without suspending.
+EACH_WAY_TO_START_WRITES = pytest.mark.parametrize(
+    "start_writes", [set_then_each, CacheManager.set_many_then], ids=["set_then", "set_many_then"]
+)
+
+
+def started(
+    start_writes: StartWrites, cache: CacheManager, pairs: list[tuple[str, bytes]]
+) -> asyncio.Future[list[Exception | None]]:
+    """The outcomes of ``pairs`` written through ``start_writes``, which must start them at once."""
+    outcomes: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
+    keys, values = [key for key, _ in pairs], [value for _, value in pairs]
+    assert start_writes(cache, keys, values, outcomes.set_result)
+    return outcomes
+
+
+def ignore_outcomes(_outcomes: list[Exception | None]) -> None:
+    """A callback for writes that are expected not to start."""
+
+
+@EACH_WAY_TO_START_WRITES
 async def test_a_write_started_without_suspending_is_kept_and_invalidates_the_others(
-    agent: Agents, server: RedisServer, prefix: str
+    agent: Agents, server: RedisServer, prefix: str, start_writes: StartWrites
 ) -> None:
     writer, reader = await agent(), await agent()
     await writer.set("k", b"v1")
     assert await reader.get("k") == b"v1"
-    await set_then(writer, "k", b"v2")
+    assert await started(start_writes, writer, [("k", b"v2")]) == [None]
     assert server.client().get(f"{prefix}k") == b"v2"  # in Redis once acknowledged
     assert in_l1(writer, "k") == b"v2"  # and the writer's local copy
     await eventually(lambda: in_l1(reader, "k") is CacheManager.MISSING)
     assert await reader.get("k") == b"v2"
 
 
-async def test_a_write_without_suspending_never_replaces_a_later_write(agent: Agents) -> None:
-    cache = await agent()
-    first: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
-    assert cache.set_then("k", b"first", first.set_result)
-    await cache.set("k", b"second")  # sent after the first: Redis and the local copy end with it
-    assert await first is None
-    assert in_l1(cache, "k") == b"second"
-    assert await cache.get("k") == b"second"
-
-
-async def test_a_write_without_suspending_that_loses_its_connection_keeps_no_copy(agent: Agents) -> None:
-    cache = await agent()
-    await cache.set("k", b"old")
-    outcome: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
-    assert cache.set_then("k", b"new", outcome.set_result)
-    assert in_l1(cache, "k") is CacheManager.MISSING  # the old copy went when the write started
-    assert cache._l3 is not None
-    (connection,) = cache._l3.client._connections.values()
-    connection.close()
-    assert isinstance(await outcome, TierUnavailable)
-    assert in_l1(cache, "k") is CacheManager.MISSING
-
-
-async def test_a_write_without_suspending_waits_for_l2_like_set(agent: Agents) -> None:
-    """A value that lands in L2 is acknowledged once L2's writes waiting in memory are back under their limit."""
-    cache = await agent(l2=True)
-    assert cache._local.l2 is not None
-    cache._local.l2.pending_limit_bytes = 0
-    value = b"x" * 2_000_000  # larger than L1: its local copy goes to L2
-    await set_then(cache, "large", value)
-    assert cache._local.settled
-    assert await cache.get("large") == value
-
-
-async def test_set_then_declines_what_only_set_can_do(agent: Agents) -> None:
-    local_only = CacheManager("1MB")
-    assert not local_only.set_then("k", b"v", lambda _error: None)  # no L3: set_nowait or set
-    cache = await agent()
-    await cache.close()
-    assert not cache.set_then("k", b"v", lambda _error: None)  # closed: set() raises CacheError
-
-
-async def set_many_then(cache: CacheManager, pairs: list[tuple[str, bytes]]) -> list[Exception | None]:
-    """:meth:`CacheManager.set_many_then`, awaited: the outcomes its callback was given."""
-    outcomes: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
-    keys, values = [key for key, _ in pairs], [value for _, value in pairs]
-    assert cache.set_many_then(keys, values, outcomes.set_result)
-    return await outcomes
-
-
-async def test_batches_of_writes_keep_pipeline_order_the_last_of_a_key_wins(
-    agent: Agents, server: RedisServer, prefix: str
+@EACH_WAY_TO_START_WRITES
+async def test_writes_started_together_keep_pipeline_order_the_last_of_a_key_wins(
+    agent: Agents, server: RedisServer, prefix: str, start_writes: StartWrites
 ) -> None:
     writer, reader = await agent(), await agent()
     await writer.set("k", b"v0")
     assert await reader.get("k") == b"v0"
-    outcomes: list[asyncio.Future[list[Exception | None]]] = []
-    for batch in ([("k", b"v1"), ("other", b"o1")], [("k", b"v2")], [("other", b"o2"), ("k", b"v3")]):
-        outcomes.append(asyncio.get_running_loop().create_future())  # started together, not awaited in between
-        keys, values = [key for key, _ in batch], [value for _, value in batch]
-        assert writer.set_many_then(keys, values, outcomes[-1].set_result)
+    outcomes = [  # started together, not awaited in between
+        started(start_writes, writer, batch)
+        for batch in ([("k", b"v1"), ("other", b"o1")], [("k", b"v2")], [("other", b"o2"), ("k", b"v3")])
+    ]
     assert [await outcome for outcome in outcomes] == [[None, None], [None], [None, None]]
     assert server.client().get(f"{prefix}k") == b"v3"  # Redis ran them in order
     assert server.client().get(f"{prefix}other") == b"o2"
@@ -352,21 +333,27 @@ async def test_batches_of_writes_keep_pipeline_order_the_last_of_a_key_wins(
     assert await reader.get("k") == b"v3"
 
 
-async def test_a_batch_never_replaces_a_later_write(agent: Agents) -> None:
+@EACH_WAY_TO_START_WRITES
+async def test_a_write_without_suspending_never_replaces_a_later_write(
+    agent: Agents, start_writes: StartWrites
+) -> None:
     cache = await agent()
-    outcomes: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
-    assert cache.set_many_then(["k", "j"], [b"first", b"j1"], outcomes.set_result)
-    await cache.set("k", b"second")  # sent after the batch: Redis and the local copy end with it
+    outcomes = started(start_writes, cache, [("k", b"first"), ("j", b"j1")])
+    await cache.set("k", b"second")  # sent after the first: Redis and the local copy end with it
     assert await outcomes == [None, None]
     assert in_l1(cache, "k") == b"second"
     assert in_l1(cache, "j") == b"j1"
+    assert await cache.get("k") == b"second"
 
 
-async def test_a_batch_reports_each_outcome_in_order(agent: Agents, server: RedisServer, prefix: str) -> None:
+@EACH_WAY_TO_START_WRITES
+async def test_writes_without_suspending_report_each_outcome_in_order(
+    agent: Agents, server: RedisServer, prefix: str, start_writes: StartWrites
+) -> None:
     cache = await agent()
     server.client().execute_command("ACL", "SETUSER", "default", "resetkeys", f"~{prefix}ok*", "+@all")
     try:  # Redis refuses the SET of a key outside the user's key patterns, and runs the others
-        outcomes = await set_many_then(cache, [("ok1", b"a"), ("refused", b"b"), ("ok2", b"c")])
+        outcomes = await started(start_writes, cache, [("ok1", b"a"), ("refused", b"b"), ("ok2", b"c")])
     finally:
         server.client().execute_command("ACL", "SETUSER", "default", "allkeys")
     assert outcomes[0] is None and outcomes[2] is None
@@ -375,12 +362,14 @@ async def test_a_batch_reports_each_outcome_in_order(agent: Agents, server: Redi
     assert in_l1(cache, "refused") is CacheManager.MISSING
 
 
-async def test_a_batch_that_loses_its_connection_keeps_no_copy(agent: Agents) -> None:
+@EACH_WAY_TO_START_WRITES
+async def test_a_write_without_suspending_that_loses_its_connection_keeps_no_copy(
+    agent: Agents, start_writes: StartWrites
+) -> None:
     cache = await agent()
     await cache.set("k", b"old")
-    outcomes: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
-    assert cache.set_many_then(["k", "j"], [b"new", b"j"], outcomes.set_result)
-    assert in_l1(cache, "k") is CacheManager.MISSING  # the old copy went when the batch started
+    outcomes = started(start_writes, cache, [("k", b"new"), ("j", b"j")])
+    assert in_l1(cache, "k") is CacheManager.MISSING  # the old copy went when the write started
     assert cache._l3 is not None
     (connection,) = cache._l3.client._connections.values()
     connection.close()
@@ -388,25 +377,35 @@ async def test_a_batch_that_loses_its_connection_keeps_no_copy(agent: Agents) ->
     assert in_l1(cache, "k") is CacheManager.MISSING and in_l1(cache, "j") is CacheManager.MISSING
 
 
-async def test_a_batch_waits_for_l2_like_set(agent: Agents) -> None:
+@EACH_WAY_TO_START_WRITES
+async def test_a_write_without_suspending_waits_for_l2_like_set(agent: Agents, start_writes: StartWrites) -> None:
+    """A value that lands in L2 is acknowledged once L2's writes waiting in memory are back under their limit."""
     cache = await agent(l2=True)
     assert cache._local.l2 is not None
     cache._local.l2.pending_limit_bytes = 0
-    assert await set_many_then(cache, [("large", b"x" * 2_000_000), ("small", b"s")]) == [None, None]
+    value = b"x" * 2_000_000  # larger than L1: its local copy goes to L2
+    assert await started(start_writes, cache, [("large", value), ("small", b"s")]) == [None, None]
     assert cache._local.settled
-    assert await cache.get("large") == b"x" * 2_000_000
+    assert await cache.get("large") == value
 
 
-async def test_set_many_then_declines_what_it_cannot_start_at_once(agent: Agents) -> None:
-    assert not CacheManager("1MB").set_many_then(["k"], [b"v"], lambda _outcomes: None)  # no L3
-    with_ttl = await agent(default_ttl="60s")
-    assert not with_ttl.set_many_then(["k"], [b"v"], lambda _outcomes: None)  # a default ttl: set() of each
+@EACH_WAY_TO_START_WRITES
+async def test_a_write_without_suspending_declines_what_only_set_can_do(
+    agent: Agents, start_writes: StartWrites
+) -> None:
+    assert not start_writes(CacheManager("1MB"), ["k"], [b"v"], ignore_outcomes)  # no L3: set_nowait or set
     cache = await agent()
-    assert not cache.set_many_then(["k", "j", "k"], [b"1", b"2", b"3"], lambda _outcomes: None)  # a key twice
     assert cache._l3 is not None
     (connection,) = cache._l3.client._connections.values()
     connection.close()
-    assert not cache.set_many_then(["k", "j"], [b"v", b"w"], lambda _outcomes: None)  # L3 not connected now
+    assert not start_writes(cache, ["k", "j"], [b"v", b"w"], ignore_outcomes)  # L3 not connected now
     assert cache._guard.fences._open == {}  # nothing started, no fence left open
     await cache.close()
-    assert not cache.set_many_then(["k"], [b"v"], lambda _outcomes: None)  # closed
+    assert not start_writes(cache, ["k"], [b"v"], ignore_outcomes)  # closed: set() raises CacheError
+
+
+async def test_set_many_then_declines_what_needs_a_set_of_each(agent: Agents) -> None:
+    with_ttl = await agent(default_ttl="60s")
+    assert not with_ttl.set_many_then(["k"], [b"v"], ignore_outcomes)  # a default ttl: set() of each
+    cache = await agent()
+    assert not cache.set_many_then(["k", "j", "k"], [b"1", b"2", b"3"], ignore_outcomes)  # a key twice

@@ -28,22 +28,22 @@ PIECE = RUN_PIECE_BYTES
 RUN_LENGTHS = st.sampled_from([1, 2, RUN - 1, RUN, RUN + 1, PIECE - 1, PIECE, PIECE + 1, PIECE + RUN - 1, PIECE + RUN])
 COMPILED = [False, True] if chunking.compiled_cut_points is not None else [False]
 
-Parts = list[tuple[int, int, int]]
+# A part's value that stands for random bytes rather than a run of one byte value (0-255).
+RANDOM = 256
+Parts = list[tuple[int, int]]
 
 
 def build(parts: Parts, seed: int) -> np.ndarray:
-    """Concatenate parts: (length, value 0-255: a run of that byte; 256: random bytes)."""
+    """Concatenate parts: (length, value 0-255: a run of that byte; ``RANDOM``: random bytes)."""
     rng = np.random.default_rng(seed)
     pieces = [
-        rng.integers(0, 256, length, dtype=np.uint8) if value == 256 else np.full(length, value, dtype=np.uint8)
-        for length, value, _ in parts
+        rng.integers(0, 256, length, dtype=np.uint8) if value == RANDOM else np.full(length, value, dtype=np.uint8)
+        for length, value in parts
     ]
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint8)
 
 
-PART = st.tuples(
-    st.one_of(RUN_LENGTHS, st.integers(1, 2 * PIECE)), st.sampled_from([0, 0, 7, 255, 256, 256]), st.just(0)
-)
+PART = st.tuples(st.one_of(RUN_LENGTHS, st.integers(1, 2 * PIECE)), st.sampled_from([0, 0, 7, 255, RANDOM, RANDOM]))
 PARTS = st.lists(PART, max_size=5)
 
 
@@ -173,7 +173,7 @@ async def test_the_deduplicator_restores_runs_byte_exact_whole_or_streamed(parts
 
 
 async def test_new_recipes_name_the_new_cuts_and_old_ones_still_restore() -> None:
-    data = build([(50_000, 256, 0), (3 * RUN, 0, 0), (50_000, 256, 0)], seed=5).tobytes()
+    data = build([(50_000, RANDOM), (3 * RUN, 0), (50_000, RANDOM)], seed=5).tobytes()
     dedup = Deduplicator(AVERAGE, chunking="cdc")
     recipe = await dedup.process(data)
     assert recipe.chunking == "cdc-runs"
