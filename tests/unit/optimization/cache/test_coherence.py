@@ -393,7 +393,13 @@ async def test_a_write_without_suspending_waits_for_l2_like_set(agent: Agents, s
 async def test_a_write_without_suspending_declines_what_only_set_can_do(
     agent: Agents, start_writes: StartWrites
 ) -> None:
-    assert not start_writes(CacheManager("1MB"), ["k"], [b"v"], ignore_outcomes)  # no L3: set_nowait or set
+    assert not start_writes(CacheManager("1MB"), ["k"], [b"v"], ignore_outcomes)  # not started
+    without_l3 = CacheManager("1MB")
+    await without_l3.start()
+    try:
+        assert not start_writes(without_l3, ["k"], [b"v"], ignore_outcomes)  # no L3: set_nowait or set
+    finally:
+        await without_l3.close()
     cache = await agent()
     assert cache._l3 is not None
     (connection,) = cache._l3.client._connections.values()
