@@ -7,6 +7,7 @@ name that does not tell its format); without one, the traces in ``../shared/trac
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -57,13 +58,12 @@ def trace_name(path: Path) -> str:
 def require_libcachesim() -> ModuleType:
     """Import libcachesim, or exit saying how to install it."""
     try:
-        import libcachesim
+        return importlib.import_module("libcachesim")
     except ImportError:
         sys.exit(
             f"{Path(sys.argv[0]).name} compares against libcachesim, which is not installed. "
             f"Install the benchmark peers: .venv/bin/pip install -e '.[bench]' && .venv/bin/{LIBCACHESIM_INSTALL}"
         )
-    return libcachesim
 
 
 def libcachesim_miss_ratios(

@@ -59,7 +59,7 @@ def our_miss_ratio(policy_name: str, keys: list[str], capacity: int) -> float:
             continue
         misses += 1
         if len(policy) >= capacity:
-            policy.remove(policy.choose_victim(), evicted=True)  # type: ignore[arg-type]
+            policy.remove(policy.choose_victim(), evicted=True)
         policy.record_insert(key)
     return misses / len(keys)
 

@@ -88,7 +88,7 @@ def main() -> None:
     array = np.frombuffer(data, dtype=np.uint8)
     for compiled in (True, False) if chunking.COMPILED else (False,):
         seconds, cpu = median_seconds(
-            arguments.runs, lambda compiled=compiled: chunking.cdc_boundaries(array, 4096, compiled=compiled)
+            arguments.runs, functools.partial(chunking.cdc_boundaries, array, 4096, compiled=compiled)
         )
         label = "C (_fastcdc)" if compiled else "numpy"
         print(

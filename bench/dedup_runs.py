@@ -99,7 +99,7 @@ def ratio(versions: Iterable[Iterable[npt.NDArray[np.uint8]]], chunker: Chunker)
             logical += len(data)
             start = 0
             for end in chunker(data):
-                distinct[xxhash.xxh3_128_digest(data[start:end])] = end - start
+                distinct[xxhash.xxh3_128_digest(data[start:end].data)] = end - start
                 start = end
                 chunks += 1
     return logical / sum(distinct.values()), chunks

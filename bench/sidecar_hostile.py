@@ -114,7 +114,7 @@ def main() -> None:
     rows: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="memories-bench-hostile-") as directory:
         workdir = Path(directory)
-        servers = {
+        servers: dict[str, RedisServer | Sidecar] = {
             "redis-server": RedisServer(workdir, ["--client-output-buffer-limit", f"normal {limit} 0 0"]),
             "agent": Sidecar(workdir, limits={"maxOutputBuffer": f"{arguments.limit_mib}Mi"}),
         }

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -98,7 +97,7 @@ async def measure(port: int, clients: int, pipeline: int, rounds: int) -> float:
     connections: list[tuple[Any, FakeTransport]] = []
     for _ in range(clients):
         connection, transport = RespConnection(server), FakeTransport()
-        connection.connection_made(transport)  # type: ignore[arg-type]
+        connection.connection_made(transport)
         connections.append((connection, transport))
     value, sent = b"x" * 100, 0
 
@@ -153,4 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
