@@ -11,7 +11,7 @@ from memories.sidecar.config import load_config
 from memories.units import parse_duration
 
 #: The agent's cyclic garbage collector: Python's thresholds for the young generations, but a full collection at
-#: most once per 100 collections of the middle one instead of 10. Measured before the L1 entries lost their GC
+#: most once per 100 collections of the middle one instead of 10. First measured before the L1 entries lost their GC
 #: header (``cache/_entry.c``), when a full collection walked every L1 entry (~150 ms with 100 000 of them here):
 #: each write-through SET installs a new entry, and its in-flight state outlives a few young collections, so with
 #: Python's 10 full collections came about every 25 000 SETs: about a quarter of the agent's CPU under pipelined
