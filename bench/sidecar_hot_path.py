@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 
 from memories.optimization.cache import CacheManager
 from memories.sidecar.resp.commands import CommandTable, RespLimits, RespStatistics
@@ -68,6 +69,16 @@ async def answered(connection: RespConnection) -> None:
         await asyncio.sleep(0)
 
 
+def set_frame(value: bytes, index: int) -> bytes:
+    """``SET key:<index> value`` as a RESP request."""
+    return frame(b"SET", b"key:%012d" % index, value)
+
+
+def get_frame(index: int) -> bytes:
+    """``GET key:<index>`` as a RESP request."""
+    return frame(b"GET", b"key:%012d" % index)
+
+
 async def main() -> None:
     connections = {
         "compiled": connection_to_new_cache(accelerate=True),
@@ -76,8 +87,8 @@ async def main() -> None:
     for size in (100, 4096):
         value = b"x" * size
         makers: list[tuple[str, Callable[[int], bytes]]] = [
-            ("SET", lambda index, value=value: frame(b"SET", b"key:%012d" % index, value)),  # type: ignore[misc]
-            ("GET", lambda index: frame(b"GET", b"key:%012d" % index)),
+            ("SET", partial(set_frame, value)),
+            ("GET", get_frame),
         ]
         for name, make in makers:
             for pipeline in (1, 16):

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -34,10 +35,11 @@ from agent_process import AgentProcess  # bench/ is the script's directory, firs
 from memories.local_processes import free_port
 
 
-def wait_until(condition: object, timeout: float = 30.0) -> float:
+def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> float:
+    """Call ``condition`` every 10 ms until it is true; return the seconds that took (TimeoutError after ``timeout``)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if condition():  # type: ignore[operator]
+        if condition():
             return time.monotonic() - started
         time.sleep(0.01)
     raise TimeoutError("condition not met")
