@@ -26,9 +26,8 @@ def free_port() -> int:
     give it to any outgoing connection (an agent's client to its L3 took one in CI: "address already in use").
     Ports below the range are only ever taken by listeners, so a random one that binds now stays free."""
     floor = ephemeral_port_floor()
-    candidates = list(range(LOWEST_CHOSEN_PORT, floor)) if floor > LOWEST_CHOSEN_PORT + 1000 else []
-    random.shuffle(candidates)
-    for port in candidates[:200]:
+    tries = 200 if floor > LOWEST_CHOSEN_PORT + 1000 else 0
+    for port in (random.randrange(LOWEST_CHOSEN_PORT, floor) for _ in range(tries)):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
