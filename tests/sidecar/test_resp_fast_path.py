@@ -88,7 +88,7 @@ def test_random_bytes_get_the_same_replies_on_both_paths(data: bytes, cuts: list
 
 
 @pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled path is switched off")
-def test_the_extension_is_built_and_used() -> None:
+async def test_the_extension_is_built_and_used() -> None:
     resp_connection, _transport = connection(accelerate=True)
     assert resp_connection._commands.accelerated
     table = resp_connection._commands

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
 from memories.optimization.cache import CacheManager
+from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.sidecar.resp.connection import MAX_BACKLOG_BYTES, TURN_BYTES
 from memories.sidecar.resp.protocol import encode_bulk
+from tests.redis_servers import redis_server
 from tests.sidecar.resp_harness import connect, frame, server, settle
 
 compiled_only = pytest.mark.skipif(
@@ -131,3 +134,33 @@ async def test_quit_writes_the_replies_before_closing(accelerate: bool) -> None:
     assert transport.writes == [b"+OK\r\n+OK\r\n"]
     await asyncio.sleep(0)
     assert transport.writes == [b"+OK\r\n+OK\r\n"]  # nothing after QUIT
+
+
+@compiled_only
+async def test_a_client_waiting_for_its_write_through_reply_is_not_paused_one_pipelining_behind_it_is(
+    tmp_path: Path,
+) -> None:
+    with redis_server(tmp_path / "l3") as l3:
+        cache = CacheManager("1MB", l3=RemoteSettings.from_url(f"redis://127.0.0.1:{l3.port}/0", prefix="t:"))
+        await cache.start()
+        try:
+            resp_connection, transport = connect(server(accelerate=True, cache=cache))
+            # A client that sends one SET and waits: its SET waits for Redis, reading is left as it is.
+            resp_connection.data_received(frame(b"SET", b"a", b"1"))
+            assert not resp_connection.idle
+            assert transport.is_reading()
+            await settle(resp_connection)
+            assert transport.written == b"+OK\r\n"
+            assert transport.is_reading()
+            # A client that pipelines behind a waiting SET: its next read is taken, then reading pauses until
+            # everything is answered, in order.
+            transport.writes.clear()
+            resp_connection.data_received(frame(b"SET", b"a", b"2"))
+            resp_connection.data_received(frame(b"GET", b"a") + frame(b"SET", b"b", b"3"))
+            assert not transport.is_reading()
+            await settle(resp_connection)
+            assert transport.written == b"+OK\r\n" + encode_bulk(b"2") + b"+OK\r\n"
+            assert transport.is_reading()
+            assert await cache.get("b") == b"3"
+        finally:
+            await cache.close()

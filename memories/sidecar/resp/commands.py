@@ -9,9 +9,9 @@ commands on different keys at the same time: :mod:`memories.sidecar.resp.in_flig
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from memories.sidecar.resp.arguments import NOT_INTEGER, SYNTAX_ERROR, parse_integer
@@ -155,25 +155,33 @@ class CommandTable:
         return replies, consumed, incomplete
 
     def start_sets(
-        self, data: bytes, start: int, budget: int, session: RespSession, max_bulk_length: int, taken: set[str]
-    ) -> tuple[asyncio.Future[bytes], int] | None:
+        self,
+        data: bytes,
+        start: int,
+        budget: int,
+        session: RespSession,
+        max_bulk_length: int,
+        taken: set[str],
+        answer: Callable[[bytes], None],
+    ) -> int | None:
         """Start the plain SETs at the beginning of ``data[start:]`` together, as one batch that waits for L3
         (:mod:`memories.sidecar.resp.set_batch`; none past ``budget`` bytes, at least one, up to the first whose key
         is in ``taken``: the keys of the connection's batches in flight, to which this batch's are added).
 
-        Returns the future of their replies (in order) and the offset where they end, or None when the batch path
-        is off (no compiled extension, or the session must authenticate first), ``data[start:]`` does not begin
-        with such a SET, or the cache cannot start them at once: then nothing happened. Lengths are bytes.
+        Returns the offset where they end (``answer`` gets their replies, in order, once Redis answered), or None
+        when the batch path is off (no compiled extension, or the session must authenticate first),
+        ``data[start:]`` does not begin with such a SET, or the cache cannot start them at once: then nothing
+        happened. Lengths are bytes.
         """
         batches = self._set_batches
         if batches is None or (self.token is not None and not session.authenticated):
             return None
-        started = batches.start(data, start, budget, max_bulk_length, self._keys.limits, taken)
+        started = batches.start(data, start, budget, max_bulk_length, self._keys.limits, taken, answer)
         if started is None:
             return None
-        replies, consumed, count = started
+        consumed, count = started
         self._set_command.calls += count
-        return replies, consumed
+        return consumed
 
     def call_counts(self) -> dict[str, int]:
         """Calls per command name since start."""

@@ -11,7 +11,7 @@ it finished in a task. Later commands of the same pipeline that touch one other 
 start beside it, so a pipeline of writes waits about one L3 round trip, not one per command; any other command
 waits until nothing is in flight, and replies keep pipeline order (:mod:`memories.sidecar.resp.in_flight`). Where
 the fast path stops at plain SETs that must wait for L3, they start together as one batch
-(:mod:`memories.sidecar.resp.set_batch`: no Python parse, one future for the batch); the rest of the read waits
+(:mod:`memories.sidecar.resp.set_batch`: no Python parse, one callback for the batch); the rest of the read waits
 unparsed in the backlog, and further turns may start the SETs at its front as more batches (up to
 ``MAX_BATCHES``), anything else waits until every batch is answered.
 
@@ -22,10 +22,11 @@ The replies of a turn are written together at its end (one ``transport.write`` p
 ``RespServer.flush_soon``): clients are woken once per turn rather than once per connection served.
 
 Whether the connection reads is decided in one place, :meth:`RespConnection._settle`, from its
-:class:`~memories.sidecar.resp.reading.ReadingState`: no requests are read while commands wait (on the cache, or
-behind commands in flight, or for their turn), while more than ``MAX_BACKLOG_BYTES`` of requests wait for later
-turns (until all of them are answered), while the transport holds more unsent replies than its high-water mark
-(asyncio's ``pause_writing``; no turns are taken either) and once the server stops. A connection is aborted when
+:class:`~memories.sidecar.resp.reading.ReadingState`: no requests are read once a read arrived while commands wait
+(on the cache, or behind commands in flight, or for their turn) until they are answered, while more than
+``MAX_BACKLOG_BYTES`` of requests wait for later turns (until all of them are answered), while the transport holds
+more unsent replies than its high-water mark (asyncio's ``pause_writing``; no turns are taken either) and once
+the server stops. A connection is aborted when
 the replies queued in one turn, or its unsent replies while the client does not read, exceed
 ``max_output_buffer``. With a password set, the parser applies its pre-authentication limits, and what was
 pipelined behind AUTH or HELLO is parsed under the limits its answer decided.
@@ -110,6 +111,9 @@ class RespConnection(asyncio.Protocol):
             max_buffer_length=server.max_request_size,
         )
         self._transport: asyncio.Transport | None = None
+        #: The event loop serving this connection (it is created inside it). Kept because
+        #: ``asyncio.get_running_loop()`` makes a ``getpid()`` system call each time, paid per command.
+        self.loop = asyncio.get_running_loop()
         self._queue: deque[QueueItem] = deque()  # parsed requests waiting behind commands in flight or for a turn
         self._in_flight = InFlight(server.wait_budget)
         self._batches = 0  # batches of SETs waiting on L3 (memories.sidecar.resp.set_batch)
@@ -147,10 +151,14 @@ class RespConnection(asyncio.Protocol):
         deferred = self._deferred
         if deferred is not None:
             self._deferred = None
-            asyncio.get_running_loop().call_soon(deferred)
+            self.loop.call_soon(deferred)
         self._settle()
 
     def data_received(self, data: bytes) -> None:
+        state = self._state
+        if state.commands_waiting and not state.read_while_waiting:
+            state.read_while_waiting = True  # read nothing more until the waiting commands are answered
+            self._settle()
         if self._backlog:
             # A long pipeline is being answered turn by turn: new requests queue behind it.
             self._backlog = self._backlog[self._backlog_start :] + data
@@ -189,7 +197,7 @@ class RespConnection(asyncio.Protocol):
                 # This connection had its turn: answer the rest after every other ready connection had theirs.
                 self._backlog = data
                 self._backlog_start = consumed
-                asyncio.get_running_loop().call_soon(self._take_turn)
+                self.loop.call_soon(self._take_turn)
                 return
             elif self._start_sets(data, consumed, TURN_BYTES - (consumed - start)):
                 return
@@ -210,22 +218,30 @@ class RespConnection(asyncio.Protocol):
         (:mod:`memories.sidecar.resp.set_batch`); the rest of ``data`` waits, unparsed, in the backlog: the next turn
         may start the SETs at its front as a further batch (:meth:`_next_batch`), anything else waits until every
         batch is answered. Returns whether a batch started."""
-        started = self._commands.start_sets(data, start, budget, self.session, self._max_bulk_length, self._batch_keys)
-        if started is None:
+        place: list[InFlightReply] = []  # the batch's place among the replies, reserved once it started
+        consumed = self._commands.start_sets(
+            data, start, budget, self.session, self._max_bulk_length, self._batch_keys, partial(self._answered, place)
+        )
+        if consumed is None:
             return False
-        replies, consumed = started
+        place.append(self._in_flight.start_barrier())
         self._batches += 1
-        replies.add_done_callback(self._batch_done)
-        self._wait_for_future(replies, self._in_flight.start_barrier())
+        self._server.batches_waiting += 1
+        self._state.commands_waiting = True  # reading goes on until a read arrives meanwhile (data_received)
         if consumed < len(data):
             self._backlog = data
             self._backlog_start = consumed
             if self._batches < MAX_BATCHES:
-                asyncio.get_running_loop().call_soon(self._next_batch)
+                self.loop.call_soon(self._next_batch)
         return True
 
-    def _batch_done(self, _replies: asyncio.Future[bytes]) -> None:
+    def _answered(self, place: list[InFlightReply], replies: bytes) -> None:
+        """Redis answered a batch of SETs (always in a later callback than the one that started it): its
+        ``replies`` go to its place on the next turn of the loop, as a future's callback would (the queued commands
+        that follow are not run inside L3's callback)."""
         self._batches -= 1
+        self._server.batches_waiting -= 1
+        self.loop.call_soon(self._finished, place[0], replies)
 
     def _next_batch(self) -> None:
         """A turn beside the batches in flight: start the plain SETs at the front of the backlog as another batch.
@@ -348,7 +364,7 @@ class RespConnection(asyncio.Protocol):
         """Finish ``coroutine`` in a task (its reply goes to ``reply``'s place), reading nothing meanwhile."""
         self._state.commands_waiting = True
         self._settle()
-        task = asyncio.get_running_loop().create_task(self._finish(coroutine, pending, reply))
+        task = self.loop.create_task(self._finish(coroutine, pending, reply))
         self._server.track(task)
 
     def _wait_for_future(self, future: asyncio.Future[bytes], reply: InFlightReply) -> None:
@@ -376,7 +392,7 @@ class RespConnection(asyncio.Protocol):
     def _defer(self, rest: list[QueueItem]) -> None:
         """End this turn: answer ``rest`` on the next one (or once the client has read its replies)."""
         self._hold(rest)
-        asyncio.get_running_loop().call_soon(self._continue)
+        self.loop.call_soon(self._continue)
 
     def _continue(self) -> None:
         if self._turn_may_start(self._continue):
@@ -420,7 +436,7 @@ class RespConnection(asyncio.Protocol):
             self._latency.observe(time.perf_counter() - self._batch_started)
         if not state.commands_waiting:
             if self._backlog:
-                asyncio.get_running_loop().call_soon(self._take_turn)  # what followed a batch of SETs
+                self.loop.call_soon(self._take_turn)  # what followed a batch of SETs
             if self._parser.held_after_auth:
                 self._continue_after_auth()
             self._settle()
@@ -458,6 +474,8 @@ class RespConnection(asyncio.Protocol):
         state, transport = self._state, self._transport
         if transport is None:
             return
+        if not state.commands_waiting:
+            state.read_while_waiting = False
         action = decide(state)
         if action is Action.PAUSE:
             state.reading = False

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two log lines about connections closed at the output limit (the rest are counted).
 OUTPUT_LIMIT_LOG_INTERVAL = 60.0
+#: How often :meth:`RespServer.close` looks whether the batches of SETs it waits for were answered (seconds).
+_BATCH_POLL_SECONDS = 0.005
 
 
 class RespServer:
@@ -55,6 +57,9 @@ class RespServer:
         self.stopping = False
         self._connections: set[RespConnection] = set()
         self._tasks: set[asyncio.Future[Any]] = set()  # commands in flight (tasks, or futures callbacks complete)
+        #: Batches of SETs waiting for L3, all connections together (memories.sidecar.resp.set_batch): they are
+        #: answered by a callback, not a future, so :meth:`close` counts them.
+        self.batches_waiting = 0
         #: Commands waiting on the cache, all connections together (see memories.sidecar.resp.in_flight).
         self.wait_budget = WaitBudget()
         self._servers: list[asyncio.AbstractServer] = []
@@ -81,7 +86,7 @@ class RespServer:
     def flush_soon(self, connection: RespConnection) -> None:
         """Have ``connection`` write its queued replies when the event loop has served every ready connection."""
         if not self._unflushed:
-            asyncio.get_running_loop().call_soon(self._flush)
+            connection.loop.call_soon(self._flush)
         self._unflushed.append(connection)
 
     def _flush(self) -> None:
@@ -149,9 +154,12 @@ class RespServer:
         """Wait up to ``wait_seconds`` for in-flight commands, then close every connection."""
         self.stop_accepting()
         deadline = time.monotonic() + wait_seconds
-        # A finished command may start the next queued one, so wait until no task is left.
-        while self._tasks and (remaining := deadline - time.monotonic()) > 0:
-            await asyncio.wait(set(self._tasks), timeout=remaining)
+        # A finished command may start the next queued one, so wait until no task or batch is left.
+        while (self._tasks or self.batches_waiting) and (remaining := deadline - time.monotonic()) > 0:
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=min(remaining, _BATCH_POLL_SECONDS))
+            else:
+                await asyncio.sleep(min(remaining, _BATCH_POLL_SECONDS))
         for connection in list(self._connections):
             connection.close()
         if self._sweeper is not None:

@@ -4,9 +4,9 @@ When the compiled fast path stops at a plain ``SET key value`` because the cache
 acknowledges, :meth:`SetBatches.start` takes the leading run of such SETs of the read as it is
 (``_fast.collect_sets``: no Python parse) and starts them with one
 :meth:`CacheManager.set_many_then <memories.optimization.cache.manager.CacheManager.set_many_then>`: each SET goes
-through the write-through steps in pipeline order, they leave for Redis in one write, and one future gets all their
-replies, in order, once Redis answered the last. The connection treats the batch as one command in flight that
-nothing else starts beside (:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`)
+through the write-through steps in pipeline order, they leave for Redis in one write, and one callback gets all
+their replies, in order, once Redis answered the last (no future and its callbacks per batch). The connection
+treats the batch as one command in flight that nothing else starts beside (:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`)
 but further batches of the same pipeline (a pipeline of large values takes several turns); a batch holds each key
 once, and none that a batch of the connection still waits for (the batch ends before the SET of such a key, which
 waits), so at most one write per key of a connection is in flight, as command by command
@@ -17,7 +17,7 @@ a value too large for a tier, a default ttl or a value size limit) goes the ordi
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -40,16 +40,23 @@ class SetBatches:
         self._collect = collect
 
     def start(
-        self, data: bytes, start: int, budget: int, max_bulk_length: int, limits: RespLimits, taken: set[str]
-    ) -> tuple[asyncio.Future[bytes], int, int] | None:
+        self,
+        data: bytes,
+        start: int,
+        budget: int,
+        max_bulk_length: int,
+        limits: RespLimits,
+        taken: set[str],
+        answer: Callable[[bytes], None],
+    ) -> tuple[int, int] | None:
         """Start the plain SETs at the beginning of ``data[start:]`` (none past ``budget`` bytes, at least one),
         up to the first whose key is in ``taken``: the keys of the connection's batches in flight, to which this
         batch's keys are added until it is answered.
 
-        Returns ``(future of their replies, offset where they end, how many)``, or None when ``data[start:]``
-        does not begin with one or the cache cannot start them all at once (nothing happened). The future's
-        result is every SET's reply in order (``+OK`` or the error the SET alone would get).
-        ``budget`` and ``max_bulk_length`` are bytes.
+        Returns ``(offset where they end, how many)``, or None when ``data[start:]`` does not begin with one or the cache
+        cannot start them all at once (nothing happened, ``answer`` is never called). Once started, ``answer`` is
+        called once, from a later event loop callback (Redis' reply), with every SET's reply in order (``+OK`` or
+        the error the SET alone would get). ``budget`` and ``max_bulk_length`` are bytes.
         """
         arguments, consumed = self._collect(
             data, start, budget, max_bulk_length, limits.max_key_length, limits.max_value_size, taken
@@ -58,19 +65,18 @@ class SetBatches:
             return None
         keys: list[str] = arguments[0::2]  # type: ignore[assignment]  # collect_sets alternates str and bytes
         values: list[bytes] = arguments[1::2]  # type: ignore[assignment]
-        replies: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        if not self._cache.set_many_then(keys, values, partial(_answer, replies, taken, keys)):
+        if not self._cache.set_many_then(keys, values, partial(_answer, answer, taken, keys)):
             taken.difference_update(keys)
             return None
-        return replies, consumed, len(keys)
+        return consumed, len(keys)
 
 
-def _answer(replies: asyncio.Future[bytes], taken: set[str], keys: list[str], outcomes: list[Exception | None]) -> None:
-    """Complete a batch's future with each SET's reply, in order, and free its keys for later batches."""
+def _answer(
+    answer: Callable[[bytes], None], taken: set[str], keys: list[str], outcomes: list[Exception | None]
+) -> None:
+    """Hand on a batch's replies, in order, and free its keys for later batches."""
     taken.difference_update(keys)
-    if replies.done():  # the server stopped waiting (shutdown)
-        return
     if not any(outcomes):
-        replies.set_result(OK * len(outcomes))
+        answer(OK * len(outcomes))
     else:
-        replies.set_result(b"".join(OK if error is None else error_reply(error) for error in outcomes))
+        answer(b"".join(OK if error is None else error_reply(error) for error in outcomes))
