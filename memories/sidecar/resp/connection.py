@@ -237,11 +237,14 @@ class RespConnection(asyncio.Protocol):
 
     def _answered(self, place: list[InFlightReply], replies: bytes) -> None:
         """Redis answered a batch of SETs (always in a later callback than the one that started it): its
-        ``replies`` go to its place on the next turn of the loop, as a future's callback would (the queued commands
-        that follow are not run inside L3's callback)."""
+        ``replies`` take their place at once when no parsed command waits behind them (they are written at the end
+        of this turn of the loop), else on the next turn, so that those commands do not run inside L3's callback."""
         self._batches -= 1
         self._server.batches_waiting -= 1
-        self.loop.call_soon(self._finished, place[0], replies)
+        if self._queue or self._parser.held_after_auth:
+            self.loop.call_soon(self._finished, place[0], replies)
+        else:
+            self._finished(place[0], replies)
 
     def _next_batch(self) -> None:
         """A turn beside the batches in flight: start the plain SETs at the front of the backlog as another batch.
