@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -41,14 +42,17 @@ Result = dict[str, dict[str, float]]
 L1_SIZE = "1GB"
 
 
-def baseline_sidecar(python: str, workdir: Path, cache: dict[str, object]) -> Sidecar:
-    """A Sidecar run by ``python`` (Sidecar starts ``sys.executable -m memories.sidecar``)."""
-    ours = sys.executable
-    sys.executable = python
-    try:
-        return Sidecar(workdir, cache)
-    finally:
-        sys.executable = ours
+def checkout_of(python: str, workdir: Path) -> Path:
+    """The directory of the ``memories`` package that ``python`` imports when started in ``workdir`` (as the
+    baseline agent is)."""
+    found = subprocess.run(
+        [python, "-c", "import memories, pathlib; print(pathlib.Path(memories.__file__).parent)"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(found.stdout.strip()).resolve()
 
 
 def main() -> None:
@@ -77,8 +81,12 @@ def main() -> None:
                 workdir, {"l1Size": L1_SIZE, "l3": {"url": cluster.url, "mode": "cluster", "keyPrefix": "c:"}}
             )
         if arguments.baseline:
-            agents["baseline"] = baseline_sidecar(
-                arguments.baseline, workdir, {"l1Size": L1_SIZE, "l3": {"url": url, "keyPrefix": "b:"}}
+            theirs, ours = checkout_of(arguments.baseline, workdir), Path(__file__).resolve().parents[1] / "memories"
+            if theirs == ours:
+                raise SystemExit(f"--baseline {arguments.baseline} imports this checkout's memories ({ours})")
+            print(f"baseline: the memories of {theirs}", flush=True)
+            agents["baseline"] = Sidecar(
+                workdir, {"l1Size": L1_SIZE, "l3": {"url": url, "keyPrefix": "b:"}}, python=arguments.baseline
             )
         proxy = Nutcracker(workdir, l3.port, nutcracker) if nutcracker is not None else None
         ports = {"redis": peer.port, **{name: agent.resp_port for name, agent in agents.items()}}
