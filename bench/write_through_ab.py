@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("agents", nargs="+", metavar="NAME=PYTHON")
     arguments = parser.parse_args()
-    pythons = dict(agent.split("=", 1) for agent in arguments.agents)
+    # Absolute (not resolved: a venv's python is a symlink whose location selects the venv), as another
+    # checkout's agent is started in a scratch directory.
+    pythons = {name: os.path.abspath(python) for name, python in (agent.split("=", 1) for agent in arguments.agents)}
     runs: dict[str, list[Run]] = {"redis": [], **{name: [] for name in pythons}}
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
