@@ -430,7 +430,12 @@ class CacheManager:
         a value too large for every tier), or when a key repeats (in a Cluster a redirected SET is sent again later,
         possibly after a later SET of its key): call :meth:`set` of each.
         """
-        if not self._started or self._closed or not self._plain_writes or len(set(keys)) != len(keys):
+        if (
+            not self._started
+            or self._closed
+            or not self._plain_writes
+            or (len(keys) > 1 and len(set(keys)) < len(keys))
+        ):
             return False
         return self._writes.set_many_then(keys, values, done)
 

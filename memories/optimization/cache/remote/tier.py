@@ -213,6 +213,8 @@ class RemoteTier:
 
     def _set_outcome(self, reply: Reply | TierUnavailable) -> Exception | None:
         """None when Redis stored a plain SET, else the exception set() raises (TierUnavailable, WrongValueType)."""
+        if reply == b"OK":  # nearly always
+            return None
         if isinstance(reply, TierUnavailable):
             self.counters.errors += 1
             return reply
