@@ -164,3 +164,30 @@ async def test_a_client_waiting_for_its_write_through_reply_is_not_paused_one_pi
             assert await cache.get("b") == b"3"
         finally:
             await cache.close()
+
+
+@compiled_only
+async def test_with_l3_reads_beginning_with_a_set_start_it_at_once_in_any_spelling_and_order(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "l3") as l3:
+        cache = CacheManager("1MB", l3=RemoteSettings.from_url(f"redis://127.0.0.1:{l3.port}/0", prefix="t:"))
+        assert not server(accelerate=True).commands.sets_wait_for_l3  # L1 only: SETs are answered at once
+        await cache.start()
+        try:
+            resp_server = server(accelerate=True, cache=cache)
+            assert resp_server.commands.sets_wait_for_l3
+            assert not server(accelerate=False, cache=cache).commands.sets_wait_for_l3
+            resp_connection, transport = connect(resp_server)
+            reads = [
+                frame(b"SET", b"a", b"1") + frame(b"SET", b"b", b"2") + frame(b"GET", b"a"),
+                frame(b"set", b"a", b"3") + frame(b"GET", b"a"),  # lower case: the parser's way
+                frame(b"SET", b"a", b"4") + frame(b"set", b"b", b"5") + frame(b"GET", b"b") + frame(b"GET", b"a"),
+            ]
+            for read in reads:
+                resp_connection.data_received(read)
+                await settle(resp_connection)
+            assert transport.written == (
+                b"+OK\r\n+OK\r\n$1\r\n1\r\n" + b"+OK\r\n$1\r\n3\r\n" + b"+OK\r\n+OK\r\n$1\r\n5\r\n$1\r\n4\r\n"
+            )
+            assert l3.client().mget("t:a", "t:b") == [b"4", b"5"]
+        finally:
+            await cache.close()

@@ -194,6 +194,12 @@ class CacheManager:
             await self._local.l2.settle()
 
     @property
+    def writes_wait_for_l3(self) -> bool:
+        """True when a write is acknowledged only once L3 has it (a cache with L3): :meth:`set_nowait` declines
+        every write, :meth:`set_then` and :meth:`set_many_then` are the way to start one without suspending."""
+        return self._l3 is not None
+
+    @property
     def ready(self) -> bool:
         """True once the L2 index is recovered (always True without L2)."""
         return self._local.l2 is None or self._local.l2.ready

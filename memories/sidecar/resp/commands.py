@@ -100,6 +100,12 @@ class CommandTable:
         self._get_command, self._set_command = self._commands[b"get"], self._commands[b"set"]
 
     @property
+    def sets_wait_for_l3(self) -> bool:
+        """True when a plain SET is answered only once L3 has it and :meth:`start_sets` can start it: the fast path
+        would only stop at such a SET, so a read that begins with one goes to :meth:`start_sets` first."""
+        return self._set_batches is not None and self._cache.writes_wait_for_l3
+
+    @property
     def accelerated(self) -> bool:
         """True when :meth:`run_fast` answers commands in compiled code."""
         return self._fast_run is not None

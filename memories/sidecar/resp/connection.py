@@ -10,7 +10,8 @@ waits for L3), or returns a coroutine, which the connection steps once: only whe
 it finished in a task. Later commands of the same pipeline that touch one other key each
 start beside it, so a pipeline of writes waits about one L3 round trip, not one per command; any other command
 waits until nothing is in flight, and replies keep pipeline order (:mod:`memories.sidecar.resp.in_flight`). Where
-the fast path stops at plain SETs that must wait for L3, they start together as one batch
+the fast path stops at plain SETs that must wait for L3 (with L3, a read that begins with a plain SET goes there
+at once: the fast path would stop at it), they start together as one batch
 (:mod:`memories.sidecar.resp.set_batch`: no Python parse, one callback for the batch); the rest of the read waits
 unparsed in the backlog, and further turns may start the SETs at its front as more batches (up to
 ``MAX_BATCHES``), anything else waits until every batch is answered.
@@ -75,6 +76,8 @@ MAX_BACKLOG_BYTES = 1024 * 1024
 #: turns (``TURN_BYTES`` each), which need not wait for each other's round trip.
 MAX_BATCHES = 8
 QueueItem = list[bytes] | bytes | object
+#: How a plain SET from redis-benchmark, redis-cli or redis-py begins (other spellings take the usual way).
+_SET_HEADER = b"*3\r\n$3\r\nSET\r\n"
 
 
 @types.coroutine
@@ -99,6 +102,7 @@ class RespConnection(asyncio.Protocol):
         self._server = server
         self._commands: CommandTable = server.commands
         self._run_fast = server.commands.run_fast
+        self._sets_first = server.commands.sets_wait_for_l3
         self._max_bulk_length = server.max_bulk_length
         self._tail = b""  # the incomplete command the fast path stopped at, completed by the next read
         # Complete requests waiting for this connection's next turn: ``_backlog[_backlog_start:]``.
@@ -178,6 +182,8 @@ class RespConnection(asyncio.Protocol):
             self._tail = b""
         if not self._state.commands_waiting and not self._parser.pending:
             self._batch_started = time.perf_counter()
+            if self._sets_first and data.startswith(_SET_HEADER, start) and self._start_sets(data, start, TURN_BYTES):
+                return  # the compiled fast path would have stopped at once at this SET, which waits for L3
             replies, consumed, incomplete = self._run_fast(
                 data, start, TURN_BYTES, TURN_OUTPUT_BYTES, self.session, self._max_bulk_length
             )
