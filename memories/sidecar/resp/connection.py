@@ -182,8 +182,10 @@ class RespConnection(asyncio.Protocol):
             self._tail = b""
         if not self._state.commands_waiting and not self._parser.pending:
             self._batch_started = time.perf_counter()
-            if self._sets_first and data.startswith(_SET_HEADER, start) and self._start_sets(data, start, TURN_BYTES):
-                return  # the compiled fast path would have stopped at once at this SET, which waits for L3
+            # With L3 the compiled fast path would stop at once at a plain SET, which waits for L3: start it first.
+            sets_tried = self._sets_first and data.startswith(_SET_HEADER, start)
+            if sets_tried and self._start_sets(data, start, TURN_BYTES):
+                return
             replies, consumed, incomplete = self._run_fast(
                 data, start, TURN_BYTES, TURN_OUTPUT_BYTES, self.session, self._max_bulk_length
             )
@@ -205,8 +207,10 @@ class RespConnection(asyncio.Protocol):
                 self._backlog_start = consumed
                 self.loop.call_soon(self._take_turn)
                 return
-            elif self._start_sets(data, consumed, TURN_BYTES - (consumed - start)):
-                return
+            elif not (sets_tried and consumed == start) and self._start_sets(
+                data, consumed, TURN_BYTES - (consumed - start)
+            ):
+                return  # (a batch that could not start at ``start`` is not tried there twice)
             start = consumed
             self._batch_started = time.perf_counter()
         items = self._parse(data[start:] if start else data)

@@ -6,8 +6,8 @@ acknowledges, :meth:`SetBatches.start` takes the leading run of such SETs of the
 :meth:`CacheManager.set_many_then <memories.optimization.cache.manager.CacheManager.set_many_then>`: each SET goes
 through the write-through steps in pipeline order, they leave for Redis in one write, and one callback gets all
 their replies, in order, once Redis answered the last (no future and its callbacks per batch). The connection
-treats the batch as one command in flight that nothing else starts beside (:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`)
-but further batches of the same pipeline (a pipeline of large values takes several turns); a batch holds each key
+treats the batch as one command in flight that nothing else starts beside
+(:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`) but further batches of the same pipeline (a pipeline of large values takes several turns); a batch holds each key
 once, and none that a batch of the connection still waits for (the batch ends before the SET of such a key, which
 waits), so at most one write per key of a connection is in flight, as command by command
 (:mod:`memories.sidecar.resp.in_flight`): per-key order does not depend on how Redis Cluster redirections are
@@ -53,10 +53,10 @@ class SetBatches:
         up to the first whose key is in ``taken``: the keys of the connection's batches in flight, to which this
         batch's keys are added until it is answered.
 
-        Returns ``(offset where they end, how many)``, or None when ``data[start:]`` does not begin with one or the cache
-        cannot start them all at once (nothing happened, ``answer`` is never called). Once started, ``answer`` is
-        called once, from a later event loop callback (Redis' reply), with every SET's reply in order (``+OK`` or
-        the error the SET alone would get). ``budget`` and ``max_bulk_length`` are bytes.
+        Returns ``(offset where they end, how many)``, or None when ``data[start:]`` does not begin with one or
+        the cache cannot start them all at once (nothing happened, ``answer`` is never called). Once started,
+        ``answer`` is called once, from a later event loop callback (Redis' reply), with every SET's reply in order
+        (``+OK`` or the error the SET alone would get). ``budget`` and ``max_bulk_length`` are bytes.
         """
         arguments, consumed = self._collect(
             data, start, budget, max_bulk_length, limits.max_key_length, limits.max_value_size, taken
