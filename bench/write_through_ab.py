@@ -14,16 +14,13 @@ machine, and the one the write-through path changes.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from sidecar_resp import RedisServer, Sidecar  # bench/ is the script's directory, first on sys.path
+from sidecar_resp import RedisServer, Sidecar, redis_benchmark  # bench/ is the script's directory, first on sys.path
 
 #: (requests per second, p99 in ms, agent CPU µs per SET) of one run.
 Run = tuple[float, float, float]
@@ -31,11 +28,8 @@ Run = tuple[float, float, float]
 
 def set_run(port: int, pipeline: int, requests: int, size: int) -> tuple[float, float]:
     """One redis-benchmark SET run against ``port``: (requests per second, p99 latency in ms)."""
-    command = ["redis-benchmark", "-p", str(port), "-t", "set", "-c", "50", "-d", str(size), "-r", "100000"]
-    command += ["-n", str(requests), "-P", str(pipeline), "--csv"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600).stdout
-    row = next(csv.DictReader(io.StringIO(output)))
-    return float(row["rps"]), float(row["p99_latency_ms"])
+    row = redis_benchmark(port, size, pipeline, requests, tests="set")["SET"]
+    return row["rps"], row["p99_latency_ms"]
 
 
 def main() -> None:

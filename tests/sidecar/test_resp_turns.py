@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from memories.optimization.cache import CacheManager
 from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.sidecar.resp.connection import MAX_BACKLOG_BYTES, TURN_BYTES
 from memories.sidecar.resp.protocol import encode_bulk
-from tests.redis_servers import redis_server
+from tests.redis_servers import RedisServer, redis_server
 from tests.sidecar.resp_harness import connect, frame, server, settle
 
 compiled_only = pytest.mark.skipif(
@@ -136,58 +137,62 @@ async def test_quit_writes_the_replies_before_closing(accelerate: bool) -> None:
     assert transport.writes == [b"+OK\r\n+OK\r\n"]  # nothing after QUIT
 
 
+@pytest.fixture
+async def l3_cache(tmp_path: Path) -> AsyncIterator[tuple[RedisServer, CacheManager]]:
+    """A started 1 MB cache whose L3 is a redis-server of its own (keys under ``t:``), and that server."""
+    with redis_server(tmp_path / "l3") as l3:
+        cache = CacheManager("1MB", l3=RemoteSettings.from_url(f"redis://127.0.0.1:{l3.port}/0", prefix="t:"))
+        await cache.start()
+        try:
+            yield l3, cache
+        finally:
+            await cache.close()
+
+
 @compiled_only
 async def test_a_client_waiting_for_its_write_through_reply_is_not_paused_one_pipelining_behind_it_is(
-    tmp_path: Path,
+    l3_cache: tuple[RedisServer, CacheManager],
 ) -> None:
-    with redis_server(tmp_path / "l3") as l3:
-        cache = CacheManager("1MB", l3=RemoteSettings.from_url(f"redis://127.0.0.1:{l3.port}/0", prefix="t:"))
-        await cache.start()
-        try:
-            resp_connection, transport = connect(server(accelerate=True, cache=cache))
-            # A client that sends one SET and waits: its SET waits for Redis, reading is left as it is.
-            resp_connection.data_received(frame(b"SET", b"a", b"1"))
-            assert not resp_connection.idle
-            assert transport.is_reading()
-            await settle(resp_connection)
-            assert transport.written == b"+OK\r\n"
-            assert transport.is_reading()
-            # A client that pipelines behind a waiting SET: its next read is taken, then reading pauses until
-            # everything is answered, in order.
-            transport.writes.clear()
-            resp_connection.data_received(frame(b"SET", b"a", b"2"))
-            resp_connection.data_received(frame(b"GET", b"a") + frame(b"SET", b"b", b"3"))
-            assert not transport.is_reading()
-            await settle(resp_connection)
-            assert transport.written == b"+OK\r\n" + encode_bulk(b"2") + b"+OK\r\n"
-            assert transport.is_reading()
-            assert await cache.get("b") == b"3"
-        finally:
-            await cache.close()
+    _l3, cache = l3_cache
+    resp_connection, transport = connect(server(accelerate=True, cache=cache))
+    # A client that sends one SET and waits: its SET waits for Redis, reading is left as it is.
+    resp_connection.data_received(frame(b"SET", b"a", b"1"))
+    assert not resp_connection.idle
+    assert transport.is_reading()
+    await settle(resp_connection)
+    assert transport.written == b"+OK\r\n"
+    assert transport.is_reading()
+    # A client that pipelines behind a waiting SET: its next read is taken, then reading pauses until
+    # everything is answered, in order.
+    transport.writes.clear()
+    resp_connection.data_received(frame(b"SET", b"a", b"2"))
+    resp_connection.data_received(frame(b"GET", b"a") + frame(b"SET", b"b", b"3"))
+    assert not transport.is_reading()
+    await settle(resp_connection)
+    assert transport.written == b"+OK\r\n" + encode_bulk(b"2") + b"+OK\r\n"
+    assert transport.is_reading()
+    assert await cache.get("b") == b"3"
 
 
 @compiled_only
-async def test_with_l3_reads_beginning_with_a_set_start_it_at_once_in_any_spelling_and_order(tmp_path: Path) -> None:
-    with redis_server(tmp_path / "l3") as l3:
-        cache = CacheManager("1MB", l3=RemoteSettings.from_url(f"redis://127.0.0.1:{l3.port}/0", prefix="t:"))
-        assert not server(accelerate=True).commands.sets_wait_for_l3  # L1 only: SETs are answered at once
-        await cache.start()
-        try:
-            resp_server = server(accelerate=True, cache=cache)
-            assert resp_server.commands.sets_wait_for_l3
-            assert not server(accelerate=False, cache=cache).commands.sets_wait_for_l3
-            resp_connection, transport = connect(resp_server)
-            reads = [
-                frame(b"SET", b"a", b"1") + frame(b"SET", b"b", b"2") + frame(b"GET", b"a"),
-                frame(b"set", b"a", b"3") + frame(b"GET", b"a"),  # lower case: the parser's way
-                frame(b"SET", b"a", b"4") + frame(b"set", b"b", b"5") + frame(b"GET", b"b") + frame(b"GET", b"a"),
-            ]
-            for read in reads:
-                resp_connection.data_received(read)
-                await settle(resp_connection)
-            assert transport.written == (
-                b"+OK\r\n+OK\r\n$1\r\n1\r\n" + b"+OK\r\n$1\r\n3\r\n" + b"+OK\r\n+OK\r\n$1\r\n5\r\n$1\r\n4\r\n"
-            )
-            assert l3.client().mget("t:a", "t:b") == [b"4", b"5"]
-        finally:
-            await cache.close()
+async def test_with_l3_reads_beginning_with_a_set_start_it_at_once_in_any_spelling_and_order(
+    l3_cache: tuple[RedisServer, CacheManager],
+) -> None:
+    l3, cache = l3_cache
+    assert not server(accelerate=True).commands.sets_wait_for_l3  # L1 only: SETs are answered at once
+    assert not server(accelerate=False, cache=cache).commands.sets_wait_for_l3
+    resp_server = server(accelerate=True, cache=cache)
+    assert resp_server.commands.sets_wait_for_l3
+    resp_connection, transport = connect(resp_server)
+    reads = [
+        frame(b"SET", b"a", b"1") + frame(b"SET", b"b", b"2") + frame(b"GET", b"a"),
+        frame(b"set", b"a", b"3") + frame(b"GET", b"a"),  # lower case: the parser's way
+        frame(b"SET", b"a", b"4") + frame(b"set", b"b", b"5") + frame(b"GET", b"b") + frame(b"GET", b"a"),
+    ]
+    for read in reads:
+        resp_connection.data_received(read)
+        await settle(resp_connection)
+    assert transport.written == (
+        b"+OK\r\n+OK\r\n$1\r\n1\r\n" + b"+OK\r\n$1\r\n3\r\n" + b"+OK\r\n+OK\r\n$1\r\n5\r\n$1\r\n4\r\n"
+    )
+    assert l3.client().mget("t:a", "t:b") == [b"4", b"5"]
