@@ -11,6 +11,7 @@ other admission into L1 deletes L2's copy first). So an evicted entry whose key 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from memories.errors import CorruptDataError, ValueTooLarge
 from memories.optimization.cache.codec import UnencodableValue, decode, encode, pack, unpack
@@ -79,7 +80,7 @@ class LocalCopies:
         packed = packed if packed is not None else pack_or_none(value)
         return packed is not None and l2.put(key, packed, expires_at)
 
-    def _demote(self, entries: list[tuple[str, MemoryEntry]]) -> int:
+    def _demote(self, entries: Sequence[tuple[str, MemoryEntry]]) -> int:
         """Write entries evicted from L1 to L2 (not expired ones, nor those L2 already holds: the same value, by the
         module's invariant); returns how many."""
         l2 = self.l2

@@ -128,7 +128,7 @@ class CacheManager:
             self._l3 = RemoteTier(
                 remote, clock, on_invalidate=self._guard.invalidated, on_coherence_lost=self._guard.drop_all
             )
-            self._guard.trusted = self._l3.trusted
+            self._guard.trusted = self._l3.client.trusted  # asked before every install: no call in between
             self._writes = SharedWrites(self._guard, self._l3, self._check_fits_somewhere)
         self._has_lower_tiers = l2 is not None or self._l3 is not None  # read on every synchronous fast-path call
         #: With coherence tracking, every read of a local copy first compares the clock with the client's

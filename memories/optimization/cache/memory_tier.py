@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from sys import getsizeof
 from typing import TYPE_CHECKING, cast
 
@@ -57,12 +57,16 @@ else:
     MemoryEntry = _entry_type()
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Evicted:
     """Entries pushed out by one admission, in eviction order, and whether the admission happened."""
 
     admitted: bool
-    entries: list[tuple[str, MemoryEntry]] = field(default_factory=list)
+    entries: tuple[tuple[str, MemoryEntry], ...] = ()
+
+
+#: An admission that pushed nothing out.
+NOTHING_EVICTED = Evicted(admitted=True)
 
 
 class MemoryTier:
@@ -137,6 +141,13 @@ class MemoryTier:
         ``size`` is :meth:`cost` when the caller already computed it. Raises ValueTooLarge when the entry alone exceeds the capacity.
         """
         size = self.cost(key, value) if size is None else size
+        entries = self._entries
+        if key not in entries and self.bytes_used + size <= self.capacity_bytes:
+            # A new key with room, the usual write-through install: no eviction, nothing to delete first.
+            entries[key] = MemoryEntry(value, size, expires_at)
+            self.bytes_used += size
+            self._policy.record_insert(key, size, low_priority=low_priority)
+            return NOTHING_EVICTED
         self._check_size(size)
         self.delete(key)
         evicted = self._make_room(size, only_unread=low_priority)
@@ -183,19 +194,20 @@ class MemoryTier:
             raise ValueTooLarge(f"l1: entry of {size} bytes exceeds the capacity of {self.capacity_bytes} bytes")
 
     def _make_room(self, size: int, *, only_unread: bool) -> Evicted:
-        evicted = Evicted(admitted=True)
+        if self.bytes_used + size <= self.capacity_bytes:
+            return NOTHING_EVICTED
+        entries: list[tuple[str, MemoryEntry]] = []
         while self.bytes_used + size > self.capacity_bytes:
             victim = self._policy.choose_victim()
             if not isinstance(victim, str):
                 raise AssertionError("the eviction policy has no victim although the tier is over budget")
             entry = self._entries[victim]
             if only_unread and entry.reads:
-                evicted.admitted = False
-                break
+                return Evicted(admitted=False, entries=tuple(entries))
             self._remove(victim, evicted=True)
             self.counters.evictions += 1
-            evicted.entries.append((victim, entry))
-        return evicted
+            entries.append((victim, entry))
+        return Evicted(admitted=True, entries=tuple(entries))
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it was resident (expired or not)."""

@@ -57,10 +57,6 @@ class RemoteTier:
         self._on_invalidate = on_invalidate
         self.client = RemoteClient(settings, on_invalidate=self._invalidated, on_coherence_lost=on_coherence_lost)
 
-    def trusted(self) -> bool:
-        """Whether local copies of L3 keys may be kept and served now (see RemoteClient.trusted)."""
-        return self.client.trusted()
-
     async def start(self) -> bool:
         """Connect; returns whether Redis answered (it is retried in the background otherwise)."""
         return await self.client.start()

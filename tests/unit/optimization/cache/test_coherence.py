@@ -80,7 +80,7 @@ def in_l1(cache: CacheManager, key: str) -> object:
 
 def trusted(cache: CacheManager) -> bool:
     """Whether the cache keeps local copies of L3 keys now."""
-    return cache._l3 is not None and cache._l3.trusted()
+    return cache._l3 is not None and cache._l3.client.trusted()
 
 
 async def test_a_write_on_one_agent_invalidates_the_others_copy(agent: Agents) -> None:

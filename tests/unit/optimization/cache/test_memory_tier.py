@@ -84,7 +84,7 @@ def full_tier(name: str, read: list[int]) -> MemoryTier:
 def test_low_priority_admission_never_evicts_read_entries(name: str) -> None:
     tier = full_tier(name, read=[0, 1, 2, 3])
     outcome = tier.put("key-9", b"v", None, low_priority=True)
-    assert not outcome.admitted and outcome.entries == []
+    assert not outcome.admitted and outcome.entries == ()
     assert tier.peek("key-9") is None and len(tier) == 4
 
 
