@@ -4,16 +4,17 @@
 through the same steps as :meth:`~memories.optimization.cache.writes.SharedWrites.set_then`, in pipeline order:
 drop the key's local copies and open a fence, then queue its ``SET`` on the node's connection (so a whole pipeline
 leaves in one write to Redis). :class:`SetBatch` keeps the batch's state in one object instead of a future and a
-chain of callbacks per SET: as each reply arrives (in order per node, so in order per key) it closes that SET's
-fence and installs the value as the local copy unless something newer happened meanwhile, and once every SET has
-its reply it reports the outcomes, in order, to ``done``. Two SETs of one key in a batch: the second one's drop
+chain of callbacks per SET: as the replies of a node's SETs arrive (together, once the last of them is in; in
+order per node, so in order per key) it closes each SET's fence and installs the value as the local copy unless
+something newer happened meanwhile (an invalidation that arrived between two of the replies supersedes the
+fence), and once every SET has its reply it reports the outcomes, in order, to ``done``. Two SETs of one key in a batch: the second one's drop
 supersedes the first one's fence, so only the last value can become the local copy (and it is the one Redis has).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from memories.optimization.cache.fences import Fence
 from memories.optimization.cache.key_guard import KeyGuard
@@ -55,18 +56,22 @@ class SetBatch:
         for fence in self._fences:
             fence.close()
 
-    def replied(self, index: int, error: Exception | None) -> None:
-        """Redis answered SET number ``index`` (None: stored; else what set() would raise)."""
-        fence = self._fences[index]
-        fence.close()
+    def replied(self, indexes: Sequence[int], errors: list[Exception | None]) -> None:
+        """Redis answered the SETs ``indexes`` (``errors[i]`` for each: None, stored; else what set() would
+        raise)."""
         guard = self._guard
-        if error is None and guard.may_install(fence):
-            try:
-                guard.local.install(fence.key, self._values[index], None, cost=self._costs[index])
-            except Exception as failure:  # what set() would raise to its caller
-                error = failure
-        self._outcomes[index] = error
-        self._remaining -= 1
+        may_install, install = guard.may_install, guard.local.install
+        fences, values, costs, outcomes = self._fences, self._values, self._costs, self._outcomes
+        for index, error in zip(indexes, errors, strict=True):
+            fence = fences[index]
+            fence.close()
+            if error is None and may_install(fence):
+                try:
+                    install(fence.key, values[index], None, cost=costs[index])
+                except Exception as failure:  # what set() would raise to its caller
+                    error = failure
+            outcomes[index] = error
+        self._remaining -= len(errors)
         if self._remaining:
             return
         if not guard.local.settled:

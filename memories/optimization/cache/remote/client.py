@@ -23,7 +23,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -34,6 +34,10 @@ from memories.optimization.cache.remote.routing import ClusterRouter, SentinelRo
 from memories.optimization.cache.remote.settings import Coherence, NodeAddress, RedisMode, RemoteSettings
 
 logger = logging.getLogger(__name__)
+
+#: Receives the replies of some of the commands of an :meth:`RemoteClient.execute_many_then`: their indexes and
+#: their replies (or the TierUnavailable that ended the connection first), in the same order.
+ManyReplyCallback = Callable[[Sequence[int], list[Reply | TierUnavailable]], None]
 
 #: A node connection whose last confirmation is older than this fraction of max_staleness costs the coherence:
 #: the rest of the bound covers the watchdog's period and the time to drop the copies.
@@ -145,51 +149,80 @@ class RemoteClient:
         connection.send_then(command, partial(self._replied, key, command, connection, callback))
         return True
 
-    def execute_many_then(
-        self, keys: list[bytes], commands: list[bytes], callback: Callable[[int, Reply | TierUnavailable], None]
-    ) -> bool:
+    def execute_many_then(self, keys: list[bytes], commands: list[bytes], callback: ManyReplyCallback) -> bool:
         """:meth:`execute_then` of each command (``commands[i]`` for ``keys[i]``), in order, all or none: True when
-        every key's node is known and connected (all were sent; ``callback(i, reply)`` then gets each reply once),
-        False, sending nothing, otherwise."""
-        connections: list[NodeConnection] = []
+        every key's node is known and connected (all were sent), False, sending nothing, otherwise.
+
+        ``callback(indexes, replies)`` gets each command's reply once: the replies of one node's commands
+        together, in their order, as soon as the last of them arrived (a batch of replies, one step, for a
+        pipeline's SETs); a command that node redirected, alone, once it was executed where it belongs."""
         node_for, by_address = self.router.node_for, self._connections
+        by_connection: dict[NodeConnection, list[int]] = {}
         try:
-            for key in keys:
+            for index, key in enumerate(keys):
                 connection = by_address.get(node_for(key))
                 if connection is None or connection.closed:
                     return False
-                connections.append(connection)
+                indexes = by_connection.get(connection)
+                if indexes is None:
+                    by_connection[connection] = [index]
+                else:
+                    indexes.append(index)
         except TierUnavailable:
             return False
         replied = self._replied_many
-        for index, (key, command, connection) in enumerate(zip(keys, commands, connections, strict=True)):
-            connection.send_then(command, partial(replied, key, command, connection, callback, index))
+        if len(by_connection) == 1:  # one node: standalone, Sentinel, or a Cluster batch within one node
+            (connection,) = by_connection
+            connection.send_many_then(
+                commands, partial(replied, keys, commands, connection, callback, range(len(keys)))
+            )
+            return True
+        for connection, indexes in by_connection.items():
+            node_commands = [commands[index] for index in indexes]
+            connection.send_many_then(node_commands, partial(replied, keys, commands, connection, callback, indexes))
         return True
 
     def _replied_many(
         self,
-        key: bytes,
-        command: bytes,
+        keys: list[bytes],
+        commands: list[bytes],
         connection: NodeConnection,
-        callback: Callable[[int, Reply | TierUnavailable], None],
-        index: int,
-        reply: Reply,
+        callback: ManyReplyCallback,
+        indexes: Sequence[int],
+        replies: list[Reply | TierUnavailable],
     ) -> None:
-        """The reply of command ``index`` of an :meth:`execute_many_then`: as :meth:`_replied`."""
-        if type(reply) is not ReplyError or not _redirection(reply):
-            callback(index, reply)
+        """The replies of the commands ``indexes`` of an :meth:`execute_many_then`, sent on ``connection``: handed
+        on together, but for those Redis redirected (each of those goes on as in :meth:`_replied`)."""
+        if replies.count(b"OK") == len(replies) or not any(map(_redirection, replies)):
+            callback(indexes, replies)
             return
-        self._replied(key, command, connection, partial(callback, index), reply)
+        executed: list[int] = []
+        executed_replies: list[Reply | TierUnavailable] = []
+        for index, reply in zip(indexes, replies, strict=True):
+            if _redirection(reply):
+                assert isinstance(reply, ReplyError)
+                self._retry(keys[index], commands[index], connection, partial(_one_of_many, callback, index), reply)
+            else:
+                executed.append(index)
+                executed_replies.append(reply)
+        if executed:
+            callback(executed, executed_replies)
 
     def _replied(
         self, key: bytes, command: bytes, connection: NodeConnection, callback: ReplyCallback, reply: Reply
     ) -> None:
-        """The reply of an :meth:`execute_then` command: handed on, unless Redis redirected it (then the rest of
-        the attempts run as in :meth:`execute`, in a task)."""
+        """The reply of an :meth:`execute_then` command: handed on, unless Redis redirected it."""
         if type(reply) is not ReplyError or not _redirection(reply):
             callback(reply)
             return
-        retry = asyncio.get_running_loop().create_task(self._attempts(key, [command], reply, connection))
+        self._retry(key, command, connection, callback, reply)
+
+    def _retry(
+        self, key: bytes, command: bytes, connection: NodeConnection, callback: ReplyCallback, redirect: ReplyError
+    ) -> None:
+        """Go on with a command sent without suspending that ``connection``'s node redirected: the rest of the
+        attempts run as in :meth:`execute`, in a task, and ``callback`` gets the final reply (or failure)."""
+        retry = asyncio.get_running_loop().create_task(self._attempts(key, [command], redirect, connection))
         retry.add_done_callback(partial(_hand_on, callback))
         self._background_retries.add(retry)
         retry.add_done_callback(self._background_retries.discard)
@@ -450,6 +483,11 @@ def _redirect_target(reply: ReplyError, current: NodeAddress) -> NodeAddress:
 def _retrieve(future: asyncio.Future[Reply]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _one_of_many(callback: ManyReplyCallback, index: int, reply: Reply | TierUnavailable) -> None:
+    """Hand the final reply of a redirected command of an execute_many_then on, as a batch of one."""
+    callback((index,), [reply])
 
 
 def _hand_on(callback: ReplyCallback, retry: asyncio.Task[list[Reply]]) -> None:

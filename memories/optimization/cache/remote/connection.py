@@ -3,7 +3,9 @@
 Commands are written in the order they are issued (those issued in one turn of the event loop leave in one
 ``write``: automatic pipelining) and replies are matched to them in that order. A reply completes a future
 (:meth:`NodeConnection.send`) or is handed to a callback right where it is parsed (:meth:`NodeConnection.send_then`:
-no future, no task and no extra turn of the event loop per command, for the write-through path). With ``tracking`` the connection
+no future, no task and no extra turn of the event loop per command, for the write-through path); the replies of a
+batch of commands (:meth:`NodeConnection.send_many_then`, a pipeline's SETs) are collected into one list for one
+callback, one entry of the queue of commands waiting for a reply. With ``tracking`` the connection
 also registers ``CLIENT TRACKING ON BCAST PREFIX <prefix> NOLOOP``, so Redis pushes an invalidation on this same
 connection for every key under the prefix that any *other* client changes. On one connection the order is exact:
 a push that arrives after a reply is for a write Redis executed after that command, and an agent's own writes
@@ -25,7 +27,7 @@ import ssl
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import cast
+from typing import TypeVar, cast
 
 from memories.errors import ConfigError, MemoriesError, TierUnavailable
 from memories.optimization.cache.remote.protocol import (
@@ -46,6 +48,12 @@ _PING = encode_command("PING")
 
 #: Receives a command's reply, or the TierUnavailable that ended its connection first (called once, never raises).
 ReplyCallback = Callable[[Reply | TierUnavailable], None]
+#: Receives the replies of a batch of commands in their order, once the last arrived; when the connection ended
+#: first, the TierUnavailable that ended it stands for each reply that did not arrive (called once, never raises).
+BatchReplyCallback = Callable[[list[Reply | TierUnavailable]], None]
+#: A command (or batch) waiting for its reply: the callback, the send time (monotonic seconds) and how many replies
+#: it waits for (0: one, handed to a ReplyCallback; n: a batch of n, handed to a BatchReplyCallback as a list).
+_Waiting = tuple[ReplyCallback | BatchReplyCallback | None, float, int]
 
 
 class NodeConnection(asyncio.Protocol):
@@ -72,7 +80,8 @@ class NodeConnection(asyncio.Protocol):
         self._on_push = on_push
         self._on_lost = on_lost
         self._parser = ReplyParser()
-        self._pending: collections.deque[tuple[ReplyCallback | None, float]] = collections.deque()
+        self._pending: collections.deque[_Waiting] = collections.deque()
+        self._collected: list[Reply | TierUnavailable] = []  # the replies of the batch at the head of _pending
         self._outgoing: list[bytes] = []
         self._transport: asyncio.Transport | None = None
         self._last_sent_at = 0.0
@@ -155,21 +164,28 @@ class NodeConnection(asyncio.Protocol):
         if self.closed:
             raise TierUnavailable(f"l3: connection to {self.address} is closed")
         future: asyncio.Future[Reply] = self._loop.create_future()
-        self._queue(command, partial(_resolve, future))
+        self._queue(partial(_resolve, future), 0).append(command)
         return future
 
     def send_then(self, command: bytes, callback: ReplyCallback) -> None:
         """Queue an encoded command; ``callback`` gets its reply as soon as it is parsed (or the TierUnavailable
         that closed the connection first). The caller checked that the connection is open."""
-        self._queue(command, callback)
+        self._queue(callback, 0).append(command)
 
-    def _queue(self, command: bytes, callback: ReplyCallback | None) -> None:
+    def send_many_then(self, commands: list[bytes], callback: BatchReplyCallback) -> None:
+        """Queue encoded commands back to back (at least one); ``callback`` gets their replies, in order, in one
+        list once the last is parsed (see :data:`BatchReplyCallback`). The caller checked that the connection is
+        open."""
+        self._queue(callback, len(commands)).extend(commands)
+
+    def _queue(self, callback: ReplyCallback | BatchReplyCallback | None, replies: int) -> list[bytes]:
+        """Wait for ``replies`` replies (0: one, see :data:`_Waiting`); return the list the commands go in."""
         now = time.monotonic()
         if not self._outgoing:
             self._loop.call_soon(self._flush)
-        self._outgoing.append(command)
-        self._pending.append((callback, now))
+        self._pending.append((callback, now, replies))
         self._last_sent_at = now
+        return self._outgoing
 
     def _flush(self) -> None:
         if self._outgoing and self._transport is not None and not self.closed:
@@ -191,12 +207,25 @@ class NodeConnection(asyncio.Protocol):
                 if type(reply) is Push:
                     self._on_push(self, reply)
                     continue
-                if not self._pending:
+                pending = self._pending
+                if not pending:
                     raise ProtocolViolation(f"unexpected reply {reply!r:.80}")
-                callback, sent_at = self._pending.popleft()
+                callback, sent_at, batch = pending[0]
                 self.confirmed_at = sent_at
+                if batch:
+                    collected = self._collected
+                    collected.append(reply)
+                    if reply == b"OK" and len(collected) < batch:  # the rest of a batch of SETs, in one step
+                        collected += parser.take_ok(batch - len(collected))
+                    if len(collected) < batch:
+                        continue
+                    self._collected = []
+                    pending.popleft()
+                    _call(cast(BatchReplyCallback, callback), collected)
+                    continue
+                pending.popleft()
                 if callback is not None:
-                    _call(callback, reply)
+                    _call(cast(ReplyCallback, callback), reply)
         except ProtocolViolation as error:
             logger.error("l3: %s sent a malformed reply: %s", self.address, error)
             self.close(error)
@@ -219,7 +248,7 @@ class NodeConnection(asyncio.Protocol):
             self.close(TierUnavailable(f"l3: {self.address} sent nothing for {timeout}s while commands waited"))
             return
         if not self._pending and now - self._last_sent_at >= self._heartbeat_seconds:
-            self._queue(_PING, None)
+            self._queue(None, 0).append(_PING)
         self._timer = self._loop.call_later(self._tick_seconds, self._tick)
 
     def close(self, reason: BaseException | None = None) -> None:
@@ -236,10 +265,17 @@ class NodeConnection(asyncio.Protocol):
             self._timer.cancel()
         error = reason if isinstance(reason, TierUnavailable) else TierUnavailable(f"l3: {self.address}: {reason}")
         while self._pending:
-            callback, _sent_at = self._pending.popleft()
-            if callback is not None:
-                _call(callback, error)
+            callback, _sent_at, batch = self._pending.popleft()
+            if batch:
+                collected, self._collected = self._collected, []  # only the head can have replies already
+                collected += [error] * (batch - len(collected))
+                _call(cast(BatchReplyCallback, callback), collected)
+            elif callback is not None:
+                _call(cast(ReplyCallback, callback), error)
         self._on_lost(self, error)
+
+
+_Outcome = TypeVar("_Outcome")
 
 
 def _resolve(future: asyncio.Future[Reply], outcome: Reply | TierUnavailable) -> None:
@@ -252,8 +288,9 @@ def _resolve(future: asyncio.Future[Reply], outcome: Reply | TierUnavailable) ->
         future.set_result(outcome)
 
 
-def _call(callback: ReplyCallback, outcome: Reply | TierUnavailable) -> None:
-    """Hand a reply on; a failing callback is a bug of its own and must not stop the replies after it."""
+def _call(callback: Callable[[_Outcome], None], outcome: _Outcome) -> None:
+    """Hand a reply (or a batch's) on; a failing callback is a bug of its own and must not stop the replies after
+    it."""
     try:
         callback(outcome)
     except Exception:

@@ -80,6 +80,9 @@ def _argument_bytes(argument: bytes | str | int | float) -> bytes:
     return repr(float(argument)).encode()
 
 
+_OK: Final = b"+OK\r\n"
+
+
 class _NeedMore(Exception):
     """Internal: the buffer ends inside a reply; ``needed`` is the buffer length known to be required."""
 
@@ -110,7 +113,7 @@ class ReplyParser:
     def next(self) -> Reply:
         """Return the next complete reply, or :data:`INCOMPLETE`. Raises ProtocolViolation on malformed input."""
         buffer = self._buffer
-        if buffer.startswith(b"+OK\r\n", self._position):  # the answer to most writes, parsed without _parse
+        if buffer.startswith(_OK, self._position):  # the answer to most writes, parsed without _parse
             self._position += 5
             if self._position == len(buffer):
                 buffer.clear()
@@ -133,6 +136,24 @@ class ReplyParser:
             self._buffer.clear()
             self._position = 0
         return reply
+
+    def take_ok(self, limit: int) -> list[Reply]:
+        """Take the ``+OK`` replies at the head of the buffer, at most ``limit`` (the replies of a batch of SETs):
+        the same as calling :meth:`next` while it returns ``b"OK"``, without a call per reply."""
+        buffer, start = self._buffer, self._position
+        count = min(limit, (len(buffer) - start) // 5)
+        if count <= 0:
+            return []
+        if not buffer.startswith(_OK * count, start):  # an error or a split reply among them: count the OKs
+            taken = 0
+            while taken < count and buffer.startswith(_OK, start + 5 * taken):
+                taken += 1
+            count = taken
+        self._position = start + 5 * count
+        if self._position == len(buffer):
+            buffer.clear()
+            self._position = 0
+        return [b"OK"] * count
 
     def _line(self, start: int) -> tuple[bytes, int]:
         end = self._buffer.find(b"\r\n", start)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from memories.errors import TierUnavailable, WrongValueType
@@ -186,11 +186,14 @@ class RemoteTier:
             command = self._set_command(name, data, expires_at, None, False, False)
         return self.client.execute_then(name, command, partial(self._set_replied, done))
 
-    def set_many_then(self, keys: list[str], datas: list[bytes], done: Callable[[int, Exception | None], None]) -> bool:
+    def set_many_then(
+        self, keys: list[str], datas: list[bytes], done: Callable[[Sequence[int], list[Exception | None]], None]
+    ) -> bool:
         """:meth:`set_then` of each pair (no expiry), in order: True when every one was sent at once, and
-        ``done(index, outcome)`` then gets each one's outcome as :meth:`set_then`'s ``done`` does (in reply order,
-        which is the order of the pairs on each node). False, sending nothing, when some key's node has no open
-        connection now."""
+        ``done(indexes, outcomes)`` then gets each one's outcome once, as :meth:`set_then`'s ``done`` does, those
+        of one node's SETs together (see :meth:`RemoteClient.execute_many_then
+        <memories.optimization.cache.remote.client.RemoteClient.execute_many_then>`). False, sending nothing, when
+        some key's node has no open connection now."""
         prefix = self._prefix
         names = [prefix + key.encode("utf-8", "surrogateescape") for key in keys]
         commands = [
@@ -203,9 +206,15 @@ class RemoteTier:
         done(self._set_outcome(reply))
 
     def _set_many_replied(
-        self, done: Callable[[int, Exception | None], None], index: int, reply: Reply | TierUnavailable
+        self,
+        done: Callable[[Sequence[int], list[Exception | None]], None],
+        indexes: Sequence[int],
+        replies: list[Reply | TierUnavailable],
     ) -> None:
-        done(index, self._set_outcome(reply))
+        if replies.count(b"OK") == len(replies):  # nearly always
+            done(indexes, [None] * len(replies))
+        else:
+            done(indexes, [self._set_outcome(reply) for reply in replies])
 
     def _set_outcome(self, reply: Reply | TierUnavailable) -> Exception | None:
         """None when Redis stored a plain SET, else the exception set() raises (TierUnavailable, WrongValueType)."""

@@ -78,6 +78,31 @@ def test_replies_cut_anywhere_parse_to_what_was_sent(values: list[Any], data: st
     assert parse_all(encoded, cuts) == values
 
 
+OK_REPLY = b"+OK\r\n"
+
+
+@settings(max_examples=300)
+@given(st.lists(st.just(OK_REPLY) | replies.map(encode_reply), min_size=1, max_size=30), st.data())
+def test_taking_oks_in_one_step_takes_what_next_would(encoded_replies: list[bytes], data: st.DataObject) -> None:
+    """take_ok (a batch of SETs' replies) returns the +OKs next() would return one by one, at most the limit, and
+    stops before anything else; whatever follows parses as before, however the bytes are cut."""
+    encoded = b"".join(encoded_replies)
+    expected = parse_all(encoded, [])
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(encoded)), max_size=6)))
+    parser, parsed, start = ReplyParser(), [], 0
+    for cut in [*cuts, len(encoded)]:
+        parser.feed(encoded[start:cut])
+        start = cut
+        while (reply := parser.next()) is not INCOMPLETE:
+            parsed.append(reply)
+            if reply == b"OK":
+                limit = data.draw(st.integers(0, 8))
+                taken = parser.take_ok(limit)
+                assert len(taken) <= limit and set(taken) <= {b"OK"}
+                parsed += taken
+    assert parsed == expected and parser.buffered == 0
+
+
 @settings(max_examples=500)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_parse_or_are_refused_never_crash(garbage: bytes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import redis
@@ -198,3 +198,84 @@ async def test_set_then_reports_a_connection_lost_before_the_reply(tier: RemoteT
     connection.close()
     assert isinstance(await outcome, TierUnavailable)
     assert tier.stats().errors == 1
+
+
+async def set_many_then(tier: RemoteTier, keys: list[str], datas: list[bytes]) -> list[Exception | str | None]:
+    """:meth:`RemoteTier.set_many_then`, awaited: each SET's outcome (``"unreported"`` for one never reported),
+    checking that each is reported once."""
+    outcomes: list[Exception | str | None] = ["unreported"] * len(keys)
+    reported = asyncio.Event()
+    remaining = len(keys)
+
+    def done(indexes: Sequence[int], errors: list[Exception | None]) -> None:
+        nonlocal remaining
+        for index, error in zip(indexes, errors, strict=True):
+            assert outcomes[index] == "unreported", f"SET {index} reported twice"
+            outcomes[index] = error
+        remaining -= len(indexes)
+        if not remaining:
+            reported.set()
+
+    assert tier.set_many_then(keys, datas, done)
+    await asyncio.wait_for(reported.wait(), 10)
+    return outcomes
+
+
+async def test_set_many_then_stores_each_before_it_reports(
+    tier: RemoteTier, plain_client: redis.Redis, prefix: str
+) -> None:
+    keys = [f"k{index}" for index in range(40)]
+    datas = [bytes([index]) * (index * 300) for index in range(40)]  # up to 11.7 KiB: replies come in many reads
+    assert await set_many_then(tier, keys, datas) == [None] * 40
+    assert plain_client.mget([prefix + key for key in keys]) == datas
+
+
+async def test_set_many_then_reports_each_refused_set_in_its_place(
+    redis_url: str, plain_client: redis.Redis, prefix: str
+) -> None:
+    """An error reply among the +OKs (an ACL user that may write only ``ok:*``) is that SET's outcome alone."""
+    user = f"writer-{uuid.uuid4().hex}"
+    plain_client.execute_command("ACL", "SETUSER", user, "on", ">secret", f"~{prefix}ok:*", "+@all")
+    tier = new_tier(redis_url, prefix, username=user, password="secret", coherence=Coherence.NONE)
+    keys = ["ok:0", "no:1", "ok:2", "ok:3", "no:4", "ok:5"]
+    try:
+        assert await tier.start()
+        outcomes = await set_many_then(tier, keys, [b"v%d" % index for index in range(6)])
+        for key, outcome in zip(keys, outcomes, strict=True):
+            if key.startswith("ok:"):
+                assert outcome is None
+            else:
+                assert isinstance(outcome, TierUnavailable) and "NOPERM" in str(outcome), (
+                    outcomes,
+                    plain_client.mget([prefix + key for key in keys]),
+                    plain_client.execute_command("CLIENT", "LIST"),
+                )
+        assert plain_client.mget([prefix + key for key in keys]) == [b"v0", None, b"v2", b"v3", None, b"v5"]
+    finally:
+        await tier.close()
+        plain_client.execute_command("ACL", "DELUSER", user)
+        plain_client.delete(*(prefix + key for key in keys))
+
+
+async def test_set_many_then_reports_a_connection_lost_amid_the_replies(
+    redis_url: str, plain_client: redis.Redis, prefix: str
+) -> None:
+    """The connection fails after some of the batch's replies arrived: those SETs are reported stored (and are),
+    every later one fails with TierUnavailable (its outcome is unknown), each reported once."""
+    proxy = CuttingProxy(parse_url(redis_url).addresses[0].port)
+    tier = new_tier(f"redis://127.0.0.1:{proxy.port}/0", prefix, coherence=Coherence.NONE)
+    try:
+        assert await tier.start()
+        keys = [f"k{index}" for index in range(10)]
+        proxy.cut_next_reply()  # half the replies' bytes arrive, then the connection is closed
+        outcomes = await set_many_then(tier, keys, [b"v%d" % index for index in range(10)])
+        stored = outcomes.index(next(outcome for outcome in outcomes if outcome is not None))
+        assert 0 < stored < len(keys) and proxy.cuts == 1
+        assert all(isinstance(outcome, TierUnavailable) for outcome in outcomes[stored:])
+        for index in range(stored):
+            assert plain_client.get(f"{prefix}k{index}") == b"v%d" % index
+        assert tier.stats().errors == len(keys) - stored
+    finally:
+        await tier.close()
+        proxy.close()
+        plain_client.delete(*(f"{prefix}k{index}" for index in range(10)))
