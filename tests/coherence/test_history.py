@@ -1,5 +1,5 @@
 """The history checker on real processes: three agents (``memories sidecar``) sharing one Redis, concurrent redis-py
-clients doing random SET/GET/DEL/INCR through all of them for 30 s while faults are injected — Redis killed and
+clients doing random SET/GET/DEL/INCR (and pipelines of SETs) through all of them for 30 s while faults are injected — Redis killed and
 restarted, every agent's Redis connection killed with CLIENT KILL, an agent killed and restarted, and (in the
 Cluster run) hash slots migrated while serving. Every read must return the latest acknowledged value or one
 overwritten within the published bound (maxStaleness); no increment may be lost."""
@@ -115,6 +115,13 @@ def run_clients(agents: list[Agent], seconds: float) -> list[Operation]:
                 value = f"{number}:{next(sequence)}:".encode() + b"x" * generator.choice((8, 200, 3000, 60000))
             elif roll < 0.47:
                 kind, key = "delete", generator.choice(REGISTERS)
+            elif roll < 0.55:
+                pipelined = pipelined_sets(connection, generator, number, sequence, agent)
+                with lock:
+                    history.extend(pipelined)
+                if not all(operation.ok for operation in pipelined):
+                    time.sleep(0.01)
+                continue
             else:
                 kind, key = "get", generator.choice(REGISTERS + COUNTERS)
             invoked = time.monotonic()
@@ -138,6 +145,29 @@ def run_clients(agents: list[Agent], seconds: float) -> list[Operation]:
     for thread in threads:
         thread.join(seconds + 60)
     return history
+
+
+def pipelined_sets(
+    connection: redis.Redis, generator: random.Random, number: int, sequence: Iterator[int], agent: int
+) -> list[Operation]:
+    """SETs of 2 to 6 distinct registers in one pipeline (the agent starts them as one batch: one L3 write, their
+    replies together, per node in a Cluster); each is a SET invoked when the pipeline was sent and completed when
+    its reply arrived."""
+    keys = generator.sample(REGISTERS, generator.randint(2, 6))
+    values = [f"{number}:{next(sequence)}:".encode() + b"x" * generator.choice((8, 200, 3000)) for _ in keys]
+    pipeline = connection.pipeline(transaction=False)
+    for key, value in zip(keys, values, strict=True):
+        pipeline.set(key, value)
+    invoked = time.monotonic()
+    try:
+        replies: list[object] = pipeline.execute(raise_on_error=False)
+    except (redis.RedisError, OSError):
+        replies = [None] * len(keys)
+    completed = time.monotonic()
+    return [
+        Operation("set", key, invoked, completed, value, reply is True, number, agent)
+        for key, value, reply in zip(keys, values, replies, strict=True)
+    ]
 
 
 def perform(connection: redis.Redis, kind: str, key: str, value: bytes | None) -> object:

@@ -152,3 +152,33 @@ async def test_a_write_without_suspending_follows_moved(
     assert target.client().get(name) == b"after"
     assert await writer.get(key) == b"after"
     await asyncio.to_thread(cluster.migrate_slot, key_slot(name), target, source)  # leave the cluster as it was
+
+
+async def test_a_batch_of_writes_across_nodes_follows_moved_for_its_moved_key(
+    cluster_agents: list[CacheManager], cluster: RedisCluster
+) -> None:
+    """A pipeline's SETs (set_many_then) go to their nodes in one batch per node; the one whose slot moved is
+    redirected alone, and every SET is reported once, stored where its slot lives now."""
+    writer, reader = cluster_agents
+    assert writer.settings.remote is not None and writer._l3 is not None
+    prefix = writer.settings.remote.prefix
+    keys = [f"batch-{index}" for index in range(12)]
+    names = [f"{prefix}{key}".encode() for key in keys]
+    assert len({cluster.owner_of(name).port for name in names}) == 3  # a batch for each node
+    for key in keys:
+        await writer.set(key, b"before")
+    source = cluster.owner_of(names[0])
+    target = next(node for node in cluster.nodes if node.port != source.port)
+    await asyncio.to_thread(cluster.migrate_slot, key_slot(names[0]), source, target)
+    redirections = writer._l3.client.counters.redirections
+    reported: asyncio.Future[list[Exception | None]] = asyncio.get_running_loop().create_future()
+    values = [b"after-%d" % index for index in range(len(keys))]
+    assert writer.set_many_then(keys, values, reported.set_result)
+    assert await asyncio.wait_for(reported, 10) == [None] * len(keys)
+    moved = sum(key_slot(name) == key_slot(names[0]) for name in names)  # 1 but by a rare chance
+    assert writer._l3.client.counters.redirections == redirections + moved
+    assert target.client().get(names[0]) == values[0]
+    for key, name, value in zip(keys, names, values, strict=True):
+        assert cluster.owner_of(name).client().get(name) == value
+        assert await writer.get(key) == value and await reader.get(key) == value
+    await asyncio.to_thread(cluster.migrate_slot, key_slot(names[0]), target, source)  # leave the cluster as it was
