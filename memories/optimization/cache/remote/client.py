@@ -157,6 +157,18 @@ class RemoteClient:
         together, in their order, as soon as the last of them arrived (a batch of replies, one step, for a
         pipeline's SETs); a command that node redirected, alone, once it was executed where it belongs."""
         node_for, by_address = self.router.node_for, self._connections
+        replied = self._replied_many
+        if not isinstance(self.router, ClusterRouter):  # one node serves every key
+            try:
+                connection = by_address.get(node_for(keys[0]))
+            except TierUnavailable:
+                return False
+            if connection is None or connection.closed:
+                return False
+            connection.send_many_then(
+                commands, partial(replied, keys, commands, connection, callback, range(len(keys)))
+            )
+            return True
         by_connection: dict[NodeConnection, list[int]] = {}
         try:
             for index, key in enumerate(keys):
@@ -170,13 +182,6 @@ class RemoteClient:
                     indexes.append(index)
         except TierUnavailable:
             return False
-        replied = self._replied_many
-        if len(by_connection) == 1:  # one node: standalone, Sentinel, or a Cluster batch within one node
-            (connection,) = by_connection
-            connection.send_many_then(
-                commands, partial(replied, keys, commands, connection, callback, range(len(keys)))
-            )
-            return True
         for connection, indexes in by_connection.items():
             node_commands = [commands[index] for index in indexes]
             connection.send_many_then(node_commands, partial(replied, keys, commands, connection, callback, indexes))
