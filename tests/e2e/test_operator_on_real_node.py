@@ -191,9 +191,10 @@ def test_job_with_an_injected_agent_completes(
 
 
 def _watch_pod(
-    cluster: LocalControlPlane, namespace: str, name: str, seen: list[dict[str, Any]]
-) -> subprocess.Popen[str]:
-    """kubectl get -w in the background, every version of the pod appended to ``seen``."""
+    cluster: LocalControlPlane, namespace: str, name: str, seen: list[dict[str, Any]], events: list[str]
+) -> tuple[subprocess.Popen[str], threading.Thread]:
+    """kubectl get -w in the background, every version of the pod appended to ``seen`` and its event type (ADDED,
+    MODIFIED, DELETED) to ``events``; returns the process and the thread reading it."""
     command = [str(cluster.binaries.kubectl), "--kubeconfig", str(cluster.kubeconfig), "get", "pod", name, "-n",
                namespace, "-w", "--output-watch-events", "-o", "json"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -208,10 +209,12 @@ def _watch_pod(
             except ValueError:
                 continue
             seen.append(document["object"])
+            events.append(document.get("type", ""))
             buffer = ""
 
-    threading.Thread(target=read, daemon=True).start()
-    return process
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return process, reader
 
 
 def _status_or_none(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -234,14 +237,20 @@ def test_deleted_pod_stops_within_its_grace_period_and_the_agent_outlives_the_ap
     name = pod["metadata"]["name"]
     wait_for_event(real_cluster, namespace, name, "checks")
     seen: list[dict[str, Any]] = []
-    watcher = _watch_pod(real_cluster, namespace, name, seen)
+    events: list[str] = []
+    watcher, reader = _watch_pod(real_cluster, namespace, name, seen, events)
     try:
+        # The watch must be under way before the deletion starts (CI once saw no version at all)...
+        wait_for(lambda: events or None, timeout_seconds=30, what="the pod watch to show the pod")
         real_cluster.kubectl("scale", "deployment", "doomed", "-n", namespace, "--replicas=0")
         began = time.monotonic()
         deleted = real_cluster.kubectl("delete", "pod", name, "-n", namespace, "--wait=true", timeout_seconds=90)
         seconds = time.monotonic() - began
+        # ... and have delivered the last versions, the terminated states among them, before it is stopped.
+        wait_for(lambda: "DELETED" in events or None, timeout_seconds=30, what="the pod watch to show the deletion")
     finally:
         watcher.terminate()
+        reader.join(10)
     assert deleted.returncode == 0, deleted.stderr
     grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
     assert seconds < grace, f"deletion took {seconds:.1f} s, the grace period is {grace} s"
