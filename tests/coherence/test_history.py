@@ -112,7 +112,7 @@ def run_clients(agents: list[Agent], seconds: float) -> list[Operation]:
                 kind, key = "incr", generator.choice(COUNTERS)
             elif roll < 0.4:
                 kind, key = "set", generator.choice(REGISTERS)
-                value = f"{number}:{next(sequence)}:".encode() + b"x" * generator.choice((8, 200, 3000, 60000))
+                value = new_value(number, sequence, generator, (8, 200, 3000, 60000))
             elif roll < 0.47:
                 kind, key = "delete", generator.choice(REGISTERS)
             elif roll < 0.55:
@@ -147,6 +147,11 @@ def run_clients(agents: list[Agent], seconds: float) -> list[Operation]:
     return history
 
 
+def new_value(number: int, sequence: Iterator[int], generator: random.Random, sizes: tuple[int, ...]) -> bytes:
+    """A value no other write wrote (client ``number``, the next of ``sequence``), padded to one of ``sizes``."""
+    return f"{number}:{next(sequence)}:".encode() + b"x" * generator.choice(sizes)
+
+
 def pipelined_sets(
     connection: redis.Redis, generator: random.Random, number: int, sequence: Iterator[int], agent: int
 ) -> list[Operation]:
@@ -154,7 +159,7 @@ def pipelined_sets(
     replies together, per node in a Cluster); each is a SET invoked when the pipeline was sent and completed when
     its reply arrived."""
     keys = generator.sample(REGISTERS, generator.randint(2, 6))
-    values = [f"{number}:{next(sequence)}:".encode() + b"x" * generator.choice((8, 200, 3000)) for _ in keys]
+    values = [new_value(number, sequence, generator, (8, 200, 3000)) for _ in keys]
     pipeline = connection.pipeline(transaction=False)
     for key, value in zip(keys, values, strict=True):
         pipeline.set(key, value)

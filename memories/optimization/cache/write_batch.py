@@ -7,8 +7,9 @@ leaves in one write to Redis). :class:`SetBatch` keeps the batch's state in one 
 chain of callbacks per SET: as the replies of a node's SETs arrive (together, once the last of them is in; in
 order per node, so in order per key) it closes each SET's fence and installs the value as the local copy unless
 something newer happened meanwhile (an invalidation that arrived between two of the replies supersedes the
-fence), and once every SET has its reply it reports the outcomes, in order, to ``done``. Two SETs of one key in a batch: the second one's drop
-supersedes the first one's fence, so only the last value can become the local copy (and it is the one Redis has).
+fence), and once every SET has its reply it reports the outcomes, in order, to ``done``. Two SETs of one key in a
+batch: the second one's drop supersedes the first one's fence, so only the last value can become the local copy
+(and it is the one Redis has).
 """
 
 from __future__ import annotations

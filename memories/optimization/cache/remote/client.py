@@ -139,15 +139,20 @@ class RemoteClient:
         """Like :meth:`execute`, without suspending: send ``command`` at once when the node owning ``key`` is known
         and connected, and return True; ``callback`` then gets the reply (or the TierUnavailable), once. Returns
         False, sending nothing, otherwise (the caller uses :meth:`execute`)."""
-        try:
-            address = self.router.node_for(key)
-        except TierUnavailable:
-            return False
-        connection = self._connections.get(address)
-        if connection is None or connection.closed:
+        connection = self._connected_now(key)
+        if connection is None:
             return False
         connection.send_then(command, partial(self._replied, key, command, connection, callback))
         return True
+
+    def _connected_now(self, key: bytes) -> NodeConnection | None:
+        """The open connection to the node owning ``key``, or None when that node is unknown or not connected now
+        (a command sent without suspending then goes the awaited way)."""
+        try:
+            connection = self._connections.get(self.router.node_for(key))
+        except TierUnavailable:
+            return None
+        return None if connection is None or connection.closed else connection
 
     def execute_many_then(self, keys: list[bytes], commands: list[bytes], callback: ManyReplyCallback) -> bool:
         """:meth:`execute_then` of each command (``commands[i]`` for ``keys[i]``), in order, all or none: True when
@@ -156,32 +161,21 @@ class RemoteClient:
         ``callback(indexes, replies)`` gets each command's reply once: the replies of one node's commands
         together, in their order, as soon as the last of them arrived (a batch of replies, one step, for a
         pipeline's SETs); a command that node redirected, alone, once it was executed where it belongs."""
-        node_for, by_address = self.router.node_for, self._connections
         replied = self._replied_many
         if not isinstance(self.router, ClusterRouter):  # one node serves every key
-            try:
-                connection = by_address.get(node_for(keys[0]))
-            except TierUnavailable:
-                return False
-            if connection is None or connection.closed:
+            connection = self._connected_now(keys[0])
+            if connection is None:
                 return False
             connection.send_many_then(
                 commands, partial(replied, keys, commands, connection, callback, range(len(keys)))
             )
             return True
         by_connection: dict[NodeConnection, list[int]] = {}
-        try:
-            for index, key in enumerate(keys):
-                connection = by_address.get(node_for(key))
-                if connection is None or connection.closed:
-                    return False
-                indexes = by_connection.get(connection)
-                if indexes is None:
-                    by_connection[connection] = [index]
-                else:
-                    indexes.append(index)
-        except TierUnavailable:
-            return False
+        for index, key in enumerate(keys):
+            connection = self._connected_now(key)
+            if connection is None:
+                return False
+            by_connection.setdefault(connection, []).append(index)
         for connection, indexes in by_connection.items():
             node_commands = [commands[index] for index in indexes]
             connection.send_many_then(node_commands, partial(replied, keys, commands, connection, callback, indexes))

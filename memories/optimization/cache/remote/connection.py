@@ -27,7 +27,7 @@ import ssl
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from memories.errors import ConfigError, MemoriesError, TierUnavailable
 from memories.optimization.cache.remote.protocol import (
@@ -52,8 +52,9 @@ ReplyCallback = Callable[[Reply | TierUnavailable], None]
 #: first, the TierUnavailable that ended it stands for each reply that did not arrive (called once, never raises).
 BatchReplyCallback = Callable[[list[Reply | TierUnavailable]], None]
 #: A command (or batch) waiting for its reply: the callback, the send time (monotonic seconds) and how many replies
-#: it waits for (0: one, handed to a ReplyCallback; n: a batch of n, handed to a BatchReplyCallback as a list).
-_Waiting = tuple[ReplyCallback | BatchReplyCallback | None, float, int]
+#: it waits for (0: one, the callback a ReplyCallback; n: a batch of n, the callback a BatchReplyCallback, given
+#: them as a list). The callback is typed loosely so that the reply loop calls it without a ``cast`` per reply.
+_Waiting = tuple[Callable[[Any], None] | None, float, int]
 
 
 class NodeConnection(asyncio.Protocol):
@@ -221,11 +222,12 @@ class NodeConnection(asyncio.Protocol):
                         continue
                     self._collected = []
                     pending.popleft()
-                    _call(cast(BatchReplyCallback, callback), collected)
+                    assert callback is not None  # a batch always has one
+                    _call(callback, collected)
                     continue
                 pending.popleft()
                 if callback is not None:
-                    _call(cast(ReplyCallback, callback), reply)
+                    _call(callback, reply)
         except ProtocolViolation as error:
             logger.error("l3: %s sent a malformed reply: %s", self.address, error)
             self.close(error)
@@ -269,9 +271,10 @@ class NodeConnection(asyncio.Protocol):
             if batch:
                 collected, self._collected = self._collected, []  # only the head can have replies already
                 collected += [error] * (batch - len(collected))
-                _call(cast(BatchReplyCallback, callback), collected)
+                assert callback is not None  # a batch always has one
+                _call(callback, collected)
             elif callback is not None:
-                _call(cast(ReplyCallback, callback), error)
+                _call(callback, error)
         self._on_lost(self, error)
 
 
