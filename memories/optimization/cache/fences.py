@@ -5,9 +5,17 @@ value.
 An operation opens a fence on its key before it starts waiting and checks :attr:`Fence.superseded` before it
 installs anything; every write, delete and invalidation of the key calls :meth:`Fences.supersede` first. No lock
 is taken: the event loop runs one step at a time, and the check and the install happen in the same step.
+
+Redis may execute two commands of this agent on one key in another order than they were issued: one retried after
+a Cluster redirection, or sent once a reconnection completes, can reach Redis after one issued later and sent at
+once. So a write watches its key with a :class:`WriteFence`: its value may become the local copy only when no write
+of the key that began before it still waits (:attr:`WriteFence.earliest`), and closing it supersedes the reads of
+the key that began after it and still wait (what they bring back may predate it).
 """
 
 from __future__ import annotations
+
+from typing import Self
 
 
 class Fence:
@@ -19,12 +27,15 @@ class Fence:
 
     __slots__ = ("_fences", "key", "superseded")
 
+    #: Whether the operation is a write (see :class:`WriteFence`).
+    writes = False
+
     def __init__(self, fences: Fences, key: str) -> None:
         self._fences = fences
         self.key = key
         self.superseded = False
 
-    def __enter__(self) -> Fence:
+    def __enter__(self) -> Self:
         self._fences._open.setdefault(self.key, []).append(self)
         return self
 
@@ -40,6 +51,42 @@ class Fence:
     close = __exit__
 
 
+class WriteFence(Fence):
+    """The fence of a write of ``key`` to L3 (see the module docstring): closing it, however the write ended,
+    supersedes the reads of the key that began after it and still wait."""
+
+    __slots__ = ()
+
+    writes = True
+
+    @property
+    def earliest(self) -> bool:
+        """Whether no write of the key that began before this one still waits (the fence is open)."""
+        fences = self._fences._open[self.key]
+        if fences[0] is self:
+            return True
+        for fence in fences:
+            if fence is self:
+                return True
+            if fence.writes:
+                return False
+        raise AssertionError("the fence is not open")
+
+    def __exit__(self, *_exception: object) -> None:
+        by_key = self._fences._open
+        fences = by_key[self.key]
+        if len(fences) == 1:
+            del by_key[self.key]
+            return
+        position = next(index for index, fence in enumerate(fences) if fence is self)
+        for later in fences[position + 1 :]:
+            if not later.writes:
+                later.superseded = True
+        del fences[position]
+
+    close = __exit__
+
+
 class Fences:
     """The open fences, by key (an entry exists only while some operation on that key is waiting)."""
 
@@ -51,6 +98,10 @@ class Fences:
     def watch(self, key: str) -> Fence:
         """A fence on ``key``, open for the duration of a ``with`` block."""
         return Fence(self, key)
+
+    def watch_write(self, key: str) -> WriteFence:
+        """The fence of a write of ``key`` to L3, open for the duration of a ``with`` block."""
+        return WriteFence(self, key)
 
     def supersede(self, key: str) -> None:
         """``key`` changed: every operation waiting on it must not install what it brings back."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from memories.optimization.cache.fences import Fence, Fences
+from memories.optimization.cache.fences import Fence, Fences, WriteFence
 from memories.optimization.cache.local_copies import LocalCopies
 from memories.optimization.cache.single_flight import SingleFlight
 
@@ -71,6 +71,12 @@ class KeyGuard:
         """Whether what an operation brings back may become the local copy: nothing changed its key meanwhile and
         (with L3) local copies are trusted now."""
         return not fence.superseded and (self.trusted is None or self.trusted())
+
+    def may_install_write(self, fence: WriteFence) -> bool:
+        """Whether the value a write stored in L3 may become the local copy, asked once L3 answered it and before
+        ``fence`` (the write's own) is closed: as :meth:`may_install`, and only when no write of the key that began
+        before it still waits (that one may reach Redis after this one, see :mod:`.fences`)."""
+        return fence.earliest and self.may_install(fence)
 
     def remember_absent(self, key: str) -> None:
         """L3 said ``key`` is absent (the caller checked :meth:`may_install`)."""

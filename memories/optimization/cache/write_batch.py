@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from memories.optimization.cache.fences import Fence
+from memories.optimization.cache.fences import WriteFence
 from memories.optimization.cache.key_guard import KeyGuard
 
 #: Told how the SETs of a batch ended, in their order: None for each acknowledged one, else what set() would raise.
@@ -45,8 +45,8 @@ class SetBatch:
         self._settling = settling  # tasks acknowledging once L2's back pressure is over (kept referenced)
         self._remaining = len(keys)
         self._outcomes: list[Exception | None] = [None] * len(keys)
-        discard, watch = guard.discard, guard.fences.watch
-        fences: list[Fence] = []
+        discard, watch = guard.discard, guard.fences.watch_write
+        fences: list[WriteFence] = []
         for key in keys:  # in order: a later SET of the same key supersedes the fence of an earlier one
             discard(key)
             fences.append(watch(key).open())
@@ -61,12 +61,13 @@ class SetBatch:
         """Redis answered the SETs ``indexes`` (``errors[i]`` for each: None, stored; else what set() would
         raise)."""
         guard = self._guard
-        may_install, install = guard.may_install, guard.local.install
+        may_install, install = guard.may_install_write, guard.local.install
         fences, values, costs, outcomes = self._fences, self._values, self._costs, self._outcomes
         for index, error in zip(indexes, errors, strict=True):
             fence = fences[index]
+            installs = error is None and may_install(fence)
             fence.close()
-            if error is None and may_install(fence):
+            if installs:
                 try:
                     install(fence.key, values[index], None, cost=costs[index])
                 except Exception as failure:  # what set() would raise to its caller

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from memories.errors import TierUnavailable, ValueTooLarge, WrongValueType
 from memories.optimization.cache.codec import UnencodableValue
-from memories.optimization.cache.fences import Fence
+from memories.optimization.cache.fences import WriteFence
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN, parse_integer
 from memories.optimization.cache.key_guard import KeyGuard
 from memories.optimization.cache.keys import MISSING
@@ -177,12 +177,12 @@ class SharedWrites:
     async def set(self, key: str, value: object, expires_at: float | None) -> None:
         remote, cost = self._remote_bytes(key, value)
         self._guard.drop(key)
-        with self._guard.fences.watch(key) as fence:
+        with self._guard.fences.watch_write(key) as fence:
             if remote is None:
                 await self._l3.delete(key)  # an L1-only value: no agent may read an older shared one
             else:
                 await self._l3.set(key, remote, expires_at)
-            if self._guard.may_install(fence):
+            if self._guard.may_install_write(fence):
                 self._local.install(key, value, expires_at, cost=cost)
         await self._local.settle()
 
@@ -194,7 +194,7 @@ class SharedWrites:
         if remote is None:
             return False
         self._guard.discard(key)
-        fence = self._guard.fences.watch(key).open()
+        fence = self._guard.fences.watch_write(key).open()
         acknowledged = partial(self._set_acknowledged, fence, value, expires_at, cost, done)
         if self._l3.set_then(key, remote, expires_at, acknowledged):
             return True
@@ -230,10 +230,17 @@ class SharedWrites:
         return False
 
     def _set_acknowledged(
-        self, fence: Fence, value: bytes, expires_at: float | None, cost: int, done: WriteDone, error: Exception | None
+        self,
+        fence: WriteFence,
+        value: bytes,
+        expires_at: float | None,
+        cost: int,
+        done: WriteDone,
+        error: Exception | None,
     ) -> None:
+        installs = error is None and self._guard.may_install_write(fence)
         fence.close()
-        if error is None and self._guard.may_install(fence):
+        if installs:
             try:
                 self._local.install(fence.key, value, expires_at, cost=cost)
             except Exception as failure:  # what set() would raise to its caller
@@ -259,7 +266,7 @@ class SharedWrites:
         if remote is None:
             raise UnencodableValue(f"value of {key!r} cannot be stored in L3, so it cannot be written conditionally")
         self._guard.drop(key)
-        with self._guard.fences.watch(key) as fence:
+        with self._guard.fences.watch_write(key) as fence:
             stored, previous = await self._l3.set(
                 key,
                 remote,
@@ -268,27 +275,29 @@ class SharedWrites:
                 keep_ttl=keep_ttl,
                 get_previous=True,
             )
-            if stored and not keep_ttl and self._guard.may_install(fence):
+            if stored and self._guard.may_install_write(fence) and not keep_ttl:
                 self._local.install(key, value, expires_at, cost=cost)
         await self._local.settle()
         return stored, None if previous is None else from_remote(previous)
 
     async def increment(self, key: str, amount: int) -> int:
         self._guard.drop(key)
-        with self._guard.fences.watch(key) as fence:
+        with self._guard.fences.watch_write(key) as fence:
             number, expires_at = await self._l3.increment(key, amount)
-            if self._guard.may_install(fence):
+            if self._guard.may_install_write(fence):
                 self._local.install(key, b"%d" % number, expires_at)
         await self._local.settle()
         return number
 
     async def delete(self, key: str) -> bool:
         had_local = self._guard.drop(key)
-        return await self._l3.delete(key) or had_local
+        with self._guard.fences.watch_write(key):  # a write of the key that Redis runs after this one keeps no copy
+            return await self._l3.delete(key) or had_local
 
     async def set_expiry(self, key: str, expires_at: float | None) -> bool:
         self._guard.drop(key)
-        return await self._l3.expire_at(key, expires_at)
+        with self._guard.fences.watch_write(key):
+            return await self._l3.expire_at(key, expires_at)
 
     async def store_computed(self, key: str, value: object, expires_at: float | None) -> None:
         """``SET NX``: a value another agent wrote meanwhile wins. A failure to reach L3 is logged (the caller
@@ -298,13 +307,13 @@ class SharedWrites:
             self._guard.supersede(key)
             self._local.install(key, value, expires_at, cost=cost)
             return
-        with self._guard.fences.watch(key) as fence:
+        with self._guard.fences.watch_write(key) as fence:
             try:
                 stored, _previous = await self._l3.set(key, remote, expires_at, condition="NX")
             except TierUnavailable as error:
                 logger.debug("computed value of %r not stored: %s", key, error)
                 return
-            if stored and self._guard.may_install(fence):
+            if stored and self._guard.may_install_write(fence):
                 self._local.install(key, value, expires_at, cost=cost)
         await self._local.settle()
 
