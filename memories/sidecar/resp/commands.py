@@ -170,14 +170,13 @@ class CommandTable:
         taken: set[str],
         answer: Callable[[bytes], None],
     ) -> int | None:
-        """Start the plain SETs at the beginning of ``data[start:]`` together, as one batch that waits for L3
-        (:mod:`memories.sidecar.resp.set_batch`; none past ``budget`` bytes, at least one, up to the first whose key
-        is in ``taken``: the keys of the connection's batches in flight, to which this batch's are added).
+        """Start the plain SETs at the beginning of ``data[start:]`` together, as one run of this turn's batch that
+        waits for L3 (:mod:`memories.sidecar.resp.set_batch`; none past ``budget`` bytes, at least one, up to the
+        first whose key is in ``taken``: the keys of the connection's runs in flight, to which this run's are added).
 
         Returns the offset where they end (``answer`` gets their replies, in order, once Redis answered), or None
-        when the batch path is off (no compiled extension, or the session must authenticate first),
-        ``data[start:]`` does not begin with such a SET, or the cache cannot start them at once: then nothing
-        happened. Lengths are bytes.
+        when the batch path is off (no compiled extension, or the session must authenticate first) or
+        ``data[start:]`` does not begin with such a SET: then nothing happened. Lengths are bytes.
         """
         batches = self._set_batches
         if batches is None or (self.token is not None and not session.authenticated):

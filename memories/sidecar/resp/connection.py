@@ -11,8 +11,9 @@ it finished in a task. Later commands of the same pipeline that touch one other 
 start beside it, so a pipeline of writes waits about one L3 round trip, not one per command; any other command
 waits until nothing is in flight, and replies keep pipeline order (:mod:`memories.sidecar.resp.in_flight`). Where
 the fast path stops at plain SETs that must wait for L3 (with L3, a read that begins with a plain SET goes there
-at once: the fast path would stop at it), they start together as one batch
-(:mod:`memories.sidecar.resp.set_batch`: no Python parse, one callback for the batch); the rest of the read waits
+at once: the fast path would stop at it), they start together as one run of the batch that gathers the SETs of
+every connection in this turn of the event loop (:mod:`memories.sidecar.resp.set_batch`: no Python parse, one
+callback for the batch); the rest of the read waits
 unparsed in the backlog, and further turns may start the SETs at its front as more batches (up to
 ``MAX_BATCHES``), anything else waits until every batch is answered.
 
@@ -224,7 +225,7 @@ class RespConnection(asyncio.Protocol):
                 self._continue_after_auth()
 
     def _start_sets(self, data: bytes, start: int, budget: int) -> bool:
-        """Start the plain SETs at ``data[start:]`` as one batch that waits for L3, if they are such SETs
+        """Start the plain SETs at ``data[start:]`` as one run of the batch of SETs that wait for L3, if they are such SETs
         (:mod:`memories.sidecar.resp.set_batch`); the rest of ``data`` waits, unparsed, in the backlog: the next turn
         may start the SETs at its front as a further batch (:meth:`_next_batch`), anything else waits until every
         batch is answered. Returns whether a batch started."""

@@ -1,43 +1,100 @@
-"""A pipeline's run of plain SETs that wait for L3, started together (the write-through SET with ``-P 16``).
+"""The plain SETs that wait for L3, started in batches: a pipeline's run of them, and those of every connection
+that reads in one turn of the event loop together (the write-through SET, with ``-P 16`` and unpipelined alike).
 
 When the compiled fast path stops at a plain ``SET key value`` because the cache must wait for L3 before it
 acknowledges, :meth:`SetBatches.start` takes the leading run of such SETs of the read as it is
-(``_fast.collect_sets``: no Python parse) and starts them with one
+(``_fast.collect_sets``: no Python parse) and adds them to the batch of this turn of the event loop, which gathers
+the SETs of every connection that started some in this turn, each connection's run in order. At the end of the
+turn (a ``call_soon`` callback, before the L3 connection writes what was queued in it) the whole batch goes to one
 :meth:`CacheManager.set_many_then <memories.optimization.cache.manager.CacheManager.set_many_then>`: each SET goes
-through the write-through steps in pipeline order, they leave for Redis in one write, and one callback gets all
-their replies, in order, once Redis answered the last (no future and its callbacks per batch). The connection
-treats the batch as one command in flight that nothing else starts beside
-(:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`) but further batches of the same pipeline (a pipeline of large values takes several turns); a batch holds each key
-once, and none that a batch of the connection still waits for (the batch ends before the SET of such a key, which
-waits), so at most one write per key of a connection is in flight, as command by command
-(:mod:`memories.sidecar.resp.in_flight`): per-key order does not depend on how Redis Cluster redirections are
-retried. Whatever the cache cannot start at once (no L3 connection now, L2's back pressure,
-a value too large for a tier, a default ttl or a value size limit) goes the ordinary way, command by command.
+through the write-through steps in order, they leave for Redis in one write, and one callback gets all their
+replies once Redis answered, which hands each connection its own, in order (no future and its callbacks per SET,
+one batch's state per turn however many clients write: unpipelined clients' SETs share it too). A batch holds each
+key once: a connection whose SETs touch a key already in this turn's batch starts that batch at once and begins
+the next. The connection treats its run as one command in flight that nothing else starts beside
+(:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`) but further runs of the
+same pipeline (a pipeline of large values takes several turns); a run holds each key once, and none that a run of
+the connection still waits for (the run ends before the SET of such a key, which waits), so at most one write per
+key of a connection is in flight, as command by command (:mod:`memories.sidecar.resp.in_flight`): per-key order
+does not depend on how Redis Cluster redirections are retried. When the cache cannot start the batch at once (no
+L3 connection now, L2's back pressure, a value too large for a tier, a default ttl or a value size limit), its SETs
+go one by one through :meth:`CacheManager.set <memories.optimization.cache.manager.CacheManager.set>`, each
+connection's in order, with the replies the SET command would give.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING
 
 from memories.sidecar.resp.error_replies import error_reply
 from memories.sidecar.resp.fast_path import CollectSets
-from memories.sidecar.resp.protocol import OK
+from memories.sidecar.resp.protocol import OK, encode_error
 from memories.sidecar.resp.state import RespLimits
 
 if TYPE_CHECKING:
     from memories.optimization.cache import CacheManager
 
 
-class SetBatches:
-    """Starts batches of plain SETs on ``cache`` with the compiled ``collect`` (see the module docstring)."""
+#: Gets a connection's replies to its run of SETs, in order, in one bytes object.
+Answer = Callable[[bytes], None]
+#: The reply to a SET whose outcome the agent did not learn because it is shutting down.
+_SHUT_DOWN = encode_error("ERR the agent shut down before L3 answered this SET")
 
-    __slots__ = ("_cache", "_collect")
+
+class _Run:
+    """One connection's run of SETs in a turn's batch: its replies go to ``answer``; its keys leave ``taken`` (the
+    keys of the connection's runs in flight) once answered."""
+
+    __slots__ = ("answer", "keys", "taken", "values")
+
+    def __init__(self, keys: list[str], values: list[bytes], answer: Answer, taken: set[str]) -> None:
+        self.keys = keys
+        self.values = values
+        self.answer = answer
+        self.taken = taken
+
+    def replied(self, outcomes: list[Exception | None]) -> None:
+        """Hand on the run's replies, in order, and free its keys for later runs of the connection."""
+        self.taken.difference_update(self.keys)
+        if not any(outcomes):
+            self.answer(OK * len(outcomes))
+        else:
+            self.answer(b"".join(OK if error is None else error_reply(error) for error in outcomes))
+
+
+class _Batch:
+    """The runs of SETs started in one turn of the event loop, in order, and their keys (each once)."""
+
+    __slots__ = ("keys", "runs", "values")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.values: list[bytes] = []
+        self.runs: list[_Run] = []
+
+    def replied(self, outcomes: list[Exception | None]) -> None:
+        """Hand each run its outcomes (those of the whole batch, in order)."""
+        start = 0
+        for run in self.runs:
+            end = start + len(run.keys)
+            run.replied(outcomes[start:end])
+            start = end
+
+
+class SetBatches:
+    """Starts batches of plain SETs on ``cache`` with the compiled ``collect``, one per turn of the event loop (see
+    the module docstring); one per agent, shared by its connections."""
+
+    __slots__ = ("_batch", "_batch_keys", "_cache", "_collect", "_one_by_one")
 
     def __init__(self, cache: CacheManager, collect: CollectSets) -> None:
         self._cache = cache
         self._collect = collect
+        self._batch: _Batch | None = None  # this turn's, until the end of the turn starts it
+        self._batch_keys: set[str] = set()
+        self._one_by_one: set[asyncio.Task[None]] = set()  # runs going through set() (kept referenced)
 
     def start(
         self,
@@ -47,16 +104,16 @@ class SetBatches:
         max_bulk_length: int,
         limits: RespLimits,
         taken: set[str],
-        answer: Callable[[bytes], None],
+        answer: Answer,
     ) -> tuple[int, int] | None:
-        """Start the plain SETs at the beginning of ``data[start:]`` (none past ``budget`` bytes, at least one),
-        up to the first whose key is in ``taken``: the keys of the connection's batches in flight, to which this
-        batch's keys are added until it is answered.
+        """Add the plain SETs at the beginning of ``data[start:]`` (none past ``budget`` bytes, at least one), up to
+        the first whose key is in ``taken`` (the keys of the connection's runs in flight, to which this run's keys
+        are added until it is answered), to this turn's batch.
 
-        Returns ``(offset where they end, how many)``, or None when ``data[start:]`` does not begin with one or
-        the cache cannot start them all at once (nothing happened, ``answer`` is never called). Once started,
-        ``answer`` is called once, from a later event loop callback (Redis' reply), with every SET's reply in order
-        (``+OK`` or the error the SET alone would get). ``budget`` and ``max_bulk_length`` are bytes.
+        Returns ``(offset where they end, how many)``, or None when ``data[start:]`` does not begin with one (nothing
+        happened, ``answer`` is never called). Else ``answer`` is called once, from a later event loop callback,
+        with every SET's reply in order (``+OK`` or the error the SET alone would get). ``budget`` and
+        ``max_bulk_length`` are bytes.
         """
         arguments, consumed = self._collect(
             data, start, budget, max_bulk_length, limits.max_key_length, limits.max_value_size, taken
@@ -65,18 +122,50 @@ class SetBatches:
             return None
         keys: list[str] = arguments[0::2]  # type: ignore[assignment]  # collect_sets alternates str and bytes
         values: list[bytes] = arguments[1::2]  # type: ignore[assignment]
-        if not self._cache.set_many_then(keys, values, partial(_answer, answer, taken, keys)):
-            taken.difference_update(keys)
-            return None
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch()
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        elif not self._batch_keys.isdisjoint(keys):
+            self._start(batch)  # a batch holds each key once: this one goes now, the end of the turn starts the next
+            batch = self._batch = _Batch()
+        batch.runs.append(_Run(keys, values, answer, taken))
+        batch.keys += keys
+        batch.values += values
+        self._batch_keys.update(keys)
         return consumed, len(keys)
 
+    def _end_turn(self) -> None:
+        batch = self._batch
+        if batch is not None:
+            self._start(batch)
 
-def _answer(
-    answer: Callable[[bytes], None], taken: set[str], keys: list[str], outcomes: list[Exception | None]
-) -> None:
-    """Hand on a batch's replies, in order, and free its keys for later batches."""
-    taken.difference_update(keys)
-    if not any(outcomes):
-        answer(OK * len(outcomes))
-    else:
-        answer(b"".join(OK if error is None else error_reply(error) for error in outcomes))
+    def _start(self, batch: _Batch) -> None:
+        """Start ``batch`` on the cache, or each of its runs one SET at a time when it cannot start at once."""
+        self._batch = None
+        self._batch_keys.clear()
+        runs = batch.runs
+        done = runs[0].replied if len(runs) == 1 else batch.replied
+        if self._cache.set_many_then(batch.keys, batch.values, done):
+            return
+        loop = asyncio.get_running_loop()
+        for run in runs:
+            task = loop.create_task(self._set_each(run))
+            self._one_by_one.add(task)
+            task.add_done_callback(self._one_by_one.discard)
+
+    async def _set_each(self, run: _Run) -> None:
+        """:meth:`CacheManager.set` of each SET of ``run`` in order, then its replies (those the SET command gives)."""
+        replies: list[bytes] = []
+        try:
+            for key, value in zip(run.keys, run.values, strict=True):
+                try:
+                    await self._cache.set(key, value)
+                except Exception as error:
+                    replies.append(error_reply(error))
+                else:
+                    replies.append(OK)
+        finally:
+            replies += [_SHUT_DOWN] * (len(run.keys) - len(replies))  # cancelled: the agent is stopping
+            run.taken.difference_update(run.keys)
+            run.answer(b"".join(replies))

@@ -1,0 +1,161 @@
+"""The write-through SETs of every connection that reads in one turn of the event loop start as one batch
+(``memories.sidecar.resp.set_batch``), against a real redis-server as L3: each connection gets its own replies in
+order, a key twice in one turn splits the batch in order, and what the cache cannot start at once goes SET by SET
+with the replies the SET command gives."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from memories.optimization.cache import CacheManager
+from memories.optimization.cache.remote.protocol import encode_command
+from memories.optimization.cache.remote.settings import RemoteSettings
+from memories.optimization.cache.write_batch import BatchDone
+from memories.sidecar.resp.fast_path import load_collect_sets
+from memories.sidecar.resp.set_batch import SetBatches
+from memories.sidecar.resp.state import RespLimits
+from tests.redis_servers import RedisServer, redis_server
+
+pytestmark = pytest.mark.skipif(load_collect_sets() is None, reason="the compiled SET collector is not built")
+
+LIMITS = RespLimits(max_value_size=1 << 20, max_key_length=1 << 10)
+OK = b"+OK\r\n"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path / "redis") as running:
+        yield running
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"batches:{uuid.uuid4().hex[:8]}:"
+
+
+async def agent_cache(server: RedisServer, prefix: str, **options: object) -> CacheManager:
+    cache = CacheManager("1MB", l3=RemoteSettings.from_url(server.url, prefix=prefix), **options)  # type: ignore[arg-type]
+    await cache.start()
+    return cache
+
+
+@pytest.fixture
+async def cache(server: RedisServer, prefix: str) -> AsyncIterator[CacheManager]:
+    made = await agent_cache(server, prefix)
+    yield made
+    await made.close()
+
+
+class CountedBatches:
+    """The keys of every ``set_many_then`` call the cache gets (the real call goes on)."""
+
+    def __init__(self, cache: CacheManager) -> None:
+        self.calls: list[list[str]] = []
+        original = cache.set_many_then
+
+        def counted(keys: list[str], values: list[bytes], done: BatchDone) -> bool:
+            self.calls.append(list(keys))
+            return original(keys, values, done)
+
+        cache.set_many_then = counted  # type: ignore[method-assign]
+
+
+def sets(*pairs: tuple[str, bytes]) -> bytes:
+    return b"".join(encode_command("SET", key, value) for key, value in pairs)
+
+
+def start(batches: SetBatches, data: bytes, taken: set[str] | None = None) -> asyncio.Future[bytes]:
+    """Start ``data``'s SETs as a connection would; the future gets the connection's replies."""
+    answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    started = batches.start(data, 0, 1 << 20, 1 << 20, LIMITS, set() if taken is None else taken, answer.set_result)
+    assert started == (len(data), data.count(b"*3\r\n"))
+    return answer
+
+
+def set_batches(cache: CacheManager) -> SetBatches:
+    collect = load_collect_sets()
+    assert collect is not None
+    return SetBatches(cache, collect)
+
+
+async def test_the_sets_of_several_connections_in_one_turn_go_as_one_batch_each_answered_in_order(
+    cache: CacheManager, server: RedisServer, prefix: str
+) -> None:
+    counted = CountedBatches(cache)
+    batches = set_batches(cache)
+    first = start(batches, sets(("a", b"1"), ("b", b"2")))
+    second = start(batches, sets(("c", b"3")))
+    third = start(batches, sets(("d", b"4"), ("e", b"5"), ("f", b"6")))
+    assert counted.calls == []  # they start at the end of the turn, together
+    assert await first == OK * 2
+    assert await second == OK
+    assert await third == OK * 3
+    assert counted.calls == [["a", "b", "c", "d", "e", "f"]]
+    redis = server.client()
+    assert [redis.get(f"{prefix}{key}") for key in "abcdef"] == [b"1", b"2", b"3", b"4", b"5", b"6"]
+    assert [await cache.get(key) for key in "abcdef"] == [b"1", b"2", b"3", b"4", b"5", b"6"]
+
+
+async def test_a_key_twice_in_one_turn_starts_the_batch_before_it_and_the_later_write_wins(
+    cache: CacheManager, server: RedisServer, prefix: str
+) -> None:
+    counted = CountedBatches(cache)
+    batches = set_batches(cache)
+    first = start(batches, sets(("k", b"first"), ("j", b"j")))
+    assert counted.calls == []
+    second = start(batches, sets(("k", b"second")))
+    assert counted.calls == [["k", "j"]]  # started at once, before the batch that writes k again
+    assert (await first, await second) == (OK * 2, OK)
+    assert counted.calls == [["k", "j"], ["k"]]
+    assert server.client().get(f"{prefix}k") == b"second"
+    assert await cache.get("k") == b"second"
+
+
+async def test_sets_the_cache_cannot_start_at_once_go_one_by_one_with_the_set_commands_replies(
+    server: RedisServer, prefix: str
+) -> None:
+    cache = await agent_cache(server, prefix, default_ttl="60s")  # a default ttl: set() of each
+    try:
+        counted = CountedBatches(cache)
+        batches = set_batches(cache)
+        first = start(batches, sets(("a", b"1"), ("b", b"2")))
+        second = start(batches, sets(("c", b"3")))
+        assert (await first, await second) == (OK * 2, OK)
+        assert counted.calls == [["a", "b", "c"]]  # declined: each SET went through set()
+        redis = server.client()
+        assert [redis.get(f"{prefix}{key}") for key in "abc"] == [b"1", b"2", b"3"]
+        assert 0 < redis.ttl(f"{prefix}a") <= 60
+    finally:
+        await cache.close()
+
+
+async def test_a_set_refused_one_by_one_gets_its_error_and_the_others_are_stored(
+    server: RedisServer, prefix: str
+) -> None:
+    cache = await agent_cache(server, prefix, default_ttl="60s")
+    server.client().execute_command("ACL", "SETUSER", "default", "resetkeys", f"~{prefix}ok*", "+@all")
+    try:
+        answer = start(set_batches(cache), sets(("ok1", b"a"), ("refused", b"b"), ("ok2", b"c")))
+        replies = await answer
+    finally:
+        server.client().execute_command("ACL", "SETUSER", "default", "allkeys")
+        await cache.close()
+    assert replies.startswith(OK + b"-ERR ") and replies.endswith(OK)
+    assert b"NOPERM" in replies or b"permission" in replies.lower()
+    assert replies.count(b"\r\n") == 3
+    redis = server.client()
+    assert (redis.get(f"{prefix}ok1"), redis.get(f"{prefix}refused"), redis.get(f"{prefix}ok2")) == (b"a", None, b"c")
+
+
+async def test_the_keys_of_a_run_stay_taken_until_it_is_answered(cache: CacheManager) -> None:
+    batches = set_batches(cache)
+    taken: set[str] = set()
+    answer = start(batches, sets(("a", b"1"), ("b", b"2")), taken)
+    assert taken == {"a", "b"}
+    assert await answer == OK * 2
+    assert taken == set()
