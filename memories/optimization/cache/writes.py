@@ -202,13 +202,7 @@ class SharedWrites:
         return False
 
     def set_many_then(self, keys: list[str], values: list[bytes], done: BatchDone) -> bool:
-        """:meth:`set_then` of each pair, the batch's state in one :class:`~.write_batch.SetBatch` (a batch of one
-        SET, an unpipelined client's, takes :meth:`set_then` itself: the same steps without the batch's lists)."""
-        if len(keys) == 1:
-            try:
-                return self.set_then(keys[0], values[0], None, partial(_as_batch_outcome, done))
-            except ValueTooLarge:
-                return False  # set() reports it
+        """:meth:`set_then` of each pair, the batch's state in one :class:`~.write_batch.SetBatch`."""
         if not self._local.settled:
             return False
         remote_bytes = self._remote_bytes
@@ -329,8 +323,3 @@ def integer_value(value: object) -> int:
     elif isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
         return value
     raise WrongValueType(_NOT_AN_INTEGER)
-
-
-def _as_batch_outcome(done: BatchDone, error: Exception | None) -> None:
-    """Report the outcome of a batch's only SET."""
-    done([error])
