@@ -3,6 +3,7 @@ fixture use (tests/markers.py)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -11,9 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from memories.local_processes import free_port
 from tests.markers import implied_markers
+
+#: Under ``HYPOTHESIS_PROFILE=ci`` (set by .ci/run) every property test draws the same examples on every run (derived
+#: from the test itself), so a rare slow or failing draw cannot turn one CI run red at random; anywhere else each
+#: run draws new examples, and a failure prints the blob that replays it (``@reproduce_failure``).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "explore"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
