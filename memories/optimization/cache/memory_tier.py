@@ -87,8 +87,9 @@ class MemoryTier:
         self._clock = clock
         # A policy that can hold a payload per key (the compiled LRU order) doubles as the index: one hash
         # probe per read instead of two. Its mapping interface behaves like a dict's (see _lru.c).
+        self._indexed = bool(getattr(policy, "indexes_entries", False))
         self._entries: MutableMapping[str, MemoryEntry] = (
-            cast("MutableMapping[str, MemoryEntry]", policy) if getattr(policy, "indexes_entries", False) else {}
+            cast("MutableMapping[str, MemoryEntry]", policy) if self._indexed else {}
         )
         self._per_entry_overhead = ENTRY_OVERHEAD_BYTES + policy.entry_overhead_bytes
         #: Called with each key that leaves the tier (deleted, evicted, expired, cleared); not by store(), the
@@ -144,18 +145,21 @@ class MemoryTier:
         entries = self._entries
         if key not in entries and self.bytes_used + size <= self.capacity_bytes:
             # A new key with room, the usual write-through install: no eviction, nothing to delete first.
-            entries[key] = MemoryEntry(value, size, expires_at)
-            self.bytes_used += size
-            self._policy.record_insert(key, size, low_priority=low_priority)
+            self._insert(key, MemoryEntry(value, size, expires_at), low_priority)
             return NOTHING_EVICTED
         self._check_size(size)
         self.delete(key)
         evicted = self._make_room(size, only_unread=low_priority)
         if evicted.admitted:
-            self._entries[key] = MemoryEntry(value, size, expires_at)
-            self.bytes_used += size
-            self._policy.record_insert(key, size, low_priority=low_priority)
+            self._insert(key, MemoryEntry(value, size, expires_at), low_priority)
         return evicted
+
+    def _insert(self, key: str, entry: MemoryEntry, low_priority: bool = False) -> None:
+        """Add the entry of a key the tier does not hold, with room for it, and tell the policy."""
+        self._entries[key] = entry
+        self.bytes_used += entry.size
+        if not self._indexed or low_priority:  # a new key of the index is already the most recently used
+            self._policy.record_insert(key, entry.size, low_priority=low_priority)
 
     def store(self, key: str, value: object, expires_at: float | None) -> bool:
         """Store ``value`` under ``key`` at normal priority, dropping what it evicts (for a cache with no lower tier).
@@ -181,12 +185,11 @@ class MemoryTier:
                 return True
             del self._entries[key]
             self.bytes_used -= previous.size
-            policy.remove(key, evicted=False)
+            if not self._indexed:
+                policy.remove(key, evicted=False)
         if self.bytes_used + size > self.capacity_bytes:
             self._make_room(size, only_unread=False)
-        self._entries[key] = MemoryEntry(value, size, expires_at)
-        self.bytes_used += size
-        policy.record_insert(key, size)
+        self._insert(key, MemoryEntry(value, size, expires_at))
         return True
 
     def _check_size(self, size: int) -> None:
@@ -211,15 +214,20 @@ class MemoryTier:
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it was resident (expired or not)."""
-        if key not in self._entries:
+        entry = self._entries.pop(key, None)
+        if entry is None:
             return False
-        self._remove(key, evicted=False)
+        self._removed(key, entry, evicted=False)
         return True
 
     def _remove(self, key: str, *, evicted: bool) -> None:
-        entry = self._entries.pop(key)
+        self._removed(key, self._entries.pop(key), evicted=evicted)
+
+    def _removed(self, key: str, entry: MemoryEntry, *, evicted: bool) -> None:
+        """Account for ``entry`` of ``key``, just taken out of the entries."""
         self.bytes_used -= entry.size
-        self._policy.remove(key, evicted=evicted)
+        if not self._indexed:  # the index forgot the key with its entry
+            self._policy.remove(key, evicted=evicted)
         if self.on_remove is not None:
             self.on_remove(key)
 
