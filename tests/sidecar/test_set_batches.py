@@ -17,7 +17,7 @@ from memories.optimization.cache.remote.protocol import encode_command
 from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.optimization.cache.write_batch import BatchDone
 from memories.sidecar.resp.fast_path import load_collect_sets
-from memories.sidecar.resp.set_batch import SetBatches
+from memories.sidecar.resp.set_batch import BATCH_BYTES, SetBatches
 from memories.sidecar.resp.state import RespLimits
 from tests.redis_servers import RedisServer, redis_server
 
@@ -159,3 +159,20 @@ async def test_the_keys_of_a_run_stay_taken_until_it_is_answered(cache: CacheMan
     assert taken == {"a", "b"}
     assert await answer == OK * 2
     assert taken == set()
+
+
+async def test_a_batch_that_reaches_its_size_starts_at_once_and_the_rest_of_the_turn_gathers_anew(
+    cache: CacheManager, server: RedisServer, prefix: str
+) -> None:
+    counted = CountedBatches(cache)
+    batches = set_batches(cache)
+    large = b"x" * (BATCH_BYTES // 2)
+    first = start(batches, sets(("a", large)))
+    assert counted.calls == []
+    second = start(batches, sets(("b", large)))  # the batch now holds BATCH_BYTES of requests
+    assert counted.calls == [["a", "b"]]
+    third = start(batches, sets(("c", b"3")))
+    assert counted.calls == [["a", "b"]]  # c waits for the end of the turn
+    assert (await first, await second, await third) == (OK, OK, OK)
+    assert counted.calls == [["a", "b"], ["c"]]
+    assert server.client().get(f"{prefix}c") == b"3"
