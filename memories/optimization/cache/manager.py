@@ -445,6 +445,12 @@ class CacheManager:
             return False
         return self._writes.set_many_then(keys, values, done)
 
+    def write_to_l3_now(self) -> None:
+        """Send what this turn of the event loop queued for L3 (e.g. by :meth:`set_many_then`) now rather than at
+        the end of the turn: for a caller that starts writes from a callback at the end of a turn already."""
+        if self._l3 is not None:
+            self._l3.client.write_now()
+
     async def getset(
         self,
         key: Key,

@@ -4,21 +4,23 @@ that reads in one turn of the event loop together (the write-through SET, with `
 When the compiled fast path stops at a plain ``SET key value`` because the cache must wait for L3 before it
 acknowledges, :meth:`SetBatches.start` takes the leading run of such SETs of the read as it is
 (``_fast.collect_sets``: no Python parse) and adds them to the batch of this turn of the event loop, which gathers
-the SETs of every connection that started some in this turn, each connection's run in order. At the end of the
-turn (a ``call_soon`` callback), or as soon as it holds :data:`BATCH_BYTES` of requests, the whole batch goes to one
+the SETs of every connection that started some in this turn, each connection's run in order. At the end of the turn
+(a ``call_soon`` callback), or as soon as it holds :data:`BATCH_BYTES` of requests, the whole batch goes to one
 :meth:`CacheManager.set_many_then <memories.optimization.cache.manager.CacheManager.set_many_then>`: each SET goes
-through the write-through steps in order, they leave for Redis in one write, and one callback gets all their
-replies once Redis answered, which hands each connection its own, in order (no future and its callbacks per SET,
-one batch's state per turn however many clients write: unpipelined clients' SETs share it too). A batch holds each
-key once: a connection whose SETs touch a key already in this turn's batch starts that batch at once and begins
-the next. The connection treats its run as one command in flight that nothing else starts beside
+through the write-through steps in order, and one callback gets all their replies once Redis answered, which hands
+each connection its own, in order (no future and its callbacks per SET, one batch's state per turn however many
+clients write: unpipelined clients' SETs share it too). The turn's batches leave for Redis together at its end, in
+one write per node (:meth:`CacheManager.write_to_l3_now
+<memories.optimization.cache.manager.CacheManager.write_to_l3_now>`: not one turn later). A batch holds each key
+once: a connection whose SETs touch a key already in this turn's batch starts that batch at once and begins the
+next. The connection treats its run as one command in flight that nothing else starts beside
 (:meth:`InFlight.start_barrier <memories.sidecar.resp.in_flight.InFlight.start_barrier>`) but further runs of the
 same pipeline (a pipeline of large values takes several turns); a run holds each key once, and none that a run of
 the connection still waits for (the run ends before the SET of such a key, which waits), so at most one write per
-key of a connection is in flight, as command by command (:mod:`memories.sidecar.resp.in_flight`): per-key order
-does not depend on how Redis Cluster redirections are retried. When the cache cannot start the batch at once (no
-L3 connection now, L2's back pressure, a value too large for a tier, a default ttl or a value size limit), its SETs
-go one by one through :meth:`CacheManager.set <memories.optimization.cache.manager.CacheManager.set>`, each
+key of a connection is in flight, as command by command (:mod:`memories.sidecar.resp.in_flight`): per-key order does
+not depend on how Redis Cluster redirections are retried. When the cache cannot start the batch at once (no L3
+connection now, L2's back pressure, a value too large for a tier, a default ttl or a value size limit), its SETs go
+one by one through :meth:`CacheManager.set <memories.optimization.cache.manager.CacheManager.set>`, each
 connection's in order, with the replies the SET command would give.
 """
 
@@ -38,10 +40,11 @@ if TYPE_CHECKING:
 
 
 #: The bytes of SET commands a batch gathers at most before it starts (it starts at once when a run takes it past
-#: this): about what redis-server reads of a connection in one go (16 KiB), so that Redis answers a batch in about
-#: one turn of its own and the first runs of a batch do not wait for many turns of Redis to get their replies
-#: (measured: without it, pipelines of 16 SETs from 50 clients lost 10 % of their throughput).
-BATCH_BYTES = 16 * 1024
+#: this): redis-server reads a connection 16 KiB at a time and answers each read in its own turn, so the first runs
+#: of a much larger batch would wait many turns of Redis for the replies of the last. Measured on this project's
+#: 2-core machine: without a bound, pipelines of 16 SETs of 100 B from 50 clients lost 10 % of their throughput;
+#: at 16 KiB, unpipelined 4 KiB SETs lost up to 10 % (many small batches); at 64 KiB neither lost.
+BATCH_BYTES = 64 * 1024
 #: Gets a connection's replies to its run of SETs, in order, in one bytes object.
 Answer = Callable[[bytes], None]
 #: The reply to a SET whose outcome the agent did not learn because it is shutting down.
@@ -158,6 +161,7 @@ class SetBatches:
         batch = self._batch
         if batch is not None:
             self._start(batch)
+        self._cache.write_to_l3_now()  # this turn's batches, in one write per node, at once
 
     def _start(self, batch: _Batch) -> None:
         """Start ``batch`` on the cache, or each of its runs one SET at a time when it cannot start at once."""

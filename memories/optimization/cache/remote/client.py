@@ -111,6 +111,12 @@ class RemoteClient:
         self.reconsider()
         return True
 
+    def write_now(self) -> None:
+        """Write the commands queued in this turn of the event loop now, on every connection (see
+        :meth:`NodeConnection.write_now`)."""
+        for connection in self._connections.values():
+            connection.write_now()
+
     async def close(self) -> None:
         """Close every connection and stop the background tasks."""
         self._closed = True

@@ -174,20 +174,15 @@ class NodeConnection(asyncio.Protocol):
         self._queue(callback, 0).append(command)
 
     def send_many_then(self, commands: list[bytes], callback: BatchReplyCallback) -> None:
-        """Send encoded commands back to back (at least one); ``callback`` gets their replies, in order, in one
+        """Queue encoded commands back to back (at least one); ``callback`` gets their replies, in order, in one
         list once the last is parsed (see :data:`BatchReplyCallback`). The caller checked that the connection is
-        open.
+        open."""
+        self._queue(callback, len(commands)).extend(commands)
 
-        A batch is already what automatic pipelining would gather, so when nothing else waits to be written it is
-        written at once rather than at the end of the turn (the sidecar starts the SETs of a turn from a callback
-        at its end: waiting for the next turn would add one to every write's latency)."""
-        if self._outgoing or self._transport is None:
-            self._queue(callback, len(commands)).extend(commands)
-            return
-        now = time.monotonic()
-        self._pending.append((callback, now, len(commands)))
-        self._last_sent_at = now
-        self._transport.write(b"".join(commands))
+    def write_now(self) -> None:
+        """Write what this turn queued now rather than at the end of the turn (for a caller at that end already:
+        waiting for the next turn would add one to the latency of every command queued)."""
+        self._flush()
 
     def _queue(self, callback: ReplyCallback | BatchReplyCallback | None, replies: int) -> list[bytes]:
         """Wait for ``replies`` replies (0: one, see :data:`_Waiting`); return the list the commands go in."""

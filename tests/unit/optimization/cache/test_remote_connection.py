@@ -89,3 +89,20 @@ async def test_a_batch_of_many_oks_arriving_in_pieces_is_answered_once() -> None
         connection.data_received(replies[start : start + 37])
     assert events == [[b"OK"] * 100]
     connection.close()
+
+
+async def test_write_now_sends_what_the_turn_queued_at_once_and_the_end_of_the_turn_sends_nothing_again() -> None:
+    events: list[object] = []
+    connection, transport = new_connection(events)
+    connection.send_many_then([set_command(b"p:a")], events.append)
+    connection.send_then(set_command(b"p:b"), events.append)
+    assert bytes(transport.written) == b""  # automatic pipelining: at the end of the turn
+    connection.write_now()
+    assert bytes(transport.written) == set_command(b"p:a") + set_command(b"p:b")
+    await asyncio.sleep(0)  # the end of the turn finds nothing left to write
+    assert bytes(transport.written) == set_command(b"p:a") + set_command(b"p:b")
+    connection.send_then(set_command(b"p:c"), events.append)
+    await asyncio.sleep(0)
+    assert bytes(transport.written) == set_command(b"p:a") + set_command(b"p:b") + set_command(b"p:c")
+    connection.data_received(b"+OK\r\n+OK\r\n+OK\r\n")
+    assert events == [[b"OK"], b"OK", b"OK"]
