@@ -83,11 +83,15 @@ def set_batches(cache: CacheManager) -> SetBatches:
     return SetBatches(cache, collect)
 
 
+def counted_set_batches(cache: CacheManager) -> tuple[CountedBatches, SetBatches]:
+    """The batches of ``cache``'s connections, and the ``set_many_then`` calls they make."""
+    return CountedBatches(cache), set_batches(cache)
+
+
 async def test_the_sets_of_several_connections_in_one_turn_go_as_one_batch_each_answered_in_order(
     cache: CacheManager, server: RedisServer, prefix: str
 ) -> None:
-    counted = CountedBatches(cache)
-    batches = set_batches(cache)
+    counted, batches = counted_set_batches(cache)
     first = start(batches, sets(("a", b"1"), ("b", b"2")))
     second = start(batches, sets(("c", b"3")))
     third = start(batches, sets(("d", b"4"), ("e", b"5"), ("f", b"6")))
@@ -104,8 +108,7 @@ async def test_the_sets_of_several_connections_in_one_turn_go_as_one_batch_each_
 async def test_a_key_twice_in_one_turn_starts_the_batch_before_it_and_the_later_write_wins(
     cache: CacheManager, server: RedisServer, prefix: str
 ) -> None:
-    counted = CountedBatches(cache)
-    batches = set_batches(cache)
+    counted, batches = counted_set_batches(cache)
     first = start(batches, sets(("k", b"first"), ("j", b"j")))
     assert counted.calls == []
     second = start(batches, sets(("k", b"second")))
@@ -121,8 +124,7 @@ async def test_sets_the_cache_cannot_start_at_once_go_one_by_one_with_the_set_co
 ) -> None:
     cache = await agent_cache(server, prefix, default_ttl="60s")  # a default ttl: set() of each
     try:
-        counted = CountedBatches(cache)
-        batches = set_batches(cache)
+        counted, batches = counted_set_batches(cache)
         first = start(batches, sets(("a", b"1"), ("b", b"2")))
         second = start(batches, sets(("c", b"3")))
         assert (await first, await second) == (OK * 2, OK)
@@ -164,8 +166,7 @@ async def test_the_keys_of_a_run_stay_taken_until_it_is_answered(cache: CacheMan
 async def test_a_batch_that_reaches_its_size_starts_at_once_and_the_rest_of_the_turn_gathers_anew(
     cache: CacheManager, server: RedisServer, prefix: str
 ) -> None:
-    counted = CountedBatches(cache)
-    batches = set_batches(cache)
+    counted, batches = counted_set_batches(cache)
     large = b"x" * (BATCH_BYTES // 2)
     first = start(batches, sets(("a", large)))
     assert counted.calls == []
