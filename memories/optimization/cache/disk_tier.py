@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -265,6 +265,11 @@ class DiskTier:
             return False
         self._unlink([key])
         return True
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """:meth:`delete` each of ``keys``."""
+        if self._index:
+            self._unlink([key for key in keys if self._forget(key)])
 
     def set_expiry(self, key: str, expires_at: float | None) -> bool:
         """Give the live ``key`` a new expiry (None = never); returns False when absent."""

@@ -15,6 +15,7 @@ the key that began after it and still wait (what they bring back may predate it)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Self
 
 
@@ -102,6 +103,40 @@ class Fences:
     def watch_write(self, key: str) -> WriteFence:
         """The fence of a write of ``key`` to L3, open for the duration of a ``with`` block."""
         return WriteFence(self, key)
+
+    def open_writes(self, keys: Sequence[str]) -> list[WriteFence]:
+        """Open the fence of a write of each of ``keys`` to L3, in order, each superseding what already waits on its
+        key (a fence of this call included, for a key given twice): what :meth:`supersede` and then
+        ``watch_write(key).open()`` of each key do, for a batch of writes. The caller closes each fence."""
+        by_key = self._open
+        opened: list[WriteFence] = []
+        for key in keys:
+            fence = WriteFence(self, key)
+            waiting = by_key.get(key)
+            if waiting is None:
+                by_key[key] = [fence]
+            else:
+                for earlier in waiting:
+                    earlier.superseded = True
+                waiting.append(fence)
+            opened.append(fence)
+        return opened
+
+    def close_writes(self, fences: Sequence[WriteFence]) -> list[bool]:
+        """Close each of ``fences`` (of writes that L3 answered), in order; returns, for each, whether it was not
+        superseded and :attr:`~WriteFence.earliest` just before it closed: whether its value may become the local
+        copy, as far as the fences tell."""
+        by_key = self._open
+        unchanged: list[bool] = []
+        for fence in fences:
+            waiting = by_key[fence.key]
+            if len(waiting) == 1:  # nearly always: nothing else waits on the key
+                del by_key[fence.key]
+                unchanged.append(not fence.superseded)
+            else:
+                unchanged.append(not fence.superseded and fence.earliest)
+                fence.close()
+        return unchanged
 
     def supersede(self, key: str) -> None:
         """``key`` changed: every operation waiting on it must not install what it brings back."""

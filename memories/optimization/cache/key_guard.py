@@ -9,7 +9,7 @@ from L3, and the local copies in L1 and L2.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from memories.optimization.cache.fences import Fence, Fences, WriteFence
 from memories.optimization.cache.local_copies import LocalCopies
@@ -50,6 +50,27 @@ class KeyGuard:
         """:meth:`drop` for a write, which does not need to know whether there were copies."""
         self.supersede(key)
         self.local.discard(key)
+
+    def open_writes(self, keys: Sequence[str]) -> list[WriteFence]:
+        """Each of ``keys`` is being written to L3, in order: what :meth:`discard` and then opening a write fence on
+        it do (see :meth:`Fences.open_writes <.fences.Fences.open_writes>`), for a batch of writes. Returns the
+        fences, for :meth:`close_writes`."""
+        self.flights.forget_many(keys)
+        absent = self.absent
+        if absent:
+            for key in keys:
+                absent.pop(key, None)
+        self.local.discard_many(keys)
+        return self.fences.open_writes(keys)
+
+    def close_writes(self, fences: Sequence[WriteFence]) -> list[bool]:
+        """Close the fences of writes that L3 answered (from :meth:`open_writes`), in order; returns, for each,
+        :meth:`may_install_write` asked just before it closed."""
+        if self.trusted is not None and not self.trusted():
+            for fence in fences:
+                fence.close()
+            return [False] * len(fences)
+        return self.fences.close_writes(fences)
 
     def drop_all(self, reason: str = "") -> None:
         """Every key may have changed (a flush, a lost or silent invalidation stream)."""

@@ -80,6 +80,20 @@ class LocalCopies:
         packed = packed if packed is not None else pack_or_none(value)
         return packed is not None and l2.put(key, packed, expires_at)
 
+    def install_many(self, keys: list[str], values: list[bytes], costs: list[int]) -> list[Exception | None]:
+        """:meth:`install` of each of ``keys`` with ``values`` (no expiry; ``costs`` L1's cost of each), in order:
+        a batch of write-through values. Returns what each install raised, None for most."""
+        if self.l2 is not None:
+            self.l2.delete_many(keys)  # (install() deletes each before L1 admits it)
+        stored = self.l1.insert_new(keys, values, costs)
+        errors: list[Exception | None] = [None] * len(keys)
+        for index in range(stored, len(keys)):
+            try:
+                self.install(keys[index], values[index], None, cost=costs[index])
+            except Exception as error:
+                errors[index] = error
+        return errors
+
     def _demote(self, entries: Sequence[tuple[str, MemoryEntry]]) -> int:
         """Write entries evicted from L1 to L2 (not expired ones, nor those L2 already holds: the same value, by the
         module's invariant); returns how many."""
@@ -112,6 +126,12 @@ class LocalCopies:
         self.l1.delete(key)
         if self.l2 is not None:
             self.l2.delete(key)
+
+    def discard_many(self, keys: Sequence[str]) -> None:
+        """:meth:`discard` each of ``keys``."""
+        self.l1.delete_many(keys)
+        if self.l2 is not None:
+            self.l2.delete_many(keys)
 
     def drop_all(self) -> None:
         """Remove every local copy."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from sys import getsizeof
 from typing import TYPE_CHECKING, cast
@@ -105,6 +105,14 @@ class MemoryTier:
         size = getsizeof(value) if type(value) is bytes else estimate_size(value)
         return getsizeof(key) + size + self._per_entry_overhead
 
+    def costs(self, keys: Sequence[str], values: Sequence[object]) -> list[int]:
+        """:meth:`cost` of each pair of ``keys`` and ``values`` (bytes)."""
+        overhead = self._per_entry_overhead
+        return [
+            getsizeof(key) + (getsizeof(value) if type(value) is bytes else estimate_size(value)) + overhead
+            for key, value in zip(keys, values, strict=True)
+        ]
+
     def lookup(self, key: str, *, count_miss: bool = True) -> MemoryEntry | None:
         """Return the live entry of ``key`` and record the read (hit, or miss if ``count_miss``)."""
         entry = self._entries.get(key)
@@ -153,6 +161,19 @@ class MemoryTier:
         if evicted.admitted:
             self._insert(key, MemoryEntry(value, size, expires_at), low_priority)
         return evicted
+
+    def insert_new(self, keys: Sequence[str], values: Sequence[object], sizes: Sequence[int]) -> int:
+        """:meth:`put` of each of the leading pairs of ``keys`` and ``values`` (no expiry; ``sizes`` their
+        :meth:`cost`, bytes) while the key is new and the tier has room for it, the usual write-through install of a
+        batch; returns how many were stored (the rest need :meth:`put`, which may evict)."""
+        entries, insert, capacity = self._entries, self._insert, self.capacity_bytes
+        stored = 0
+        for key, value, size in zip(keys, values, sizes, strict=True):
+            if key in entries or self.bytes_used + size > capacity:
+                break
+            insert(key, MemoryEntry(value, size, None))
+            stored += 1
+        return stored
 
     def _insert(self, key: str, entry: MemoryEntry, low_priority: bool = False) -> None:
         """Add the entry of a key the tier does not hold, with room for it, and tell the policy."""
@@ -219,6 +240,14 @@ class MemoryTier:
             return False
         self._removed(key, entry, evicted=False)
         return True
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """:meth:`delete` each of ``keys``."""
+        pop, removed = self._entries.pop, self._removed
+        for key in keys:
+            entry = pop(key, None)
+            if entry is not None:
+                removed(key, entry, evicted=False)
 
     def _remove(self, key: str, *, evicted: bool) -> None:
         self._removed(key, self._entries.pop(key), evicted=evicted)

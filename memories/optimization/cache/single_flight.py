@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 _Result = TypeVar("_Result")
@@ -52,6 +52,13 @@ class SingleFlight(Generic[_Result]):
         """Let the next caller for ``key`` start a new flight: the running one may bring back an outdated result
         (its key was just written). Callers that already joined it still get its result."""
         self._flights.pop(key, None)
+
+    def forget_many(self, keys: Iterable[str]) -> None:
+        """:meth:`forget` each of ``keys``."""
+        flights = self._flights
+        if flights:
+            for key in keys:
+                flights.pop(key, None)
 
     def forget_all(self) -> None:
         """:meth:`forget` every key."""

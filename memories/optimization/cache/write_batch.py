@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from memories.optimization.cache.fences import WriteFence
 from memories.optimization.cache.key_guard import KeyGuard
 
 #: Told how the SETs of a batch ended, in their order: None for each acknowledged one, else what set() would raise.
@@ -45,12 +44,7 @@ class SetBatch:
         self._settling = settling  # tasks acknowledging once L2's back pressure is over (kept referenced)
         self._remaining = len(keys)
         self._outcomes: list[Exception | None] = [None] * len(keys)
-        discard, watch = guard.discard, guard.fences.watch_write
-        fences: list[WriteFence] = []
-        for key in keys:  # in order: a later SET of the same key supersedes the fence of an earlier one
-            discard(key)
-            fences.append(watch(key).open())
-        self._fences = fences
+        self._fences = guard.open_writes(keys)  # in order: a later SET of a key supersedes an earlier one's fence
 
     def cancel(self) -> None:
         """Close every fence: the batch was not sent (nothing was written)."""
@@ -61,18 +55,24 @@ class SetBatch:
         """Redis answered the SETs ``indexes`` (``errors[i]`` for each: None, stored; else what set() would
         raise)."""
         guard = self._guard
-        may_install, install = guard.may_install_write, guard.local.install
         fences, values, costs, outcomes = self._fences, self._values, self._costs, self._outcomes
+        answered = [fences[index] for index in indexes]
+        installs = [
+            index
+            for index, error, unchanged in zip(indexes, errors, guard.close_writes(answered), strict=True)
+            if unchanged and error is None
+        ]
         for index, error in zip(indexes, errors, strict=True):
-            fence = fences[index]
-            installs = error is None and may_install(fence)
-            fence.close()
-            if installs:
-                try:
-                    install(fence.key, values[index], None, cost=costs[index])
-                except Exception as failure:  # what set() would raise to its caller
-                    error = failure
             outcomes[index] = error
+        if installs:
+            failures = guard.local.install_many(
+                [fences[index].key for index in installs],
+                [values[index] for index in installs],
+                [costs[index] for index in installs],
+            )
+            for index, failure in zip(installs, failures, strict=True):
+                if failure is not None:
+                    outcomes[index] = failure  # what set() would raise to its caller
         self._remaining -= len(errors)
         if self._remaining:
             return

@@ -26,7 +26,7 @@ from memories.optimization.cache.integers import INT64_MAX, INT64_MIN, parse_int
 from memories.optimization.cache.key_guard import KeyGuard
 from memories.optimization.cache.keys import MISSING
 from memories.optimization.cache.local_copies import pack_or_none
-from memories.optimization.cache.remote.values import from_remote, to_remote
+from memories.optimization.cache.remote.values import bytes_to_remote, from_remote, to_remote
 from memories.optimization.cache.write_batch import BatchDone, SetBatch
 
 if TYPE_CHECKING:
@@ -205,18 +205,14 @@ class SharedWrites:
         """:meth:`set_then` of each pair, the batch's state in one :class:`~.write_batch.SetBatch`."""
         if not self._local.settled:
             return False
-        remote_bytes = self._remote_bytes
-        remotes: list[bytes] = []
-        costs: list[int] = []
-        try:
-            for key, value in zip(keys, values, strict=True):
-                remote, cost = remote_bytes(key, value)
-                if remote is None:
-                    return False
-                remotes.append(remote)
-                costs.append(cost)
-        except ValueTooLarge:
-            return False  # set() of each reports it
+        remotes = bytes_to_remote(values)
+        costs = self._local.l1.costs(keys, values)
+        if max(costs) > self._local.l1.capacity_bytes:  # else each fits L1: nothing more to check
+            try:
+                for key, cost, remote in zip(keys, costs, remotes, strict=True):
+                    self._check_fits(key, cost, None, remote)
+            except ValueTooLarge:
+                return False  # set() of each reports it
         batch = SetBatch(self._guard, keys, values, costs, done, self._settling)
         if self._l3.set_many_then(keys, remotes, batch.replied):
             return True

@@ -9,6 +9,7 @@ ambiguous. A value that carries the marker but does not decode (another client's
 
 from __future__ import annotations
 
+from operator import methodcaller
 from typing import Final
 
 from memories.errors import CorruptDataError
@@ -25,6 +26,17 @@ def to_remote(value: object) -> bytes:
     if isinstance(value, bytearray | memoryview) and not bytes(value[: len(MARKER)]).startswith(MARKER):
         return bytes(value)
     return MARKER + pack(encode(value))
+
+
+def bytes_to_remote(values: list[bytes]) -> list[bytes]:
+    """:func:`to_remote` of each of ``values`` (``values`` itself when none starts with the marker: nearly always;
+    the caller does not change either list)."""
+    if not any(map(_starts_with_marker, values)):
+        return values
+    return [to_remote(value) for value in values]
+
+
+_starts_with_marker = methodcaller("startswith", MARKER)
 
 
 def from_remote(stored: bytes) -> object:

@@ -1,0 +1,210 @@
+"""The batch forms of the write-through steps (a pipeline's or a turn's SETs) do exactly what the per-key steps do,
+one key after another in the same order.
+
+A batch of SETs opens its fences with :meth:`KeyGuard.open_writes`, closes them with :meth:`KeyGuard.close_writes`
+and installs the values with :meth:`LocalCopies.install_many`; single writes use ``supersede``/``discard``,
+``watch_write(...).open()``, ``may_install_write`` + ``close`` and ``install``. Each property runs one random
+program both ways on two fresh copies of the same state and compares every decision and the state after each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from memories.optimization.cache.disk_tier import DiskTier
+from memories.optimization.cache.fences import Fence, WriteFence
+from memories.optimization.cache.key_guard import KeyGuard
+from memories.optimization.cache.local_copies import LocalCopies
+from memories.optimization.cache.memory_tier import MemoryTier
+from memories.optimization.cache.policies import create_policy
+
+KEYS = ["a", "b", "c"]
+keys = st.sampled_from(KEYS)
+
+#: One step of a program over the fences of a guard: open a read fence, a single write, a batch of writes (a key
+#: may repeat), supersede a key, close one open fence (by position among the open ones), close a batch of open
+#: write fences, or lose trust in local copies for the next closes.
+steps = st.one_of(
+    st.tuples(st.just("read"), keys),
+    st.tuples(st.just("write"), keys),
+    st.tuples(st.just("open_writes"), st.lists(keys, min_size=1, max_size=5)),
+    st.tuples(st.just("supersede"), keys),
+    st.tuples(st.just("close"), st.integers(0, 20)),
+    st.tuples(st.just("close_writes"), st.lists(st.integers(0, 20), min_size=1, max_size=5, unique=True)),
+    st.tuples(st.just("trusted"), st.booleans()),
+)
+
+
+def new_guard() -> KeyGuard:
+    local = LocalCopies(MemoryTier(1 << 20, create_policy("lru"), time.monotonic), None)
+    return KeyGuard(local, remember_absence=True)
+
+
+class Side:
+    """One guard driven either key by key (``batched`` False) or through the batch forms."""
+
+    def __init__(self, batched: bool) -> None:
+        self.batched = batched
+        self.guard = new_guard()
+        self.trust = True
+        self.guard.trusted = lambda: self.trust
+        self.open: list[Fence] = []  # in the order opened
+
+    def run(self, step: tuple[str, object]) -> object:
+        """Run ``step``; returns its decisions (the install verdicts of what it closed), or None."""
+        kind, argument = step
+        guard = self.guard
+        if kind == "read":
+            self.open.append(guard.fences.watch(str(argument)).open())
+        elif kind == "write":
+            guard.discard(str(argument))
+            self.open.append(guard.fences.watch_write(str(argument)).open())
+        elif kind == "open_writes":
+            names = list(argument)  # type: ignore[call-overload]
+            if self.batched:
+                self.open += guard.open_writes(names)
+            else:
+                for name in names:
+                    guard.discard(name)
+                    self.open.append(guard.fences.watch_write(name).open())
+        elif kind == "supersede":
+            guard.supersede(str(argument))
+        elif kind == "close" and self.open:
+            fence = self.open.pop(int(argument) % len(self.open))  # type: ignore[call-overload]
+            verdict = guard.may_install_write(fence) if isinstance(fence, WriteFence) else guard.may_install(fence)
+            fence.close()
+            return verdict
+        elif kind == "close_writes":
+            writes = [fence for fence in self.open if isinstance(fence, WriteFence)]
+            chosen = [writes[index] for index in argument if index < len(writes)]  # type: ignore[attr-defined]
+            for fence in chosen:
+                self.open.remove(fence)
+            if self.batched:
+                return guard.close_writes(chosen)
+            verdicts = []
+            for fence in chosen:
+                verdicts.append(guard.may_install_write(fence))
+                fence.close()
+            return verdicts
+        elif kind == "trusted":
+            self.trust = bool(argument)
+        return None
+
+    def state(self) -> list[tuple[str, bool, bool]]:
+        """Every open fence: its key, whether it is a write, whether it was superseded."""
+        return [(fence.key, fence.writes, fence.superseded) for fence in self.open]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(steps, max_size=40))
+def test_opening_and_closing_write_fences_in_a_batch_decides_as_key_by_key(program: list[tuple[str, object]]) -> None:
+    one_by_one, batched = Side(batched=False), Side(batched=True)
+    for step in program:
+        assert batched.run(step) == one_by_one.run(step), step
+        assert batched.state() == one_by_one.state(), step
+        assert len(batched.guard.fences) == len(one_by_one.guard.fences)
+    for side in (one_by_one, batched):  # every fence closed: nothing stays registered
+        for fence in side.open:
+            fence.close()
+        assert len(side.guard.fences) == 0
+
+
+def test_open_writes_drops_copies_and_the_keys_remembered_absent() -> None:
+    guard = new_guard()
+    guard.local.install("a", b"old", None)
+    assert guard.absent is not None
+    guard.remember_absent("b")
+    reading = guard.fences.watch("a").open()
+    fences = guard.open_writes(["a", "b", "a"])
+    assert reading.superseded
+    assert [fence.superseded for fence in fences] == [True, False, False]  # the repeated key's first write
+    assert guard.local.current("a") is guard.local.current("missing")  # MISSING: the copy is gone
+    assert "b" not in guard.absent
+    first_a, only_b, second_a = fences
+    # The first write of "a" still waits and may reach Redis after the second: the second installs nothing.
+    assert guard.close_writes([second_a]) == [False]
+    assert guard.close_writes([first_a, only_b]) == [False, True]  # the first was superseded by the second
+    assert guard.close_writes(guard.open_writes(["a"])) == [True]
+    reading.close()
+    assert len(guard.fences) == 0
+
+
+#: A batch of write-through values: keys that may repeat, values of 0-300 bytes (L1 holds three of 300 bytes).
+values = st.binary(max_size=300) | st.builds(bytes, st.integers(290, 300))
+local_keys = keys | st.sampled_from(["d", "e", "f"])
+batches = st.lists(st.tuples(local_keys, values), max_size=8)
+#: What happened before the batch: installs, and (value None) deletes that leave room in L1 while L2 keeps what L1
+#: evicted earlier.
+histories = st.lists(st.tuples(local_keys, st.none() | values), max_size=12)
+
+
+def new_local(directory: Path | None) -> LocalCopies:
+    l1 = MemoryTier(1600, create_policy("lru"), time.monotonic)
+    l2 = None if directory is None else DiskTier(directory, 1 << 20, create_policy("lru"), time.time)
+    return LocalCopies(l1, l2)
+
+
+async def snapshot(local: LocalCopies) -> tuple[list[tuple[str, bytes]], int, int, dict[str, bytes]]:
+    """L1's entries with their values, its bytes and evictions, and L2's payloads."""
+    l1 = local.l1
+    in_l2: dict[str, bytes] = {}
+    if local.l2 is not None:
+        for key in sorted(set(KEYS) | {"d", "e", "f"}):
+            stored = await local.l2.get(key, count=False)
+            if stored is not None:
+                in_l2[key] = stored.payload
+    held = sorted((key, entry.value) for key, entry in l1.items())
+    return held, l1.bytes_used, l1.counters.evictions, in_l2  # type: ignore[return-value]
+
+
+async def install_both_ways(before: list[tuple[str, bytes | None]], batch: list[tuple[str, bytes]], l2: bool) -> None:
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as other:
+        one_by_one = new_local(Path(one) if l2 else None)
+        batched = new_local(Path(other) if l2 else None)
+        for local in (one_by_one, batched):
+            for key, value in before:
+                if value is None:
+                    local.discard(key)
+                else:
+                    local.install(key, value, None)
+        names = [key for key, _value in batch]
+        values = [value for _key, value in batch]
+        costs = batched.l1.costs(names, values)
+        assert costs == [one_by_one.l1.cost(key, value) for key, value in batch]
+        for key, value, cost in zip(names, values, costs, strict=True):
+            one_by_one.install(key, value, None, cost=cost)
+        assert batched.install_many(names, values, costs) == [None] * len(batch)
+        assert await snapshot(batched) == await snapshot(one_by_one)
+        # The same entries are evicted next, in the same order: the LRU order matches too.
+        evicted = [local.l1.put("filler", b"x" * 1000, None).entries for local in (one_by_one, batched)]
+        assert [key for key, _entry in evicted[1]] == [key for key, _entry in evicted[0]]
+        for local in (one_by_one, batched):
+            if local.l2 is not None:
+                await local.l2.close()
+
+
+@settings(max_examples=300, deadline=None)
+@example(  # "a" went to L2 when L1 evicted it, L1 has room again: the batch's new "a" must replace L2's copy
+    before=[(key, bytes(300)) for key in "abcd"] + [("c", None), ("d", None)], batch=[("a", b"new")], l2=True
+)
+@given(before=histories, batch=batches, l2=st.booleans())
+def test_installing_a_batch_leaves_l1_and_l2_as_installing_each_in_order(
+    before: list[tuple[str, bytes | None]], batch: list[tuple[str, bytes]], l2: bool
+) -> None:
+    asyncio.run(install_both_ways(before, batch, l2))
+
+
+def test_delete_many_removes_each_and_counts_its_bytes() -> None:
+    l1 = MemoryTier(1 << 20, create_policy("lru"), time.monotonic)
+    for key in KEYS:
+        l1.put(key, b"v" * 10, None)
+    kept = l1.cost("b", b"v" * 10)
+    l1.delete_many(["a", "missing", "c", "a"])
+    assert [key for key, _entry in l1.items()] == ["b"]
+    assert l1.bytes_used == kept
