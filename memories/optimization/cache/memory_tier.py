@@ -166,18 +166,25 @@ class MemoryTier:
         """:meth:`put` of each of the leading pairs of ``keys`` and ``values`` (no expiry; ``sizes`` their
         :meth:`cost`, bytes) while the key is new and the tier has room for it, the usual write-through install of a
         batch; returns how many were stored (the rest need :meth:`put`, which may evict)."""
-        entries, insert, capacity = self._entries, self._insert, self.capacity_bytes
+        add, inserted, capacity = self._entries.setdefault, self._inserted, self.capacity_bytes
         stored = 0
         for key, value, size in zip(keys, values, sizes, strict=True):
-            if key in entries or self.bytes_used + size > capacity:
+            if self.bytes_used + size > capacity:
                 break
-            insert(key, MemoryEntry(value, size, None))
+            entry = MemoryEntry(value, size, None)
+            if add(key, entry) is not entry:  # (one probe of the index) the key is held: put() replaces it
+                break
+            inserted(key, entry)
             stored += 1
         return stored
 
     def _insert(self, key: str, entry: MemoryEntry, low_priority: bool = False) -> None:
         """Add the entry of a key the tier does not hold, with room for it, and tell the policy."""
         self._entries[key] = entry
+        self._inserted(key, entry, low_priority)
+
+    def _inserted(self, key: str, entry: MemoryEntry, low_priority: bool = False) -> None:
+        """Account for ``entry`` of ``key``, just added to the entries with room for it, and tell the policy."""
         self.bytes_used += entry.size
         if not self._indexed or low_priority:  # a new key of the index is already the most recently used
             self._policy.record_insert(key, entry.size, low_priority=low_priority)

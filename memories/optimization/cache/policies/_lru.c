@@ -121,15 +121,23 @@ find_slot(LruOrder *self, PyObject *key, Py_hash_t hash, Py_ssize_t *insert_at)
     }
 }
 
-/* The table slot of `key` (>= 0), -1 when absent, -2 with an exception set; `*hash` receives its hash. */
+/* The table slot of `key` (>= 0), -1 when absent, -2 with an exception set; `*hash` receives its hash and, when
+ * the key is absent and `insert_at` is not NULL, `*insert_at` the slot insert() may put it in. */
 static Py_ssize_t
-lookup(LruOrder *self, PyObject *key, Py_hash_t *hash)
+lookup_for_insert(LruOrder *self, PyObject *key, Py_hash_t *hash, Py_ssize_t *insert_at)
 {
     *hash = PyObject_Hash(key);
     if (*hash == -1) {
         return -2;
     }
-    return find_slot(self, key, *hash, NULL);
+    return find_slot(self, key, *hash, insert_at);
+}
+
+/* lookup_for_insert() without an insert slot. */
+static Py_ssize_t
+lookup(LruOrder *self, PyObject *key, Py_hash_t *hash)
+{
+    return lookup_for_insert(self, key, hash, NULL);
 }
 
 /* --- the recency list ------------------------------------------------------------------------- */
@@ -254,8 +262,9 @@ take_node(LruOrder *self)
     return (int32_t)self->used++;
 }
 
+/* Add the absent `key`; `insert_at` is the slot lookup_for_insert() just gave for it (nothing ran since). */
 static int
-insert(LruOrder *self, PyObject *key, Py_hash_t hash, int most_recent, PyObject *payload)
+insert(LruOrder *self, PyObject *key, Py_hash_t hash, int most_recent, PyObject *payload, Py_ssize_t insert_at)
 {
     /* Keep at least a quarter of the table EMPTY so that probes end quickly. */
     if (self->used == self->capacity || (self->length + self->deleted + 1) * 4 > (self->table_mask + 1) * 3) {
@@ -263,15 +272,14 @@ insert(LruOrder *self, PyObject *key, Py_hash_t hash, int most_recent, PyObject 
         if (rebuild(self, capacity) < 0) {
             return -1;
         }
-    }
-    Py_ssize_t insert_at = -1;
-    Py_ssize_t found = find_slot(self, key, hash, &insert_at);
-    if (found == -2) {
-        return -1;
-    }
-    if (found >= 0) { /* only reachable if a key's __eq__ lies */
-        PyErr_SetString(PyExc_RuntimeError, "key already in the LRU order");
-        return -1;
+        Py_ssize_t found = find_slot(self, key, hash, &insert_at); /* a new table: a new slot */
+        if (found == -2) {
+            return -1;
+        }
+        if (found >= 0) { /* only reachable if a key's __eq__ lies */
+            PyErr_SetString(PyExc_RuntimeError, "key already in the LRU order");
+            return -1;
+        }
     }
     int32_t index = take_node(self);
     if (index == NONE) {
@@ -361,12 +369,12 @@ parse_flag(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_
 /* Parse `(key, ...)` with one keyword flag, then look the key up: the slot as lookup() returns it (-2 on any error). */
 static Py_ssize_t
 parse_and_lookup(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t positional_max,
-                 const char *flag_name, int *flag, Py_hash_t *hash)
+                 const char *flag_name, int *flag, Py_hash_t *hash, Py_ssize_t *insert_at)
 {
     if (parse_flag(args, nargs, kwnames, positional_max, flag_name, flag) < 0) {
         return -2;
     }
-    return lookup(self, args[0], hash);
+    return lookup_for_insert(self, args[0], hash, insert_at);
 }
 
 /* The node of a present key, or NONE with an exception set (KeyError when absent). */
@@ -405,7 +413,8 @@ record_insert(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 {
     int low_priority;
     Py_hash_t hash;
-    Py_ssize_t slot = parse_and_lookup(self, args, nargs, kwnames, 2, "low_priority", &low_priority, &hash);
+    Py_ssize_t insert_at = -1;
+    Py_ssize_t slot = parse_and_lookup(self, args, nargs, kwnames, 2, "low_priority", &low_priority, &hash, &insert_at);
     if (slot == -2) {
         return NULL;
     }
@@ -416,7 +425,7 @@ record_insert(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         self->version++;
         Py_RETURN_NONE;
     }
-    if (insert(self, args[0], hash, !low_priority, Py_None) < 0) {
+    if (insert(self, args[0], hash, !low_priority, Py_None, insert_at) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -450,7 +459,7 @@ remove_key(LruOrder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
 {
     int evicted;
     Py_hash_t hash;
-    Py_ssize_t slot = parse_and_lookup(self, args, nargs, kwnames, 1, "evicted", &evicted, &hash);
+    Py_ssize_t slot = parse_and_lookup(self, args, nargs, kwnames, 1, "evicted", &evicted, &hash, NULL);
     if (slot == -2) {
         return NULL;
     }
@@ -560,7 +569,8 @@ static int
 assign_subscript(LruOrder *self, PyObject *key, PyObject *payload)
 {
     Py_hash_t hash;
-    Py_ssize_t slot = lookup(self, key, &hash);
+    Py_ssize_t insert_at = -1;
+    Py_ssize_t slot = lookup_for_insert(self, key, &hash, &insert_at);
     if (slot == -2) {
         return -1;
     }
@@ -583,7 +593,7 @@ assign_subscript(LruOrder *self, PyObject *key, PyObject *payload)
         Py_DECREF(old);
         return 0;
     }
-    return insert(self, key, hash, 1, payload);
+    return insert(self, key, hash, 1, payload, insert_at);
 }
 
 /* `name(key[, default])`: the slot of the key as lookup() returns it (-2 with an exception on bad arguments). */
@@ -631,6 +641,36 @@ pop(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *payload = remove_at(self, slot);
     maybe_shrink(self);
+    return payload;
+}
+
+PyDoc_STRVAR(setdefault_doc, "setdefault(key, default=None, /)\n--\n\n"
+                              "The payload of ``key``; when absent, ``default`` becomes its payload (the key the most "
+                              "recently used, as in assigning it) and is returned. One probe of the table.");
+
+static PyObject *
+setdefault(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "setdefault expected 1 or 2 arguments, got %zd", nargs);
+        return NULL;
+    }
+    Py_hash_t hash;
+    Py_ssize_t insert_at = -1;
+    Py_ssize_t slot = lookup_for_insert(self, args[0], &hash, &insert_at);
+    if (slot == -2) {
+        return NULL;
+    }
+    PyObject *payload;
+    if (slot >= 0) {
+        payload = self->nodes[self->table[slot]].payload;
+    } else {
+        payload = nargs == 2 ? args[1] : Py_None; /* borrowed from the caller, who holds it during the call */
+        if (insert(self, args[0], hash, 1, payload, insert_at) < 0) {
+            return NULL;
+        }
+    }
+    Py_INCREF(payload);
     return payload;
 }
 
@@ -742,6 +782,7 @@ static PyMethodDef methods[] = {
     {"keys", (PyCFunction)keys, METH_NOARGS, keys_doc},
     {"get", (PyCFunction)(void (*)(void))get, METH_FASTCALL, get_doc},
     {"pop", (PyCFunction)(void (*)(void))pop, METH_FASTCALL, pop_doc},
+    {"setdefault", (PyCFunction)(void (*)(void))setdefault, METH_FASTCALL, setdefault_doc},
     {"items", (PyCFunction)items, METH_NOARGS, items_doc},
     {NULL, NULL, 0, NULL},
 };

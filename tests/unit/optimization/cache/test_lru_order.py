@@ -165,7 +165,9 @@ class ReferenceIndexedOrder:
 
 mapping_operations = st.lists(
     st.tuples(
-        st.sampled_from(["insert", "prefetch", "access", "replace", "remove", "evict", "set", "get", "pop", "del"]),
+        st.sampled_from(
+            ["insert", "prefetch", "access", "replace", "remove", "evict", "set", "get", "pop", "del", "setdefault"]
+        ),
         keys,
         st.integers(0, 3),
     ),
@@ -186,6 +188,8 @@ def apply_mapping(order: Any, reference: bool, operation: str, key: Hashable, pa
         if operation == "del":
             del mapping[key]
             return None
+        if operation == "setdefault":
+            return mapping.setdefault(key, f"payload {payload}") if payload % 2 else mapping.setdefault(key)
     except KeyError as error:
         return KeyError, error.args
     return apply(order, operation, key)
