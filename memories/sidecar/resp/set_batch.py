@@ -96,7 +96,7 @@ class SetBatches:
     """Starts batches of plain SETs on ``cache`` with the compiled ``collect``, one per turn of the event loop (see
     the module docstring); one per agent, shared by its connections."""
 
-    __slots__ = ("_batch", "_batch_keys", "_cache", "_collect", "_end_pending", "_one_by_one")
+    __slots__ = ("_batch", "_batch_keys", "_cache", "_collect", "_end_pending", "_loop", "_one_by_one")
 
     def __init__(self, cache: CacheManager, collect: CollectSets) -> None:
         self._cache = cache
@@ -105,6 +105,9 @@ class SetBatches:
         self._batch_keys: set[str] = set()
         self._end_pending = False  # a call of _end_turn is scheduled
         self._one_by_one: set[asyncio.Task[None]] = set()  # runs going through set() (kept referenced)
+        #: The loop the batches run in, learned at the first: on Python 3.11 every ``asyncio.get_running_loop()``
+        #: makes a ``getpid()`` system call, which unpipelined clients would pay about once per SET.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(
         self,
@@ -153,8 +156,14 @@ class SetBatches:
         batch = self._batch = _Batch()
         if not self._end_pending:
             self._end_pending = True
-            asyncio.get_running_loop().call_soon(self._end_turn)
+            self._running_loop().call_soon(self._end_turn)
         return batch
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None or loop.is_closed():  # (a test may serve one table from several loops, one after another)
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def _end_turn(self) -> None:
         self._end_pending = False
@@ -171,7 +180,7 @@ class SetBatches:
         done = runs[0].replied if len(runs) == 1 else batch.replied
         if self._cache.set_many_then(batch.keys, batch.values, done):
             return
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         for run in runs:
             task = loop.create_task(self._set_each(run))
             self._one_by_one.add(task)
