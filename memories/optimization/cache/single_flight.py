@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
+from memories.event_loops import RunningLoop
+
 _Result = TypeVar("_Result")
 
 
@@ -19,6 +21,7 @@ class SingleFlight(Generic[_Result]):
 
     def __init__(self) -> None:
         self._flights: dict[str, asyncio.Future[_Result]] = {}
+        self._loop = RunningLoop()  # a flight per L3 read that misses locally
 
     async def run(self, key: str, work: Callable[[], Awaitable[_Result]]) -> tuple[_Result, bool]:
         """Return ``(result, ran_here)``: ``ran_here`` is False for callers that joined a flight."""
@@ -30,7 +33,7 @@ class SingleFlight(Generic[_Result]):
                 if flight.cancelled() and (task is None or not task.cancelling()):
                     continue
                 raise
-        flight = asyncio.get_running_loop().create_future()
+        flight = self._loop().create_future()
         self._flights[key] = flight
         try:
             result = await work()

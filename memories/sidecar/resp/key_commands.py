@@ -14,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from memories.errors import WrongValueType
+from memories.event_loops import RunningLoop
 from memories.optimization.cache.integers import INT64_MAX, INT64_MIN
 from memories.sidecar.resp.arguments import NOT_INTEGER, SYNTAX_ERROR, StringOptions, parse_integer
 from memories.sidecar.resp.fast_path import FastRun
@@ -38,6 +39,7 @@ class KeyCommands:
         self._set_nowait = cache.set_nowait
         self._set_then = cache.set_then
         self._missing = type(cache).MISSING
+        self._loop = RunningLoop()  # a future per SET that waits for L3 outside the compiled batches
         self.limits = limits
 
     def definitions(self) -> list[tuple[str, int, Handler]]:
@@ -127,7 +129,7 @@ class KeyCommands:
         return self._conditional_set(key, value, options, ttl, session.null)
 
     def _store_soon(self, key: bytes, value: bytes) -> Reply:
-        reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        reply: asyncio.Future[bytes] = self._loop().create_future()
         if self._set_then(key, value, partial(_acknowledge, reply)):
             return reply
         return self._store(key, value, None)

@@ -30,6 +30,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from memories.event_loops import RunningLoop
 from memories.sidecar.resp.error_replies import error_reply
 from memories.sidecar.resp.fast_path import CollectSets
 from memories.sidecar.resp.protocol import OK, encode_error
@@ -105,9 +106,8 @@ class SetBatches:
         self._batch_keys: set[str] = set()
         self._end_pending = False  # a call of _end_turn is scheduled
         self._one_by_one: set[asyncio.Task[None]] = set()  # runs going through set() (kept referenced)
-        #: The loop the batches run in, learned at the first: on Python 3.11 every ``asyncio.get_running_loop()``
-        #: makes a ``getpid()`` system call, which unpipelined clients would pay about once per SET.
-        self._loop: asyncio.AbstractEventLoop | None = None
+        #: The loop the batches run in (with unpipelined clients a batch starts about once per SET).
+        self._loop = RunningLoop()
 
     def start(
         self,
@@ -156,14 +156,8 @@ class SetBatches:
         batch = self._batch = _Batch()
         if not self._end_pending:
             self._end_pending = True
-            self._running_loop().call_soon(self._end_turn)
+            self._loop().call_soon(self._end_turn)
         return batch
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is None or loop.is_closed():  # (a test may serve one table from several loops, one after another)
-            loop = self._loop = asyncio.get_running_loop()
-        return loop
 
     def _end_turn(self) -> None:
         self._end_pending = False
@@ -180,7 +174,7 @@ class SetBatches:
         done = runs[0].replied if len(runs) == 1 else batch.replied
         if self._cache.set_many_then(batch.keys, batch.values, done):
             return
-        loop = self._running_loop()
+        loop = self._loop()
         for run in runs:
             task = loop.create_task(self._set_each(run))
             self._one_by_one.add(task)
