@@ -12,6 +12,9 @@
  * refers back to the cache holding it (a cycle through the cache) is kept until the entry is deleted or evicted,
  * as any object referenced from outside the collector's view. Values that are bytes, str or numbers (everything
  * the agent stores) have no references at all.
+ *
+ * `costs` is MemoryTier.costs for a batch of bytes values (the sidecar's write-through SET): the same sums of
+ * sys.getsizeof, without a Python call per key and value.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -59,6 +62,80 @@ entry_dealloc(MemoryEntry *self)
     Py_DECREF(type);
 }
 
+/* What sys.getsizeof() says of `object`, a str or bytes (neither has a GC header); -1 with an exception set. */
+static Py_ssize_t
+object_size(PyObject *object)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    size_t size = _PySys_GetSizeOf(object);
+    return size == (size_t)-1 ? -1 : (Py_ssize_t)size;
+#else
+    PyObject *size = PyObject_CallMethod(object, "__sizeof__", NULL);
+    if (size == NULL) {
+        return -1;
+    }
+    Py_ssize_t bytes = PyLong_AsSsize_t(size);
+    Py_DECREF(size);
+    return bytes;
+#endif
+}
+
+PyDoc_STRVAR(costs_doc,
+"costs(keys, values, overhead)\n"
+"--\n\n"
+"MemoryTier.costs of bytes values: ``sys.getsizeof(key) + sys.getsizeof(value) + overhead`` for each pair of\n"
+"the lists ``keys`` (str) and ``values`` (bytes), in bytes. Returns None, computing nothing, when some key is\n"
+"not exactly a str or some value not exactly bytes (other values are sized by sizing.estimate_size).");
+
+static PyObject *
+costs(PyObject *module, PyObject *const *args, Py_ssize_t count)
+{
+    (void)module;
+    if (count != 3) {
+        PyErr_SetString(PyExc_TypeError, "costs takes 3 arguments");
+        return NULL;
+    }
+    PyObject *keys = args[0], *values = args[1];
+    if (!PyList_CheckExact(keys) || !PyList_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "costs takes two lists");
+        return NULL;
+    }
+    Py_ssize_t overhead = PyLong_AsSsize_t(args[2]);
+    if (overhead == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t length = PyList_GET_SIZE(keys);
+    if (PyList_GET_SIZE(values) != length) {
+        PyErr_SetString(PyExc_ValueError, "costs takes as many values as keys");
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < length; index++) {
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(keys, index)) || !PyBytes_CheckExact(PyList_GET_ITEM(values, index))) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *sizes = PyList_New(length);
+    if (sizes == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < length; index++) {
+        Py_ssize_t key_size = object_size(PyList_GET_ITEM(keys, index));
+        Py_ssize_t value_size = key_size < 0 ? -1 : object_size(PyList_GET_ITEM(values, index));
+        PyObject *size = value_size < 0 ? NULL : PyLong_FromSsize_t(key_size + value_size + overhead);
+        if (size == NULL) {
+            Py_DECREF(sizes); /* slots not reached yet are NULL, which list deallocation skips */
+            return NULL;
+        }
+        PyList_SET_ITEM(sizes, index, size);
+    }
+    return sizes;
+}
+
+static PyMethodDef module_methods[] = {
+    {"costs", (PyCFunction)(void (*)(void))costs, METH_FASTCALL, costs_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMemberDef entry_members[] = {
     {"value", T_OBJECT_EX, offsetof(MemoryEntry, value), 0, "the stored object"},
     {"size", T_OBJECT_EX, offsetof(MemoryEntry, size), 0, "accounted cost in bytes"},
@@ -104,8 +181,9 @@ static PyModuleDef_Slot module_slots[] = {
 static struct PyModuleDef entry_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "memories.optimization.cache._entry",
-    .m_doc = "The in-memory tier's entries, without a garbage-collector header (see memory_tier.py).",
+    .m_doc = "The in-memory tier's entries, without a garbage-collector header, and their costs (see memory_tier.py).",
     .m_size = 0,
+    .m_methods = module_methods,
     .m_slots = module_slots,
 };
 

@@ -11,30 +11,62 @@ a Cluster redirection, or sent once a reconnection completes, can reach Redis af
 once. So a write watches its key with a :class:`WriteFence`: its value may become the local copy only when no write
 of the key that began before it still waits (:attr:`WriteFence.earliest`), and closing it supersedes the reads of
 the key that began after it and still wait (what they bring back may predate it).
+
+The compiled ``_fences`` extension, when built (and not switched off by ``MEMORIES_PURE_PYTHON=1``), holds a
+fence's attributes and runs :meth:`Fences.open_writes` and :meth:`Fences.close_writes` (the write-through SET's
+steps) in C: :class:`PythonFenceState` and the Python bodies of those methods are its reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Self
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Self, cast
 
 
-class Fence:
+class PythonFenceState:
+    """What every fence holds: the :class:`Fences` it belongs to, its ``key``, and ``superseded``, which turns True
+    when the key changed after the fence was opened. The pure-Python base of :class:`Fence`, and the reference of
+    the compiled one (``_fences.c``)."""
+
+    __slots__ = ("_fences", "key", "superseded")
+
+    def __init__(self, fences: Fences, key: str) -> None:
+        self._fences = fences
+        self.key = key
+        self.superseded = False
+
+
+#: ``open_writes(open, keys, fence_type, fences)`` and ``close_writes(open, fences)``, compiled (see ``_fences.c``).
+_OpenWrites = Callable[[dict[str, list["Fence"]], list[str], type["WriteFence"], "Fences"], list["WriteFence"]]
+_CloseWrites = Callable[[dict[str, list["Fence"]], list["WriteFence"]], list[bool]]
+_compiled_open_writes: _OpenWrites | None = None
+_compiled_close_writes: _CloseWrites | None = None
+
+if TYPE_CHECKING or os.environ.get("MEMORIES_PURE_PYTHON"):
+    FenceState = PythonFenceState
+else:
+    try:
+        from memories.optimization.cache import _fences
+    except ImportError:
+        FenceState = PythonFenceState
+    else:
+        FenceState = cast("type[PythonFenceState]", _fences.FenceState)  # the same attributes (test_fences.py)
+        _compiled_open_writes = _fences.open_writes
+        _compiled_close_writes = _fences.close_writes
+
+
+class Fence(FenceState):
     """One waiting operation on ``key``; ``superseded`` turns True when the key changed after it was opened.
 
     A context manager: entering registers it with its :class:`Fences`, leaving removes it (a plain class rather
     than ``contextlib.contextmanager``: every L3 write opens one). An operation that goes on in a callback rather
     than a coroutine calls :meth:`open` and :meth:`close` itself."""
 
-    __slots__ = ("_fences", "key", "superseded")
+    __slots__ = ()
 
     #: Whether the operation is a write (see :class:`WriteFence`).
     writes = False
-
-    def __init__(self, fences: Fences, key: str) -> None:
-        self._fences = fences
-        self.key = key
-        self.superseded = False
 
     def __enter__(self) -> Self:
         self._fences._open.setdefault(self.key, []).append(self)
@@ -108,6 +140,8 @@ class Fences:
         """Open the fence of a write of each of ``keys`` to L3, in order, each superseding what already waits on its
         key (a fence of this call included, for a key given twice): what :meth:`supersede` and then
         ``watch_write(key).open()`` of each key do, for a batch of writes. The caller closes each fence."""
+        if _compiled_open_writes is not None and type(keys) is list:
+            return _compiled_open_writes(self._open, keys, WriteFence, self)
         by_key = self._open
         opened: list[WriteFence] = []
         for key in keys:
@@ -126,6 +160,8 @@ class Fences:
         """Close each of ``fences`` (of writes that L3 answered), in order; returns, for each, whether it was not
         superseded and :attr:`~WriteFence.earliest` just before it closed: whether its value may become the local
         copy, as far as the fences tell."""
+        if _compiled_close_writes is not None and type(fences) is list:
+            return _compiled_close_writes(self._open, fences)
         by_key = self._open
         unchanged: list[bool] = []
         for fence in fences:

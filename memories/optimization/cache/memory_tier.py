@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from sys import getsizeof
+from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
 from memories.errors import ValueTooLarge
@@ -40,21 +41,28 @@ class PythonMemoryEntry:
         self.reads = 0
 
 
-def _entry_type() -> type[PythonMemoryEntry]:
-    """The compiled entry when built and not switched off by ``MEMORIES_PURE_PYTHON=1``, else the Python one."""
+def _compiled_entry_module() -> ModuleType | None:
+    """The compiled ``_entry`` module when built and not switched off by ``MEMORIES_PURE_PYTHON=1``, else None."""
     if os.environ.get("MEMORIES_PURE_PYTHON"):
-        return PythonMemoryEntry
+        return None
     try:
-        from memories.optimization.cache._entry import MemoryEntry as CompiledMemoryEntry
+        from memories.optimization.cache import _entry
     except ImportError:
-        return PythonMemoryEntry
-    return cast("type[PythonMemoryEntry]", CompiledMemoryEntry)  # the same attributes (test_memory_entry.py)
+        return None
+    return _entry
+
+
+_compiled_entry = _compiled_entry_module()
+#: The compiled MemoryTier.costs of bytes values (None for other values), or None when not built.
+_compiled_costs: Callable[[list[str], list[bytes], int], list[int] | None] | None = (
+    None if _compiled_entry is None else _compiled_entry.costs
+)
 
 
 if TYPE_CHECKING:
     MemoryEntry = PythonMemoryEntry
-else:
-    MemoryEntry = _entry_type()
+else:  # the compiled one has the same attributes (test_memory_entry.py)
+    MemoryEntry = PythonMemoryEntry if _compiled_entry is None else _compiled_entry.MemoryEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +114,13 @@ class MemoryTier:
         return getsizeof(key) + size + self._per_entry_overhead
 
     def costs(self, keys: Sequence[str], values: Sequence[object]) -> list[int]:
-        """:meth:`cost` of each pair of ``keys`` and ``values`` (bytes)."""
+        """:meth:`cost` of each pair of ``keys`` and ``values`` (bytes): in C for lists of str keys and bytes values
+        when ``_entry`` is built (``_entry.c``), else as written here."""
         overhead = self._per_entry_overhead
+        if _compiled_costs is not None and type(keys) is list and type(values) is list:
+            compiled = _compiled_costs(keys, values, overhead)  # None unless every value is bytes
+            if compiled is not None:
+                return compiled
         return [
             getsizeof(key) + (getsizeof(value) if type(value) is bytes else estimate_size(value)) + overhead
             for key, value in zip(keys, values, strict=True)

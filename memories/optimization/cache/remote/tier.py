@@ -19,6 +19,7 @@ from functools import partial
 
 from memories.errors import TierUnavailable, WrongValueType
 from memories.optimization.cache.remote.client import RemoteClient
+from memories.optimization.cache.remote.encoding import set_commands
 from memories.optimization.cache.remote.protocol import Reply, ReplyError, encode_command
 from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.optimization.cache.stats import RemoteStatus, TierCounters, TierStats
@@ -194,12 +195,7 @@ class RemoteTier:
         of one node's SETs together (see :meth:`RemoteClient.execute_many_then
         <memories.optimization.cache.remote.client.RemoteClient.execute_many_then>`). False, sending nothing, when
         some key's node has no open connection now."""
-        prefix = self._prefix
-        names = [prefix + key.encode("utf-8", "surrogateescape") for key in keys]
-        commands = [
-            b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(data), data)
-            for name, data in zip(names, datas, strict=True)
-        ]
+        names, commands = set_commands(self._prefix, keys, datas)
         return self.client.execute_many_then(names, commands, partial(self._set_many_replied, done))
 
     def _set_replied(self, done: Callable[[Exception | None], None], reply: Reply | TierUnavailable) -> None:

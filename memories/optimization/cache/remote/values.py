@@ -9,11 +9,11 @@ ambiguous. A value that carries the marker but does not decode (another client's
 
 from __future__ import annotations
 
-from operator import methodcaller
 from typing import Final
 
 from memories.errors import CorruptDataError
 from memories.optimization.cache.codec import decode, encode, pack, unpack
+from memories.optimization.cache.remote.encoding import count_with_prefix
 
 #: The first bytes of a value the codec encoded (a NUL, a name, a version, a NUL).
 MARKER: Final = b"\x00memories:v1\x00"
@@ -31,12 +31,9 @@ def to_remote(value: object) -> bytes:
 def bytes_to_remote(values: list[bytes]) -> list[bytes]:
     """:func:`to_remote` of each of ``values`` (``values`` itself when none starts with the marker: nearly always;
     the caller does not change either list)."""
-    if not any(map(_starts_with_marker, values)):
+    if not count_with_prefix(values, MARKER):
         return values
     return [to_remote(value) for value in values]
-
-
-_starts_with_marker = methodcaller("startswith", MARKER)
 
 
 def from_remote(stored: bytes) -> object:

@@ -10,13 +10,17 @@ program both ways on two fresh copies of the same state and compares every decis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from memories.optimization.cache import fences as fences_module
 from memories.optimization.cache.disk_tier import DiskTier
 from memories.optimization.cache.fences import Fence, WriteFence
 from memories.optimization.cache.key_guard import KeyGuard
@@ -29,7 +33,7 @@ keys = st.sampled_from(KEYS)
 
 #: One step of a program over the fences of a guard: open a read fence, a single write, a batch of writes (a key
 #: may repeat), supersede a key, close one open fence (by position among the open ones), close a batch of open
-#: write fences, or lose trust in local copies for the next closes.
+#: write fences (by position among the open writes, each once), or lose trust in local copies for the next closes.
 steps = st.one_of(
     st.tuples(st.just("read"), keys),
     st.tuples(st.just("write"), keys),
@@ -82,7 +86,8 @@ class Side:
             return verdict
         elif kind == "close_writes":
             writes = [fence for fence in self.open if isinstance(fence, WriteFence)]
-            chosen = [writes[index] for index in argument if index < len(writes)]  # type: ignore[attr-defined]
+            positions = dict.fromkeys(index % len(writes) for index in argument) if writes else {}  # type: ignore[attr-defined]
+            chosen = [writes[position] for position in positions]
             for fence in chosen:
                 self.open.remove(fence)
             if self.batched:
@@ -101,15 +106,32 @@ class Side:
         return [(fence.key, fence.writes, fence.superseded) for fence in self.open]
 
 
+@contextlib.contextmanager
+def python_batch_forms() -> Iterator[None]:
+    """Fences.open_writes and close_writes run their Python bodies (the reference of ``_fences.c``)."""
+    with (
+        mock.patch.object(fences_module, "_compiled_open_writes", None),
+        mock.patch.object(fences_module, "_compiled_close_writes", None),
+    ):
+        yield
+
+
 @settings(max_examples=300, deadline=None)
+@example([("write", "a"), ("supersede", "a"), ("close_writes", [0])])  # a write superseded while alone on its key
+@example([("open_writes", ["a", "a"]), ("read", "a"), ("close_writes", [1, 0])])
 @given(st.lists(steps, max_size=40))
 def test_opening_and_closing_write_fences_in_a_batch_decides_as_key_by_key(program: list[tuple[str, object]]) -> None:
-    one_by_one, batched = Side(batched=False), Side(batched=True)
+    """The batch forms as built (compiled when ``_fences`` is) and their Python bodies, against single steps."""
+    one_by_one, batched, batched_in_python = Side(batched=False), Side(batched=True), Side(batched=True)
     for step in program:
-        assert batched.run(step) == one_by_one.run(step), step
-        assert batched.state() == one_by_one.state(), step
-        assert len(batched.guard.fences) == len(one_by_one.guard.fences)
-    for side in (one_by_one, batched):  # every fence closed: nothing stays registered
+        expected = one_by_one.run(step)
+        assert batched.run(step) == expected, step
+        with python_batch_forms():
+            assert batched_in_python.run(step) == expected, step
+        for side in (batched, batched_in_python):
+            assert side.state() == one_by_one.state(), step
+            assert len(side.guard.fences) == len(one_by_one.guard.fences)
+    for side in (one_by_one, batched, batched_in_python):  # every fence closed: nothing stays registered
         for fence in side.open:
             fence.close()
         assert len(side.guard.fences) == 0

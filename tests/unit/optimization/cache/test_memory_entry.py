@@ -1,6 +1,6 @@
 """The in-memory tier's entries: the compiled ``MemoryEntry`` (``_entry.c``) behaves as the Python one and costs the
-cyclic garbage collector nothing, and the compiled LRU order leaves a full collection nothing to walk when it holds
-no object the collector knows."""
+cyclic garbage collector nothing, the compiled LRU order leaves a full collection nothing to walk when it holds
+no object the collector knows, and the compiled costs of a batch are each entry's cost."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import gc
 import os
 import time
 import weakref
+from sys import getsizeof
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memories.optimization.cache.memory_tier import MemoryEntry, MemoryTier, PythonMemoryEntry
 from memories.optimization.cache.policies.lru import CompiledLruPolicy, LruPolicy
@@ -116,3 +119,36 @@ def test_a_cycle_through_the_order_is_still_collected() -> None:
     del box, order
     gc.collect()
     assert box_gone() is None
+
+
+#: Keys of every kind of str CPython stores (ASCII, Latin-1, BMP, astral, lone surrogates as surrogateescape makes).
+entry_keys = st.text(st.characters(codec="utf-8") | st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF))
+
+
+@compiled_only
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(entry_keys, st.binary(max_size=2000)), max_size=10), overhead=st.integers(0, 1000))
+def test_the_compiled_costs_are_each_entry_cost(pairs: list[tuple[str, bytes]], overhead: int) -> None:
+    from memories.optimization.cache._entry import costs
+
+    keys = [key for key, _value in pairs]
+    values = [value for _key, value in pairs]
+    for key in keys[::2]:
+        key.encode("utf-8", "surrogateescape")  # a str that has been encoded may hold its UTF-8 too
+    assert costs(keys, values, overhead) == [getsizeof(key) + getsizeof(value) + overhead for key, value in pairs]
+    tier = MemoryTier(1 << 20, LruPolicy(), time.monotonic)
+    assert tier.costs(keys, values) == [tier.cost(key, value) for key, value in pairs]
+
+
+@compiled_only
+def test_the_compiled_costs_leave_other_values_to_python_and_refuse_wrong_arguments() -> None:
+    from memories.optimization.cache._entry import costs as compiled_costs
+
+    costs: Any = compiled_costs
+    assert costs(["k", "l"], [b"v", "not bytes"], 0) is None
+    assert costs(["k", b"not a str"], [b"v", b"w"], 0) is None
+    tier = MemoryTier(1 << 20, LruPolicy(), time.monotonic)
+    assert tier.costs(["k", "l"], [b"v", {"a": 1}]) == [tier.cost("k", b"v"), tier.cost("l", {"a": 1})]
+    for arguments in [(["k"], [b"v", b"w"], 0), (("k",), [b"v"], 0), (["k"], [b"v"], "0"), (["k"], [b"v"])]:
+        with pytest.raises((TypeError, ValueError)):
+            costs(*arguments)

@@ -1,0 +1,50 @@
+"""A batch of plain SETs encoded for L3: :func:`set_commands` (the names and ``SET`` commands of
+:meth:`RemoteTier.set_many_then <memories.optimization.cache.remote.tier.RemoteTier.set_many_then>`) and
+:func:`count_with_prefix` (:func:`~memories.optimization.cache.remote.values.bytes_to_remote`'s check for the
+marker), each in one compiled call per batch (``_encoding.c``) when the extension is built and
+``MEMORIES_PURE_PYTHON=1`` is not set, else in the Python written here, which is the reference of the compiled one
+(``tests/unit/optimization/cache/test_remote_encoding.py`` compares them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+
+
+def python_set_commands(prefix: bytes, keys: list[str], values: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """The Redis name of each of ``keys`` (``prefix`` and the key in UTF-8, surrogateescape) and the ``SET name
+    value`` command of each pair with ``values``, as RESP arrays of bulk strings: ``(names, commands)``."""
+    names = [prefix + key.encode("utf-8", "surrogateescape") for key in keys]
+    commands = [
+        b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(value), value)
+        for name, value in zip(names, values, strict=True)
+    ]
+    return names, commands
+
+
+def python_count_with_prefix(values: list[bytes], prefix: bytes) -> int:
+    """How many of ``values`` start with ``prefix``."""
+    return sum(value.startswith(prefix) for value in values)
+
+
+def _compiled() -> ModuleType | None:
+    if os.environ.get("MEMORIES_PURE_PYTHON"):
+        return None
+    try:
+        from memories.optimization.cache.remote import _encoding
+    except ImportError:
+        return None
+    return _encoding
+
+
+_module = _compiled()
+#: Whether the compiled functions are the ones in use.
+COMPILED = _module is not None
+set_commands: Callable[[bytes, list[str], list[bytes]], tuple[list[bytes], list[bytes]]] = (
+    python_set_commands if _module is None else _module.set_commands
+)
+count_with_prefix: Callable[[list[bytes], bytes], int] = (
+    python_count_with_prefix if _module is None else _module.count_with_prefix
+)

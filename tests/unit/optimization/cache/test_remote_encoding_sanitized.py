@@ -1,0 +1,20 @@
+"""The compiled encoding of a batch of SETs for L3 (``remote/_encoding.c``) under AddressSanitizer and
+UndefinedBehaviorSanitizer: its comparison with the Python reference, with the sanitized build."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.sanitizers import run_tests_sanitized
+
+
+@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled encoding is switched off")
+def test_remote_encoding_tests_pass_under_sanitizers(tmp_path: Path) -> None:
+    run_tests_sanitized(
+        "memories.optimization.cache.remote._encoding",
+        ["tests/unit/optimization/cache/test_remote_encoding.py"],
+        tmp_path,
+    )
