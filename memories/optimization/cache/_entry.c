@@ -13,6 +13,7 @@
  * as any object referenced from outside the collector's view. Values that are bytes, str or numbers (everything
  * the agent stores) have no references at all.
  *
+ * Calling the type positionally (as L1 does for each entry it stores) takes no argument tuple (entry_vectorcall).
  * `costs` is MemoryTier.costs for a batch of bytes values (the sidecar's write-through SET): the same sums of
  * sys.getsizeof, without a Python call per key and value.
  */
@@ -47,6 +48,49 @@ entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->expires_at = Py_NewRef(expires_at);
     self->reads = PyLong_FromLong(0); /* a cached small int: cannot fail */
     return (PyObject *)self;
+}
+
+/* MemoryEntry(value, size, expires_at) called positionally, as L1 does for every entry it stores, without building
+ * an argument tuple; any other call goes through entry_new's argument parsing. */
+static PyObject *
+entry_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t count = PyVectorcall_NARGS(nargsf);
+    if (kwnames == NULL && count == 3) {
+        MemoryEntry *self = (MemoryEntry *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+        if (self == NULL) {
+            return NULL;
+        }
+        self->value = Py_NewRef(args[0]);
+        self->size = Py_NewRef(args[1]);
+        self->expires_at = Py_NewRef(args[2]);
+        self->reads = PyLong_FromLong(0);
+        return (PyObject *)self;
+    }
+    PyObject *positional = PyTuple_New(count);
+    if (positional == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyTuple_SET_ITEM(positional, index, Py_NewRef(args[index]));
+    }
+    PyObject *keywords = NULL;
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        keywords = PyDict_New();
+        for (Py_ssize_t index = 0; keywords != NULL && index < PyTuple_GET_SIZE(kwnames); index++) {
+            if (PyDict_SetItem(keywords, PyTuple_GET_ITEM(kwnames, index), args[count + index]) < 0) {
+                Py_CLEAR(keywords);
+            }
+        }
+        if (keywords == NULL) {
+            Py_DECREF(positional);
+            return NULL;
+        }
+    }
+    PyObject *entry = entry_new((PyTypeObject *)type, positional, keywords);
+    Py_DECREF(positional);
+    Py_XDECREF(keywords);
+    return entry;
 }
 
 static void
@@ -168,6 +212,8 @@ module_exec(PyObject *module)
     if (type == NULL) {
         return -1;
     }
+    /* Calls of the type itself (no slot sets this before Python 3.14; the type is immutable, so it stays). */
+    ((PyTypeObject *)type)->tp_vectorcall = entry_vectorcall;
     int added = PyModule_AddObjectRef(module, "MemoryEntry", type);
     Py_DECREF(type);
     return added;

@@ -185,7 +185,9 @@ async def snapshot(local: LocalCopies) -> tuple[list[tuple[str, bytes]], int, in
     return held, l1.bytes_used, l1.counters.evictions, in_l2  # type: ignore[return-value]
 
 
-async def install_both_ways(before: list[tuple[str, bytes | None]], batch: list[tuple[str, bytes]], l2: bool) -> None:
+async def install_both_ways(
+    before: list[tuple[str, bytes | None]], batch: list[tuple[str, bytes]], l2: bool, dropped: list[str]
+) -> None:
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as other:
         one_by_one = new_local(Path(one) if l2 else None)
         batched = new_local(Path(other) if l2 else None)
@@ -203,6 +205,12 @@ async def install_both_ways(before: list[tuple[str, bytes | None]], batch: list[
             one_by_one.install(key, value, None, cost=cost)
         assert batched.install_many(names, values, costs) == [None] * len(batch)
         assert await snapshot(batched) == await snapshot(one_by_one)
+        # Dropping copies for a batch of writes (keys held or not, repeated or not) as dropping each in turn.
+        for key in dropped:
+            one_by_one.discard(key)
+        batched.discard_many(dropped)
+        assert await snapshot(batched) == await snapshot(one_by_one)
+        assert len(batched) == len(one_by_one)
         # The same entries are evicted next, in the same order: the LRU order matches too.
         evicted = [local.l1.put("filler", b"x" * 1000, None).entries for local in (one_by_one, batched)]
         assert [key for key, _entry in evicted[1]] == [key for key, _entry in evicted[0]]
@@ -213,13 +221,17 @@ async def install_both_ways(before: list[tuple[str, bytes | None]], batch: list[
 
 @settings(max_examples=300, deadline=None)
 @example(  # "a" went to L2 when L1 evicted it, L1 has room again: the batch's new "a" must replace L2's copy
-    before=[(key, bytes(300)) for key in "abcd"] + [("c", None), ("d", None)], batch=[("a", b"new")], l2=True
+    before=[(key, bytes(300)) for key in "abcd"] + [("c", None), ("d", None)],
+    batch=[("a", b"new")],
+    l2=True,
+    dropped=["a", "b", "a"],
 )
-@given(before=histories, batch=batches, l2=st.booleans())
+@given(before=histories, batch=batches, l2=st.booleans(), dropped=st.lists(local_keys, max_size=6))
 def test_installing_a_batch_leaves_l1_and_l2_as_installing_each_in_order(
-    before: list[tuple[str, bytes | None]], batch: list[tuple[str, bytes]], l2: bool
+    before: list[tuple[str, bytes | None]], batch: list[tuple[str, bytes]], l2: bool, dropped: list[str]
 ) -> None:
-    asyncio.run(install_both_ways(before, batch, l2))
+    """And dropping a batch's copies afterwards leaves them as dropping each in turn."""
+    asyncio.run(install_both_ways(before, batch, l2, dropped))
 
 
 def test_delete_many_removes_each_and_counts_its_bytes() -> None:

@@ -46,6 +46,8 @@ def test_both_entries_hold_and_update_the_same_attributes(entry_type: Any) -> No
         entry.unknown = 1
     keyword = entry_type(value=b"v", size=1, expires_at=3.0)
     assert (keyword.value, keyword.size, keyword.expires_at) == (b"v", 1, 3.0)
+    mixed = entry_type(b"m", 2, expires_at=None)
+    assert (mixed.value, mixed.size, mixed.expires_at, mixed.reads) == (b"m", 2, None, 0)
     del keyword.value  # as with a __slots__ attribute: gone until assigned again
     with pytest.raises(AttributeError):
         _ = keyword.value
@@ -77,6 +79,10 @@ def test_the_compiled_entry_is_invisible_to_the_collector_and_refuses_wrong_argu
         constructor(b"v")
     with pytest.raises(TypeError):
         constructor(b"v", 1, None, "extra")
+    with pytest.raises(TypeError):
+        constructor(b"v", 1, None, size=2)  # given twice
+    with pytest.raises(TypeError):
+        constructor(b"v", 1, None, unknown=2)
 
 
 @compiled_only
