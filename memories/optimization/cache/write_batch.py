@@ -26,7 +26,7 @@ BatchDone = Callable[[list[Exception | None]], None]
 class SetBatch:
     """The SETs of one batch that Redis has not answered yet (see the module docstring)."""
 
-    __slots__ = ("_costs", "_done", "_fences", "_guard", "_outcomes", "_remaining", "_settling", "_values")
+    __slots__ = ("_costs", "_done", "_fences", "_guard", "_keys", "_outcomes", "_remaining", "_settling", "_values")
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class SetBatch:
         settling: set[asyncio.Task[None]],
     ) -> None:
         self._guard = guard
+        self._keys = keys
         self._values = values
         self._costs = costs
         self._done = done
@@ -56,15 +57,26 @@ class SetBatch:
         raise)."""
         guard = self._guard
         fences, values, costs, outcomes = self._fences, self._values, self._costs, self._outcomes
-        answered = [fences[index] for index in indexes]
-        installs = [
-            index
-            for index, error, unchanged in zip(indexes, errors, guard.close_writes(answered), strict=True)
-            if unchanged and error is None
-        ]
-        for index, error in zip(indexes, errors, strict=True):
-            outcomes[index] = error
-        if installs:
+        installs: list[int] | None
+        if len(errors) == len(fences) and not any(errors):
+            # Every SET answered at once (so ``indexes`` is each one in order: one node's replies come in their
+            # order) and stored, nearly always: the batch's own lists serve, no list per step.
+            verdicts = guard.close_writes(fences)
+            installs = None if all(verdicts) else [index for index, unchanged in enumerate(verdicts) if unchanged]
+        else:
+            answered = [fences[index] for index in indexes]
+            installs = [
+                index
+                for index, error, unchanged in zip(indexes, errors, guard.close_writes(answered), strict=True)
+                if unchanged and error is None
+            ]
+            for index, error in zip(indexes, errors, strict=True):
+                outcomes[index] = error
+        if installs is None:
+            failures = guard.local.install_many(self._keys, values, costs)
+            if any(failures):
+                self._outcomes = failures  # what set() would raise to its caller (the rest are None, as before)
+        elif installs:
             failures = guard.local.install_many(
                 [fences[index].key for index in installs],
                 [values[index] for index in installs],

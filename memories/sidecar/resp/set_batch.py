@@ -66,11 +66,16 @@ class _Run:
 
     def replied(self, outcomes: list[Exception | None]) -> None:
         """Hand on the run's replies, in order, and free its keys for later runs of the connection."""
-        self.taken.difference_update(self.keys)
         if not any(outcomes):
-            self.answer(OK * len(outcomes))
-        else:
-            self.answer(b"".join(OK if error is None else error_reply(error) for error in outcomes))
+            self.stored()
+            return
+        self.taken.difference_update(self.keys)
+        self.answer(b"".join(OK if error is None else error_reply(error) for error in outcomes))
+
+    def stored(self) -> None:
+        """:meth:`replied` when every SET of the run was stored."""
+        self.taken.difference_update(self.keys)
+        self.answer(OK * len(self.keys))
 
 
 class _Batch:
@@ -86,6 +91,10 @@ class _Batch:
 
     def replied(self, outcomes: list[Exception | None]) -> None:
         """Hand each run its outcomes (those of the whole batch, in order)."""
+        if not any(outcomes):  # every SET stored, nearly always: no slice per run
+            for run in self.runs:
+                run.stored()
+            return
         start = 0
         for run in self.runs:
             end = start + len(run.keys)

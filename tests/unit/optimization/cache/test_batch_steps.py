@@ -27,6 +27,7 @@ from memories.optimization.cache.key_guard import KeyGuard
 from memories.optimization.cache.local_copies import LocalCopies
 from memories.optimization.cache.memory_tier import MemoryTier
 from memories.optimization.cache.policies import create_policy
+from memories.optimization.cache.write_batch import SetBatch
 
 KEYS = ["a", "b", "c"]
 keys = st.sampled_from(KEYS)
@@ -242,3 +243,40 @@ def test_delete_many_removes_each_and_counts_its_bytes() -> None:
     l1.delete_many(["a", "missing", "c", "a"])
     assert [key for key, _entry in l1.items()] == ["b"]
     assert l1.bytes_used == kept
+
+
+async def answer_batch(keys: list[str], changed: list[str], part: int) -> tuple[object, ...]:
+    """A batch of SETs of ``keys`` (no L2) whose ``changed`` keys are written or invalidated while it waits, answered
+    by Redis in parts of ``part`` SETs: what L1 holds after, the outcomes reported, the fences left open."""
+    guard = new_guard()
+    values = [b"%d" % index for index in range(len(keys))]
+    reported: list[list[Exception | None]] = []
+    batch = SetBatch(guard, keys, values, guard.local.l1.costs(keys, values), reported.append, set())
+    for key in changed:
+        guard.drop(key)
+    indexes = list(range(len(keys)))
+    for start in range(0, len(keys), part):
+        answered = indexes[start : start + part]
+        batch.replied(answered, [None] * len(answered))
+    held = sorted((key, entry.value) for key, entry in guard.local.l1.items())
+    return held, reported, len(guard.fences)
+
+
+@settings(max_examples=300, deadline=None)
+@example(keys=["a", "b", "a"], changed=["b"], part=1)
+@given(
+    keys=st.lists(local_keys, min_size=1, max_size=8),
+    changed=st.lists(local_keys, max_size=3),
+    part=st.integers(1, 8),
+)
+def test_a_batch_answered_at_once_installs_what_it_installs_answered_in_parts(
+    keys: list[str], changed: list[str], part: int
+) -> None:
+    """SetBatch.replied takes the batch's own lists when every SET is answered at once (nearly always): the same
+    copies, outcomes and fences as replies that arrive in parts (a Cluster's nodes, or redirections)."""
+    at_once = asyncio.run(answer_batch(keys, changed, len(keys)))
+    assert asyncio.run(answer_batch(keys, changed, part)) == at_once
+    held, reported, still_open = at_once
+    assert reported == [[None] * len(keys)] and still_open == 0
+    last = {key: b"%d" % index for index, key in enumerate(keys)}  # a key written twice: only its last SET's value
+    assert held == sorted((key, value) for key, value in last.items() if key not in changed)
