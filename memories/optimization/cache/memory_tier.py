@@ -100,6 +100,11 @@ class MemoryTier:
             cast("MutableMapping[str, MemoryEntry]", policy) if self._indexed else {}
         )
         self._per_entry_overhead = ENTRY_OVERHEAD_BYTES + policy.entry_overhead_bytes
+        #: The index's hint that a batch of keys is about to be looked up (``LruOrder.warm_lookups``: it starts
+        #: loading into the CPU's caches what those lookups read), if it has one.
+        self._warm_lookups: Callable[[list[str]], None] | None = (
+            getattr(policy, "warm_lookups", None) if self._indexed else None
+        )
         #: Called with each key that leaves the tier (deleted, evicted, expired, cleared); not by store(), the
         #: write path of a cache with no other tier.
         self.on_remove: Callable[[str], None] | None = None
@@ -192,6 +197,8 @@ class MemoryTier:
                 stored += 1
             return stored
         # With the index, what _inserted() does for each key is adding its size: done here, without a call per key.
+        if self._warm_lookups is not None and type(keys) is list:
+            self._warm_lookups(keys)
         used = self.bytes_used
         try:
             for key, value, size in zip(keys, values, sizes, strict=True):
@@ -281,6 +288,8 @@ class MemoryTier:
         pop = self._entries.pop
         if self._indexed and self.on_remove is None:
             # What _removed() does for each key is taking its size off: done here, without a call per key.
+            if self._warm_lookups is not None and type(keys) is list:
+                self._warm_lookups(keys)
             freed = 0
             try:
                 for key in keys:

@@ -13,6 +13,9 @@
  *
  * Each key also carries a payload behind a dict-like interface (get, [], del, pop, items, iteration),
  * so the in-memory tier can keep its entries here and probe one hash table per read instead of two.
+ * ``warm_lookups(keys)`` changes nothing: before a batch's lookups (a write-through batch's deletes and inserts)
+ * it starts loading their slots, nodes, keys and payloads into the CPU's caches, so that the misses of random
+ * keys overlap instead of coming one after another (about a fifth of the batch's time with a million keys).
  *
  * Re-entry: Python code can run inside a call (a key's __hash__ and __eq__, the __del__ of a released key or
  * payload, finalizers run by a garbage collection that an allocation starts) and may use this same order.
@@ -773,6 +776,68 @@ new_order(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+PyDoc_STRVAR(warm_lookups_doc,
+"warm_lookups(keys, /)\n"
+"--\n\n"
+"A hint, changing nothing: start loading into the CPU's caches the table slots, nodes and stored keys that\n"
+"looking up each of ``keys`` (a list) will read, so that a batch's lookups that follow (a write-through batch's\n"
+"deletes and inserts) do not each wait for memory in turn. Only keys that are exactly str are looked at (their\n"
+"hash is cached and computing it runs no Python code); the others are skipped.");
+
+/* The first table slot of a str key, or -1 for any other key. */
+static inline Py_ssize_t
+first_slot(LruOrder *self, PyObject *key)
+{
+    if (!PyUnicode_CheckExact(key)) {
+        return -1;
+    }
+    Py_hash_t hash = PyObject_Hash(key); /* an exact str: cached after the first time, never fails */
+    if (hash == -1) {
+        PyErr_Clear();
+        return -1;
+    }
+    return (Py_ssize_t)((size_t)hash & (size_t)self->table_mask);
+}
+
+static PyObject *
+warm_lookups(LruOrder *self, PyObject *keys)
+{
+    if (!PyList_CheckExact(keys)) {
+        PyErr_SetString(PyExc_TypeError, "warm_lookups takes a list of keys");
+        return NULL;
+    }
+    if (self->table == NULL) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(keys);
+    /* Three passes, each issuing all its loads before the next needs them: the slots, then the nodes they name,
+     * then the keys those nodes hold (compared when the lookup's hash matches) and their payloads. Only the first
+     * slot of each probe sequence: with the table at most half full, most lookups end there. */
+    for (Py_ssize_t index = 0; index < count; index++) {
+        Py_ssize_t slot = first_slot(self, PyList_GET_ITEM(keys, index));
+        if (slot >= 0) {
+            __builtin_prefetch(&self->table[slot], 0, 1);
+        }
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        Py_ssize_t slot = first_slot(self, PyList_GET_ITEM(keys, index));
+        if (slot >= 0 && self->table[slot] >= 0) {
+            __builtin_prefetch(&self->nodes[self->table[slot]], 0, 1);
+        }
+    }
+    for (Py_ssize_t index = 0; index < count; index++) {
+        Py_ssize_t slot = first_slot(self, PyList_GET_ITEM(keys, index));
+        if (slot >= 0 && self->table[slot] >= 0) {
+            Node *node = &self->nodes[self->table[slot]];
+            if (node->key != NULL) {
+                __builtin_prefetch(node->key, 0, 1);
+                __builtin_prefetch(node->payload, 0, 1); /* a pop reads its header (is it known to the GC?) */
+            }
+        }
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"record_insert", (PyCFunction)(void (*)(void))record_insert, METH_FASTCALL | METH_KEYWORDS, record_insert_doc},
     {"record_access", (PyCFunction)record_access, METH_O, record_access_doc},
@@ -783,6 +848,7 @@ static PyMethodDef methods[] = {
     {"get", (PyCFunction)(void (*)(void))get, METH_FASTCALL, get_doc},
     {"pop", (PyCFunction)(void (*)(void))pop, METH_FASTCALL, pop_doc},
     {"setdefault", (PyCFunction)(void (*)(void))setdefault, METH_FASTCALL, setdefault_doc},
+    {"warm_lookups", (PyCFunction)warm_lookups, METH_O, warm_lookups_doc},
     {"items", (PyCFunction)items, METH_NOARGS, items_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -166,7 +166,20 @@ class ReferenceIndexedOrder:
 mapping_operations = st.lists(
     st.tuples(
         st.sampled_from(
-            ["insert", "prefetch", "access", "replace", "remove", "evict", "set", "get", "pop", "del", "setdefault"]
+            [
+                "insert",
+                "prefetch",
+                "access",
+                "replace",
+                "remove",
+                "evict",
+                "set",
+                "get",
+                "pop",
+                "del",
+                "setdefault",
+                "warm",
+            ]
         ),
         keys,
         st.integers(0, 3),
@@ -187,6 +200,10 @@ def apply_mapping(order: Any, reference: bool, operation: str, key: Hashable, pa
             return mapping.pop(key, "absent") if payload % 2 else mapping.pop(key)
         if operation == "del":
             del mapping[key]
+            return None
+        if operation == "warm":  # a hint to the CPU's caches: changes nothing, whatever the keys
+            if not reference:
+                mapping.warm_lookups([key, "a", "key:1", -1, (1, 2), key])
             return None
         if operation == "setdefault":
             return mapping.setdefault(key, f"payload {payload}") if payload % 2 else mapping.setdefault(key)
@@ -220,3 +237,18 @@ def test_payloads_are_released() -> None:
     order["k"] = payload
     assert order.pop("k") is payload
     assert sys.getrefcount(payload) == 2
+
+
+def test_warming_lookups_takes_a_list_and_changes_nothing() -> None:
+    order = CompiledLruPolicy()
+    order.warm_lookups([])
+    order.warm_lookups(["absent"])  # an empty order
+    for index in range(1000):
+        order[f"key:{index}"] = index
+    for index in range(0, 1000, 3):
+        del order[f"key:{index}"]
+    before = order.items()
+    order.warm_lookups([f"key:{index}" for index in range(2000)] + [b"bytes", 7, ("a",)])
+    assert order.items() == before
+    with pytest.raises(TypeError):
+        order.warm_lookups(("key:1",))  # type: ignore[arg-type]
