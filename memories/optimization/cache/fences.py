@@ -19,9 +19,10 @@ steps) in C: :class:`PythonFenceState` and the Python bodies of those methods ar
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Self, cast
+
+from memories.compiled import load_compiled
 
 
 class PythonFenceState:
@@ -43,17 +44,13 @@ _CloseWrites = Callable[[dict[str, list["Fence"]], list["WriteFence"]], list[boo
 _compiled_open_writes: _OpenWrites | None = None
 _compiled_close_writes: _CloseWrites | None = None
 
-if TYPE_CHECKING or os.environ.get("MEMORIES_PURE_PYTHON"):
+_fences = load_compiled("memories.optimization.cache._fences")
+if TYPE_CHECKING or _fences is None:
     FenceState = PythonFenceState
 else:
-    try:
-        from memories.optimization.cache import _fences
-    except ImportError:
-        FenceState = PythonFenceState
-    else:
-        FenceState = cast("type[PythonFenceState]", _fences.FenceState)  # the same attributes (test_fences.py)
-        _compiled_open_writes = _fences.open_writes
-        _compiled_close_writes = _fences.close_writes
+    FenceState = cast("type[PythonFenceState]", _fences.FenceState)  # the same attributes (test_fences.py)
+    _compiled_open_writes = _fences.open_writes
+    _compiled_close_writes = _fences.close_writes
 
 
 class Fence(FenceState):

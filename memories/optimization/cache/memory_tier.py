@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from sys import getsizeof
-from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
+from memories.compiled import load_compiled
 from memories.errors import ValueTooLarge
 from memories.optimization.cache.policies import EvictionPolicy
 from memories.optimization.cache.sizing import estimate_size
@@ -41,18 +40,7 @@ class PythonMemoryEntry:
         self.reads = 0
 
 
-def _compiled_entry_module() -> ModuleType | None:
-    """The compiled ``_entry`` module when built and not switched off by ``MEMORIES_PURE_PYTHON=1``, else None."""
-    if os.environ.get("MEMORIES_PURE_PYTHON"):
-        return None
-    try:
-        from memories.optimization.cache import _entry
-    except ImportError:
-        return None
-    return _entry
-
-
-_compiled_entry = _compiled_entry_module()
+_compiled_entry = load_compiled("memories.optimization.cache._entry")
 #: The compiled MemoryTier.costs of bytes values (None for other values), or None when not built.
 _compiled_costs: Callable[[list[str], list[bytes], int], list[int] | None] | None = (
     None if _compiled_entry is None else _compiled_entry.costs

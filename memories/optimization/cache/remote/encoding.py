@@ -8,9 +8,9 @@ marker), each in one compiled call per batch (``_encoding.c``) when the extensio
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from types import ModuleType
+
+from memories.compiled import load_compiled
 
 
 def python_set_commands(prefix: bytes, keys: list[str], values: list[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -29,17 +29,7 @@ def python_count_with_prefix(values: list[bytes], prefix: bytes) -> int:
     return sum(value.startswith(prefix) for value in values)
 
 
-def _compiled() -> ModuleType | None:
-    if os.environ.get("MEMORIES_PURE_PYTHON"):
-        return None
-    try:
-        from memories.optimization.cache.remote import _encoding
-    except ImportError:
-        return None
-    return _encoding
-
-
-_module = _compiled()
+_module = load_compiled("memories.optimization.cache.remote._encoding")
 #: Whether the compiled functions are the ones in use.
 COMPILED = _module is not None
 set_commands: Callable[[bytes, list[str], list[bytes]], tuple[list[bytes], list[bytes]]] = (
