@@ -20,7 +20,6 @@ is set; otherwise one ``plain`` call per block, the reference a differential tes
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import xxhash
 
+from memories.compiled import load_compiled
 from memories.errors import ConfigError
 
 BlockData = bytes | bytearray | memoryview
@@ -36,12 +36,11 @@ BlocksHasher = Callable[[BlockData, npt.NDArray[np.int64], int], list[bytes]]
 
 
 def _load_compiled() -> BlocksHasher | None:
-    """Return ``_block_ids.xxh3_128_blocks``, or None in a source tree that was never installed."""
-    try:
-        from memories.optimization.dedup._block_ids import xxh3_128_blocks
-    except ImportError:
-        return None
-    return None if os.environ.get("MEMORIES_PURE_PYTHON") else xxh3_128_blocks
+    """Return ``_block_ids.xxh3_128_blocks``, or None in a source tree that was never installed (or when
+    ``MEMORIES_PURE_PYTHON`` is set)."""
+    module = load_compiled("memories.optimization.dedup._block_ids")
+    hasher: BlocksHasher | None = None if module is None else module.xxh3_128_blocks
+    return hasher
 
 
 def _xxh3_128(data: BlockData, seed: int) -> bytes:

@@ -9,8 +9,9 @@ same replies, only slower.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
+
+from memories.compiled import load_compiled
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +42,18 @@ CollectSets = Callable[[bytes, int, int, int, int, int, set[str]], tuple[list[st
 
 def load_fast_run() -> FastRun | None:
     """The compiled ``run`` function, or None (logged at debug level) when the extension is not built or disabled."""
-    if os.environ.get("MEMORIES_PURE_PYTHON"):
+    fast = load_compiled("memories.sidecar.resp._fast")
+    if fast is None:
+        logger.debug("RESP fast path not built or switched off: using the pure-Python path")
         return None
-    try:
-        from memories.sidecar.resp import _fast
-    except ImportError as error:
-        logger.debug("RESP fast path not built, using the pure-Python path: %s", error)
-        return None
-    return _fast.run
+    run: FastRun = fast.run
+    return run
 
 
 def load_collect_sets() -> CollectSets | None:
     """The compiled ``collect_sets`` function, or None when the extension is not built or disabled."""
-    run = load_fast_run()
-    if run is None:
+    fast = load_compiled("memories.sidecar.resp._fast")
+    if fast is None:
         return None
-    from memories.sidecar.resp import _fast
-
-    return _fast.collect_sets
+    collect: CollectSets = fast.collect_sets
+    return collect
