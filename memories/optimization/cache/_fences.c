@@ -8,7 +8,8 @@
  * in Python, key by key, in one call: the sidecar's write-through SET opens and closes one fence per key
  * (docs/benchmarks/coherence.md measured 380 ns per key for the pair in Python). Anything but the usual case (a
  * key some other operation waits on when its write is answered) is handed to the fence's own Python methods
- * (`earliest`, `close`), so each rule has one implementation. tests/unit/optimization/cache/test_batch_steps.py
+ * (`earliest`, `close`), so each rule has one implementation. A key's fence stands alone in the dict of open fences
+ * (no list of one: that was two more allocations and one more object for the collector per write). tests/unit/optimization/cache/test_batch_steps.py
  * checks both builds against the key-by-key steps; test_fences_sanitized.py runs them under ASan/UBSan.
  */
 #define PY_SSIZE_T_CLEAN
@@ -115,9 +116,9 @@ check_fence_type(ModuleState *state, PyObject *fence_type)
 PyDoc_STRVAR(open_writes_doc,
 "open_writes(open, keys, fence_type, fences)\n"
 "--\n\n"
-"Fences.open_writes: a new ``fence_type(fences, key)`` for each of ``keys`` (a list of str), in order, added\n"
-"to the list of its key in the dict ``open`` (made when absent), after marking every fence already in that\n"
-"list superseded. Returns the new fences, in order.");
+"Fences.open_writes: a new ``fence_type(fences, key)`` for each of ``keys`` (a list of str), in order, put\n"
+"in the dict ``open`` under its key: alone when nothing waits there, else after what waits (a fence, or a list\n"
+"of them), each of which is marked superseded. Returns the new fences, in order.");
 
 static PyObject *
 open_writes(PyObject *module, PyObject *const *args, Py_ssize_t count)
@@ -152,35 +153,40 @@ open_writes(PyObject *module, PyObject *const *args, Py_ssize_t count)
         fence->superseded = 0;
         PyList_SET_ITEM(opened, index, (PyObject *)fence); /* `opened` owns it (and frees it on failure) */
         PyObject *waiting = PyDict_GetItemWithError(open, key); /* borrowed */
-        if (waiting == NULL) {
-            if (PyErr_Occurred()) {
-                goto failed;
-            }
-            PyObject *alone = PyList_New(1);
-            if (alone == NULL) {
-                goto failed;
-            }
-            PyList_SET_ITEM(alone, 0, Py_NewRef(fence));
-            int added = PyDict_SetItem(open, key, alone);
-            Py_DECREF(alone);
-            if (added < 0) {
+        if (waiting == NULL) { /* nearly always: the fence stands alone */
+            if (PyErr_Occurred() || PyDict_SetItem(open, key, (PyObject *)fence) < 0) {
                 goto failed;
             }
             continue;
         }
-        if (!PyList_CheckExact(waiting)) {
-            PyErr_SetString(PyExc_TypeError, "the open fences of a key must be a list");
-            goto failed;
-        }
-        for (Py_ssize_t earlier = 0; earlier < PyList_GET_SIZE(waiting); earlier++) {
-            PyObject *other = PyList_GET_ITEM(waiting, earlier);
-            if (!PyObject_TypeCheck(other, state->state_type)) {
-                PyErr_SetString(PyExc_TypeError, "an open fence is not a FenceState");
+        if (PyList_CheckExact(waiting)) {
+            for (Py_ssize_t earlier = 0; earlier < PyList_GET_SIZE(waiting); earlier++) {
+                PyObject *other = PyList_GET_ITEM(waiting, earlier);
+                if (!PyObject_TypeCheck(other, state->state_type)) {
+                    PyErr_SetString(PyExc_TypeError, "an open fence is not a FenceState");
+                    goto failed;
+                }
+                ((FenceState *)other)->superseded = 1;
+            }
+            if (PyList_Append(waiting, (PyObject *)fence) < 0) {
                 goto failed;
             }
-            ((FenceState *)other)->superseded = 1;
+            continue;
         }
-        if (PyList_Append(waiting, (PyObject *)fence) < 0) {
+        if (!PyObject_TypeCheck(waiting, state->state_type)) {
+            PyErr_SetString(PyExc_TypeError, "what waits on a key must be a fence or a list of them");
+            goto failed;
+        }
+        ((FenceState *)waiting)->superseded = 1;
+        PyObject *both = PyList_New(2);
+        if (both == NULL) {
+            goto failed;
+        }
+        PyList_SET_ITEM(both, 0, Py_NewRef(waiting)); /* before the dict lets go of it */
+        PyList_SET_ITEM(both, 1, Py_NewRef(fence));
+        int replaced = PyDict_SetItem(open, key, both);
+        Py_DECREF(both);
+        if (replaced < 0) {
             goto failed;
         }
     }
@@ -197,7 +203,7 @@ PyDoc_STRVAR(close_writes_doc,
 "--\n\n"
 "Fences.close_writes: close each of ``fences`` (a list of write fences in ``open``), in order. Returns, for\n"
 "each, whether it was not superseded and ``earliest`` just before it closed (a list of bool). A fence alone\n"
-"in its key's list is removed here; any other is closed by its own ``close``, after its ``earliest`` is read.");
+"on its key is removed here; any other is closed by its own ``close``, after its ``earliest`` is read.");
 
 static PyObject *
 close_writes(PyObject *module, PyObject *const *args, Py_ssize_t count)
@@ -232,9 +238,9 @@ close_writes(PyObject *module, PyObject *const *args, Py_ssize_t count)
             }
             goto failed;
         }
-        if (PyList_CheckExact(waiting) && PyList_GET_SIZE(waiting) == 1) { /* nearly always */
+        if (waiting == item) { /* nearly always: nothing else waits on the key */
             int superseded = fence->superseded;
-            Py_INCREF(fence); /* the list in `open` may hold the last other reference */
+            Py_INCREF(fence); /* `open` may hold the last other reference */
             int removed = PyDict_DelItem(open, key);
             Py_DECREF(fence);
             if (removed < 0) {

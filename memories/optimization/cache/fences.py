@@ -39,8 +39,8 @@ class PythonFenceState:
 
 
 #: ``open_writes(open, keys, fence_type, fences)`` and ``close_writes(open, fences)``, compiled (see ``_fences.c``).
-_OpenWrites = Callable[[dict[str, list["Fence"]], list[str], type["WriteFence"], "Fences"], list["WriteFence"]]
-_CloseWrites = Callable[[dict[str, list["Fence"]], list["WriteFence"]], list[bool]]
+_OpenWrites = Callable[[dict[str, "Waiting"], list[str], type["WriteFence"], "Fences"], list["WriteFence"]]
+_CloseWrites = Callable[[dict[str, "Waiting"], list["WriteFence"]], list[bool]]
 _compiled_open_writes: _OpenWrites | None = None
 _compiled_close_writes: _CloseWrites | None = None
 
@@ -66,16 +66,24 @@ class Fence(FenceState):
     writes = False
 
     def __enter__(self) -> Self:
-        self._fences._open.setdefault(self.key, []).append(self)
+        by_key = self._fences._open
+        waiting = by_key.get(self.key)
+        if waiting is None:
+            by_key[self.key] = self
+        elif isinstance(waiting, list):
+            waiting.append(self)
+        else:
+            by_key[self.key] = [waiting, self]
         return self
 
     def __exit__(self, *_exception: object) -> None:
         by_key = self._fences._open
-        fences = by_key[self.key]
-        if len(fences) == 1:
+        waiting = by_key[self.key]
+        if waiting is self:
             del by_key[self.key]
         else:
-            fences.remove(self)
+            assert isinstance(waiting, list), "the fence is not open"
+            _leave(by_key, self.key, waiting, waiting.index(self))
 
     open = __enter__
     close = __exit__
@@ -92,29 +100,43 @@ class WriteFence(Fence):
     @property
     def earliest(self) -> bool:
         """Whether no write of the key that began before this one still waits (the fence is open)."""
-        fences = self._fences._open[self.key]
-        if fences[0] is self:
+        waiting = self._fences._open[self.key]
+        if waiting is self:
             return True
-        for fence in fences:
-            if fence is self:
-                return True
-            if fence.writes:
-                return False
+        if isinstance(waiting, list):
+            for fence in waiting:
+                if fence is self:
+                    return True
+                if fence.writes:
+                    return False
         raise AssertionError("the fence is not open")
 
     def __exit__(self, *_exception: object) -> None:
         by_key = self._fences._open
-        fences = by_key[self.key]
-        if len(fences) == 1:
+        waiting = by_key[self.key]
+        if waiting is self:
             del by_key[self.key]
             return
-        position = next(index for index, fence in enumerate(fences) if fence is self)
-        for later in fences[position + 1 :]:
+        assert isinstance(waiting, list), "the fence is not open"
+        position = next(index for index, fence in enumerate(waiting) if fence is self)
+        for later in waiting[position + 1 :]:
             if not later.writes:
                 later.superseded = True
-        del fences[position]
+        _leave(by_key, self.key, waiting, position)
 
     close = __exit__
+
+
+#: What waits on one key: its only fence, or the list of two or more in the order they were opened (a lone fence
+#: needs no list of its own: nearly every write and read is alone on its key while it waits).
+Waiting = Fence | list[Fence]
+
+
+def _leave(by_key: dict[str, Waiting], key: str, waiting: list[Fence], position: int) -> None:
+    """Take the fence at ``position`` out of ``waiting``, the fences of ``key``; one left stands alone again."""
+    del waiting[position]
+    if len(waiting) == 1:
+        by_key[key] = waiting[0]
 
 
 class Fences:
@@ -123,7 +145,7 @@ class Fences:
     __slots__ = ("_open",)
 
     def __init__(self) -> None:
-        self._open: dict[str, list[Fence]] = {}
+        self._open: dict[str, Waiting] = {}
 
     def watch(self, key: str) -> Fence:
         """A fence on ``key``, open for the duration of a ``with`` block."""
@@ -145,11 +167,14 @@ class Fences:
             fence = WriteFence(self, key)
             waiting = by_key.get(key)
             if waiting is None:
-                by_key[key] = [fence]
-            else:
+                by_key[key] = fence
+            elif isinstance(waiting, list):
                 for earlier in waiting:
                     earlier.superseded = True
                 waiting.append(fence)
+            else:
+                waiting.superseded = True
+                by_key[key] = [waiting, fence]
             opened.append(fence)
         return opened
 
@@ -162,8 +187,7 @@ class Fences:
         by_key = self._open
         unchanged: list[bool] = []
         for fence in fences:
-            waiting = by_key[fence.key]
-            if len(waiting) == 1:  # nearly always: nothing else waits on the key
+            if by_key[fence.key] is fence:  # nearly always: nothing else waits on the key
                 del by_key[fence.key]
                 unchanged.append(not fence.superseded)
             else:
@@ -173,16 +197,23 @@ class Fences:
 
     def supersede(self, key: str) -> None:
         """``key`` changed: every operation waiting on it must not install what it brings back."""
-        fences = self._open.get(key)
-        if fences:
-            for fence in fences:
+        waiting = self._open.get(key)
+        if waiting is None:
+            return
+        if isinstance(waiting, list):
+            for fence in waiting:
                 fence.superseded = True
+        else:
+            waiting.superseded = True
 
     def supersede_all(self) -> None:
         """Every key may have changed (a flush, a lost invalidation stream)."""
-        for fences in self._open.values():
-            for fence in fences:
-                fence.superseded = True
+        for waiting in self._open.values():
+            if isinstance(waiting, list):
+                for fence in waiting:
+                    fence.superseded = True
+            else:
+                waiting.superseded = True
 
     def __len__(self) -> int:
         return len(self._open)

@@ -132,6 +132,9 @@ def test_opening_and_closing_write_fences_in_a_batch_decides_as_key_by_key(progr
         for side in (batched, batched_in_python):
             assert side.state() == one_by_one.state(), step
             assert len(side.guard.fences) == len(one_by_one.guard.fences)
+        for side in (one_by_one, batched, batched_in_python):  # a key's fence alone, or a list of two or more
+            waiting = side.guard.fences._open.values()
+            assert all(isinstance(what, Fence) or (type(what) is list and len(what) >= 2) for what in waiting)
     for side in (one_by_one, batched, batched_in_python):  # every fence closed: nothing stays registered
         for fence in side.open:
             fence.close()

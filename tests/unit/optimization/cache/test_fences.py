@@ -82,6 +82,8 @@ def test_the_compiled_batch_forms_refuse_what_is_not_theirs() -> None:
     with pytest.raises(TypeError):
         open_writes({"k": ["not a fence"]}, ["k"], WriteFence, owner)
     with pytest.raises(TypeError):
+        open_writes({"k": "not a fence"}, ["k"], WriteFence, owner)
+    with pytest.raises(TypeError):
         open_writes({}, ["k"], WriteFence)
     with pytest.raises(TypeError):
         close_writes({}, ["not a fence"])
