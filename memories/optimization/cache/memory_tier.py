@@ -107,17 +107,14 @@ class MemoryTier:
         return getsizeof(key) + size + self._per_entry_overhead
 
     def costs(self, keys: Sequence[str], values: Sequence[object]) -> list[int]:
-        """:meth:`cost` of each pair of ``keys`` and ``values`` (bytes): in C for lists of str keys and bytes values
-        when ``_entry`` is built (``_entry.c``), else as written here."""
-        overhead = self._per_entry_overhead
+        """:meth:`cost` of each pair of ``keys`` and ``values`` (bytes): in one C call for lists of str keys and
+        bytes values when ``_entry`` is built (``_entry.c``, the same sums), else key by key."""
         if _compiled_costs is not None and type(keys) is list and type(values) is list:
-            compiled = _compiled_costs(keys, values, overhead)  # None unless every value is bytes
+            compiled = _compiled_costs(keys, values, self._per_entry_overhead)  # None unless every value is bytes
             if compiled is not None:
                 return compiled
-        return [
-            getsizeof(key) + (getsizeof(value) if type(value) is bytes else estimate_size(value)) + overhead
-            for key, value in zip(keys, values, strict=True)
-        ]
+        cost = self.cost
+        return [cost(key, value) for key, value in zip(keys, values, strict=True)]
 
     def lookup(self, key: str, *, count_miss: bool = True) -> MemoryEntry | None:
         """Return the live entry of ``key`` and record the read (hit, or miss if ``count_miss``)."""
