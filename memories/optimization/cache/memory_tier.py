@@ -170,21 +170,12 @@ class MemoryTier:
         :meth:`cost`, bytes) while the key is new and the tier has room for it, the usual write-through install of a
         batch; returns how many were stored (the rest need :meth:`put`, which may evict)."""
         add, capacity = self._entries.setdefault, self.capacity_bytes
-        stored = 0
-        if not self._indexed:
-            for key, value, size in zip(keys, values, sizes, strict=True):
-                if self.bytes_used + size > capacity:
-                    break
-                entry = MemoryEntry(value, size, None)
-                if add(key, entry) is not entry:  # the key is held: put() replaces it
-                    break
-                self._inserted(key, entry)
-                stored += 1
-            return stored
-        # With the index, what _inserted() does for each key is adding its size: done here, without a call per key.
         if self._warm_lookups is not None and type(keys) is list:
             self._warm_lookups(keys)
-        used = self.bytes_used
+        # What _inserted() does, for the batch: the sizes are added up here, and only a policy that is not the index
+        # hears of each new key (a new key of the index is already its most recently used).
+        record = None if self._indexed else self._policy.record_insert
+        used, stored = self.bytes_used, 0
         try:
             for key, value, size in zip(keys, values, sizes, strict=True):
                 if used + size > capacity:
@@ -194,6 +185,8 @@ class MemoryTier:
                     break
                 used += size
                 stored += 1
+                if record is not None:
+                    record(key, size, low_priority=False)
         finally:
             self.bytes_used = used
         return stored
