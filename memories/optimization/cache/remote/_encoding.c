@@ -75,24 +75,47 @@ digits_of(Py_ssize_t length)
 static const char SET_HEADER[] = "*3\r\n$3\r\nSET\r\n";
 #define SET_HEADER_LENGTH ((Py_ssize_t)(sizeof(SET_HEADER) - 1))
 
-/* "*3\r\n$3\r\nSET\r\n$<len(name)>\r\n<name>\r\n$<len(value)>\r\n<value>\r\n" as a new bytes object. */
-static PyObject *
-set_command(const char *name, Py_ssize_t name_length, const char *value, Py_ssize_t value_length)
+/* The UTF-8 (surrogateescape) of `key`: its data when it is ASCII, else in `*encoded` (a new reference the caller
+ * releases). NULL with an exception set on failure. */
+static const char *
+key_utf8(PyObject *key, Py_ssize_t *length, PyObject **encoded)
 {
-    Py_ssize_t name_part = 1 + digits_of(name_length) + 2 + name_length + 2;
-    Py_ssize_t value_part = 1 + digits_of(value_length) + 2 + value_length + 2;
-    if (value_part > PY_SSIZE_T_MAX - SET_HEADER_LENGTH - name_part) {
-        return PyErr_NoMemory();
+    *encoded = NULL;
+    if (PyUnicode_IS_ASCII(key)) {
+        *length = PyUnicode_GET_LENGTH(key);
+        return (const char *)PyUnicode_DATA(key);
     }
-    PyObject *command = PyBytes_FromStringAndSize(NULL, SET_HEADER_LENGTH + name_part + value_part);
-    if (command == NULL) {
+    *encoded = PyUnicode_AsEncodedString(key, "utf-8", "surrogateescape");
+    if (*encoded == NULL) {
         return NULL;
     }
-    char *cursor = PyBytes_AS_STRING(command);
+    *length = PyBytes_GET_SIZE(*encoded);
+    return PyBytes_AS_STRING(*encoded);
+}
+
+/* The bytes of the SET command of a `name_length`-byte name and a `value_length`-byte value, or -1 when that is
+ * past what a bytes object holds. */
+static Py_ssize_t
+set_command_length(Py_ssize_t name_length, Py_ssize_t value_length)
+{
+    if (name_length > PY_SSIZE_T_MAX / 2 - 64 || value_length > PY_SSIZE_T_MAX / 2 - 64) {
+        return -1;
+    }
+    return SET_HEADER_LENGTH + 1 + digits_of(name_length) + 2 + name_length + 2 + 1 + digits_of(value_length) + 2 +
+           value_length + 2;
+}
+
+/* Write "*3\r\n$3\r\nSET\r\n$<len(name)>\r\n<name>\r\n$<len(value)>\r\n<value>\r\n" at `cursor`, the name being
+ * `prefix` then `key`; returns the position after it (set_command_length bytes on). */
+static char *
+put_set_command(char *cursor, const char *prefix, Py_ssize_t prefix_length, const char *key, Py_ssize_t key_length,
+                const char *value, Py_ssize_t value_length)
+{
     memcpy(cursor, SET_HEADER, (size_t)SET_HEADER_LENGTH);
-    cursor = put_length(cursor + SET_HEADER_LENGTH, '$', name_length);
-    memcpy(cursor, name, (size_t)name_length);
-    cursor += name_length;
+    cursor = put_length(cursor + SET_HEADER_LENGTH, '$', prefix_length + key_length);
+    memcpy(cursor, prefix, (size_t)prefix_length);
+    memcpy(cursor + prefix_length, key, (size_t)key_length);
+    cursor += prefix_length + key_length;
     *cursor++ = '\r';
     *cursor++ = '\n';
     cursor = put_length(cursor, '$', value_length);
@@ -100,7 +123,27 @@ set_command(const char *name, Py_ssize_t name_length, const char *value, Py_ssiz
     cursor += value_length;
     *cursor++ = '\r';
     *cursor++ = '\n';
-    return command;
+    return cursor;
+}
+
+/* How many (key, value) pairs the arguments (prefix: bytes, keys: list, values: list) of `function` hold, or -1
+ * with a TypeError or ValueError set when they are not that. */
+static Py_ssize_t
+pairs_of(PyObject *const *args, Py_ssize_t count, const char *function)
+{
+    if (count != 3) {
+        PyErr_Format(PyExc_TypeError, "%s takes 3 arguments", function);
+        return -1;
+    }
+    if (!PyBytes_CheckExact(args[0]) || !PyList_CheckExact(args[1]) || !PyList_CheckExact(args[2])) {
+        PyErr_Format(PyExc_TypeError, "%s takes bytes and two lists", function);
+        return -1;
+    }
+    if (PyList_GET_SIZE(args[2]) != PyList_GET_SIZE(args[1])) {
+        PyErr_Format(PyExc_ValueError, "%s takes as many values as keys", function);
+        return -1;
+    }
+    return PyList_GET_SIZE(args[1]);
 }
 
 PyDoc_STRVAR(set_commands_doc,
@@ -114,20 +157,11 @@ static PyObject *
 set_commands(PyObject *module, PyObject *const *args, Py_ssize_t count)
 {
     (void)module;
-    if (count != 3) {
-        PyErr_SetString(PyExc_TypeError, "set_commands takes 3 arguments");
+    Py_ssize_t length = pairs_of(args, count, "set_commands");
+    if (length < 0) {
         return NULL;
     }
     PyObject *prefix = args[0], *keys = args[1], *values = args[2];
-    if (!PyBytes_CheckExact(prefix) || !PyList_CheckExact(keys) || !PyList_CheckExact(values)) {
-        PyErr_SetString(PyExc_TypeError, "set_commands takes bytes and two lists");
-        return NULL;
-    }
-    Py_ssize_t length = PyList_GET_SIZE(keys);
-    if (PyList_GET_SIZE(values) != length) {
-        PyErr_SetString(PyExc_ValueError, "set_commands takes as many values as keys");
-        return NULL;
-    }
     PyObject *names = PyList_New(length);
     PyObject *commands = names == NULL ? NULL : PyList_New(length);
     if (commands == NULL) {
@@ -142,39 +176,27 @@ set_commands(PyObject *module, PyObject *const *args, Py_ssize_t count)
             PyErr_SetString(PyExc_TypeError, "set_commands takes str keys and bytes values");
             goto failed;
         }
-        Py_ssize_t key_length;
-        const char *key_bytes = NULL;
-        PyObject *encoded = NULL;
-        if (PyUnicode_IS_ASCII(key)) { /* its UTF-8 is its data */
-            key_bytes = (const char *)PyUnicode_DATA(key);
-            key_length = PyUnicode_GET_LENGTH(key);
-        } else {
-            encoded = PyUnicode_AsEncodedString(key, "utf-8", "surrogateescape");
-            if (encoded == NULL) {
-                goto failed;
-            }
-            key_bytes = PyBytes_AS_STRING(encoded);
-            key_length = PyBytes_GET_SIZE(encoded);
-        }
-        if (key_length > PY_SSIZE_T_MAX - prefix_length) {
-            Py_XDECREF(encoded);
-            PyErr_NoMemory();
+        Py_ssize_t key_length, value_length = PyBytes_GET_SIZE(value);
+        PyObject *encoded;
+        const char *key_bytes = key_utf8(key, &key_length, &encoded);
+        if (key_bytes == NULL) {
             goto failed;
         }
-        PyObject *name = PyBytes_FromStringAndSize(NULL, prefix_length + key_length);
-        if (name == NULL) {
+        Py_ssize_t command_length = set_command_length(prefix_length + key_length, value_length);
+        PyObject *name = command_length < 0 ? PyErr_NoMemory()
+                                            : PyBytes_FromStringAndSize(NULL, prefix_length + key_length);
+        PyObject *command = name == NULL ? NULL : PyBytes_FromStringAndSize(NULL, command_length);
+        if (command == NULL) {
+            Py_XDECREF(name);
             Py_XDECREF(encoded);
             goto failed;
         }
         memcpy(PyBytes_AS_STRING(name), prefix_bytes, (size_t)prefix_length);
         memcpy(PyBytes_AS_STRING(name) + prefix_length, key_bytes, (size_t)key_length);
+        put_set_command(PyBytes_AS_STRING(command), prefix_bytes, prefix_length, key_bytes, key_length,
+                        PyBytes_AS_STRING(value), value_length);
         Py_XDECREF(encoded);
         PyList_SET_ITEM(names, index, name);
-        PyObject *command = set_command(PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name), PyBytes_AS_STRING(value),
-                                        PyBytes_GET_SIZE(value));
-        if (command == NULL) {
-            goto failed;
-        }
         PyList_SET_ITEM(commands, index, command);
     }
     return Py_BuildValue("(NN)", names, commands);
@@ -186,9 +208,66 @@ failed:
     return NULL;
 }
 
+PyDoc_STRVAR(joined_set_commands_doc,
+"joined_set_commands(prefix, keys, values)\n"
+"--\n\n"
+"The ``commands`` of ``set_commands(prefix, keys, values)`` back to back in one bytes object.");
+
+static PyObject *
+joined_set_commands(PyObject *module, PyObject *const *args, Py_ssize_t count)
+{
+    (void)module;
+    Py_ssize_t length = pairs_of(args, count, "joined_set_commands");
+    if (length < 0) {
+        return NULL;
+    }
+    PyObject *prefix = args[0], *keys = args[1], *values = args[2];
+    const char *prefix_bytes = PyBytes_AS_STRING(prefix);
+    Py_ssize_t prefix_length = PyBytes_GET_SIZE(prefix), total = 0;
+    /* First the size of the whole (a key that is not ASCII is encoded here and again below: rare). */
+    for (Py_ssize_t index = 0; index < length; index++) {
+        PyObject *key = PyList_GET_ITEM(keys, index), *value = PyList_GET_ITEM(values, index), *encoded;
+        if (!PyUnicode_Check(key) || !PyBytes_Check(value)) {
+            PyErr_SetString(PyExc_TypeError, "joined_set_commands takes str keys and bytes values");
+            return NULL;
+        }
+        Py_ssize_t key_length;
+        if (key_utf8(key, &key_length, &encoded) == NULL) {
+            return NULL;
+        }
+        Py_XDECREF(encoded);
+        Py_ssize_t command_length = set_command_length(prefix_length + key_length, PyBytes_GET_SIZE(value));
+        if (command_length < 0 || command_length > PY_SSIZE_T_MAX - total) {
+            return PyErr_NoMemory();
+        }
+        total += command_length;
+    }
+    PyObject *joined = PyBytes_FromStringAndSize(NULL, total);
+    if (joined == NULL) {
+        return NULL;
+    }
+    char *cursor = PyBytes_AS_STRING(joined);
+    for (Py_ssize_t index = 0; index < length; index++) {
+        PyObject *value = PyList_GET_ITEM(values, index), *encoded;
+        Py_ssize_t key_length, value_length = PyBytes_GET_SIZE(value);
+        const char *key_bytes = key_utf8(PyList_GET_ITEM(keys, index), &key_length, &encoded);
+        if (key_bytes == NULL) { /* it encoded above: out of memory */
+            Py_DECREF(joined);
+            return NULL;
+        }
+        cursor = put_set_command(cursor, prefix_bytes, prefix_length, key_bytes, key_length, PyBytes_AS_STRING(value),
+                                 value_length);
+        Py_XDECREF(encoded);
+    }
+    assert(cursor == PyBytes_AS_STRING(joined) + total);
+    return joined;
+}
+
 static PyMethodDef methods[] = {
     {"count_with_prefix", (PyCFunction)(void (*)(void))count_with_prefix, METH_FASTCALL, count_with_prefix_doc},
     {"set_commands", (PyCFunction)(void (*)(void))set_commands, METH_FASTCALL, set_commands_doc},
+    {"joined_set_commands", (PyCFunction)(void (*)(void))joined_set_commands, METH_FASTCALL,
+     joined_set_commands_doc},
     {NULL, NULL, 0, NULL},
 };
 

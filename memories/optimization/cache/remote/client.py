@@ -76,6 +76,8 @@ class RemoteClient:
         self.router = create_router(settings)
         self.counters = RemoteCounters()
         self.tracking = settings.coherence is Coherence.TRACKING
+        #: Whether one node serves every key (standalone, Sentinel), or each key its cluster node's.
+        self.one_node = not isinstance(self.router, ClusterRouter)
         #: Whether local copies may be installed and served (always True without tracking); see trusted().
         self.coherent = not self.tracking
         #: time.monotonic() until which local copies stay trusted on what was confirmed so far (inf: no tracking).
@@ -167,15 +169,8 @@ class RemoteClient:
         ``callback(indexes, replies)`` gets each command's reply once: the replies of one node's commands
         together, in their order, as soon as the last of them arrived (a batch of replies, one step, for a
         pipeline's SETs); a command that node redirected, alone, once it was executed where it belongs."""
-        replied = self._replied_many
-        if not isinstance(self.router, ClusterRouter):  # one node serves every key
-            connection = self._connected_now(keys[0])
-            if connection is None:
-                return False
-            connection.send_many_then(
-                commands, partial(replied, keys, commands, connection, callback, range(len(keys)))
-            )
-            return True
+        if self.one_node:
+            return self.execute_joined_then(len(commands), b"".join(commands), lambda: (keys, commands), callback)
         by_connection: dict[NodeConnection, list[int]] = {}
         for index, key in enumerate(keys):
             connection = self._connected_now(key)
@@ -184,8 +179,41 @@ class RemoteClient:
             by_connection.setdefault(connection, []).append(index)
         for connection, indexes in by_connection.items():
             node_commands = [commands[index] for index in indexes]
-            connection.send_many_then(node_commands, partial(replied, keys, commands, connection, callback, indexes))
+            connection.send_many_then(
+                node_commands, partial(self._replied_many, keys, commands, connection, callback, indexes)
+            )
         return True
+
+    def execute_joined_then(
+        self,
+        count: int,
+        commands: bytes,
+        separate: Callable[[], tuple[list[bytes], list[bytes]]],
+        callback: ManyReplyCallback,
+    ) -> bool:
+        """:meth:`execute_many_then` of ``count`` encoded commands joined back to back in ``commands``, when
+        :attr:`one_node` (the caller checked): no bytes object per command. ``separate()`` gives their keys and
+        commands apart, asked only when one of them must be sent again (a node still loading its data, a Sentinel
+        master that became a replica)."""
+        connection = self._connected_now(b"")  # one node serves every key
+        if connection is None:
+            return False
+        connection.send_joined_then(count, commands, partial(self._replied_joined, separate, connection, callback))
+        return True
+
+    def _replied_joined(
+        self,
+        separate: Callable[[], tuple[list[bytes], list[bytes]]],
+        connection: NodeConnection,
+        callback: ManyReplyCallback,
+        replies: list[Reply | TierUnavailable],
+    ) -> None:
+        """The replies of an :meth:`execute_joined_then`, handed on as :meth:`_replied_many` does."""
+        if _executed_all(replies):
+            callback(range(len(replies)), replies)
+            return
+        keys, commands = separate()
+        self._replied_many(keys, commands, connection, callback, range(len(keys)), replies)
 
     def _replied_many(
         self,
@@ -198,7 +226,7 @@ class RemoteClient:
     ) -> None:
         """The replies of the commands ``indexes`` of an :meth:`execute_many_then`, sent on ``connection``: handed
         on together, but for those Redis redirected (each of those goes on as in :meth:`_replied`)."""
-        if replies.count(b"OK") == len(replies) or not any(map(_redirection, replies)):
+        if _executed_all(replies):
             callback(indexes, replies)
             return
         executed: list[int] = []
@@ -474,6 +502,11 @@ class RemoteClient:
 
 def _redirection(reply: Reply) -> bool:
     return isinstance(reply, ReplyError) and (reply.code in ("MOVED", "ASK") or reply.code in _RETRY_LATER)
+
+
+def _executed_all(replies: list[Reply | TierUnavailable]) -> bool:
+    """Whether Redis executed every command of ``replies`` (none redirected or refused for now)."""
+    return replies.count(b"OK") == len(replies) or not any(map(_redirection, replies))
 
 
 def _redirect_target(reply: ReplyError, current: NodeAddress) -> NodeAddress:

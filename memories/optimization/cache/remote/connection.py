@@ -179,6 +179,11 @@ class NodeConnection(asyncio.Protocol):
         open."""
         self._queue(callback, len(commands)).extend(commands)
 
+    def send_joined_then(self, count: int, commands: bytes, callback: BatchReplyCallback) -> None:
+        """:meth:`send_many_then` of ``count`` (at least one) encoded commands joined back to back in one bytes
+        object."""
+        self._queue(callback, count).append(commands)
+
     def write_now(self) -> None:
         """Write what this turn queued now rather than at the end of the turn (for a caller at that end already:
         waiting for the next turn would add one to the latency of every command queued)."""

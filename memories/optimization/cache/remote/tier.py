@@ -19,7 +19,7 @@ from functools import partial
 
 from memories.errors import TierUnavailable, WrongValueType
 from memories.optimization.cache.remote.client import RemoteClient
-from memories.optimization.cache.remote.encoding import set_commands
+from memories.optimization.cache.remote.encoding import joined_set_commands, set_commands
 from memories.optimization.cache.remote.protocol import Reply, ReplyError, encode_command
 from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.optimization.cache.stats import RemoteStatus, TierCounters, TierStats
@@ -195,8 +195,12 @@ class RemoteTier:
         of one node's SETs together (see :meth:`RemoteClient.execute_many_then
         <memories.optimization.cache.remote.client.RemoteClient.execute_many_then>`). False, sending nothing, when
         some key's node has no open connection now."""
-        names, commands = set_commands(self._prefix, keys, datas)
-        return self.client.execute_many_then(names, commands, partial(self._set_many_replied, done))
+        client, prefix, replied = self.client, self._prefix, partial(self._set_many_replied, done)
+        if client.one_node:  # no name and command per key: those are made only if Redis asks for some again
+            joined = joined_set_commands(prefix, keys, datas)
+            return client.execute_joined_then(len(keys), joined, partial(set_commands, prefix, keys, datas), replied)
+        names, commands = set_commands(prefix, keys, datas)
+        return client.execute_many_then(names, commands, replied)
 
     def _set_replied(self, done: Callable[[Exception | None], None], reply: Reply | TierUnavailable) -> None:
         done(self._set_outcome(reply))

@@ -50,6 +50,9 @@ def test_set_commands_are_the_python_ones(prefix: bytes, pairs: list[tuple[str, 
     assert compiled().set_commands(prefix, names, datas) == expected
     for name, command, value in zip(*expected, datas, strict=True):
         assert command == encode_command(b"SET", name, value)  # the one encoding of a command
+    joined = encoding.python_joined_set_commands(prefix, names, datas)
+    assert joined == b"".join(expected[1])
+    assert compiled().joined_set_commands(prefix, names, datas) == joined
 
 
 @compiled_only
@@ -59,12 +62,22 @@ def test_keys_that_utf8_cannot_encode_are_refused_as_python_refuses_them() -> No
         python = outcome(encoding.python_set_commands, *arguments)
         assert isinstance(python, tuple) and python[0] is UnicodeEncodeError
         assert outcome(compiled().set_commands, *arguments) == python
+        assert outcome(encoding.python_joined_set_commands, *arguments) == python
+        assert outcome(compiled().joined_set_commands, *arguments) == python
 
 
 @compiled_only
 def test_wrong_arguments_are_refused() -> None:
     module = compiled()
-    function: Any = module.set_commands
+    for function in [module.set_commands, module.joined_set_commands]:
+        refuses_wrong_arguments(function)
+    count: Any = module.count_with_prefix
+    for arguments in [((b"v",), MARKER), ([b"v"], "marker"), (["v"], MARKER), ([b"v"],)]:
+        with pytest.raises(TypeError):
+            count(*arguments)
+
+
+def refuses_wrong_arguments(function: Any) -> None:
     for arguments in [
         ("p:", ["k"], [b"v"]),
         (b"p:", ("k",), [b"v"]),
@@ -75,10 +88,6 @@ def test_wrong_arguments_are_refused() -> None:
     ]:
         with pytest.raises((TypeError, ValueError)):
             function(*arguments)
-    count: Any = module.count_with_prefix
-    for arguments in [((b"v",), MARKER), ([b"v"], "marker"), (["v"], MARKER), ([b"v"],)]:
-        with pytest.raises(TypeError):
-            count(*arguments)
 
 
 @compiled_only
@@ -100,4 +109,5 @@ def test_bytes_to_remote_marks_exactly_the_values_to_remote_marks(datas: list[by
 def test_the_compiled_functions_are_the_ones_in_use() -> None:
     assert encoding.COMPILED
     assert encoding.set_commands is compiled().set_commands
+    assert encoding.joined_set_commands is compiled().joined_set_commands
     assert encoding.count_with_prefix is compiled().count_with_prefix

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 import redis
@@ -15,7 +16,7 @@ from memories.local_processes import free_port
 from memories.optimization.cache.remote.settings import Coherence, RemoteSettings, parse_url
 from memories.optimization.cache.remote.tier import RemoteTier
 from memories.optimization.cache.remote.values import MARKER, from_remote, to_remote
-from tests.redis_servers import CuttingProxy
+from tests.redis_servers import CuttingProxy, RedisServer
 
 
 def settings_for(url: str, prefix: str, **options: object) -> RemoteSettings:
@@ -279,3 +280,29 @@ async def test_set_many_then_reports_a_connection_lost_amid_the_replies(
         await tier.close()
         proxy.close()
         plain_client.delete(*(f"{prefix}k{index}" for index in range(10)))
+
+
+async def test_set_many_then_sends_again_what_a_standalone_node_refused_for_now(tmp_path: Path, prefix: str) -> None:
+    """A standalone node answers ``-MASTERDOWN`` (a replica cut off from its master, not serving stale data) to a
+    batch sent joined in one buffer: each SET is sent again on its own until the node is a master again, then
+    stored and reported once."""
+    server = RedisServer(tmp_path, extra=["--replica-read-only", "no", "--replica-serve-stale-data", "no"]).start()
+    admin = server.client()
+    tier = new_tier(server.url, prefix, coherence=Coherence.NONE)
+    keys = [f"k{index}" for index in range(6)]
+    datas = [b"v%d" % index for index in range(6)]
+    try:
+        assert await tier.start() and tier.client.one_node
+        admin.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # a master no one runs
+        reporting = asyncio.ensure_future(set_many_then(tier, keys, datas))
+        deadline = time.monotonic() + 10
+        while tier.client.counters.redirections < len(keys):  # every SET was refused once
+            assert time.monotonic() < deadline, f"refused {tier.client.counters.redirections} SETs"
+            await asyncio.sleep(0.001)
+        assert not reporting.done()
+        admin.execute_command("REPLICAOF", "NO", "ONE")
+        assert await reporting == [None] * len(keys)
+        assert admin.mget([prefix + key for key in keys]) == datas
+    finally:
+        await tier.close()
+        server.stop()
