@@ -275,12 +275,12 @@ def test_collect_sets_takes_only_leading_plain_sets_of_free_keys(
     once and none taken before, the last one started within the budget; their keys are added to ``taken``."""
     start = min(start, len(data))
     before = set(taken)
-    arguments, consumed = _fast.collect_sets(data, start, budget, MAX_BULK_LENGTH, 64, 2**20, taken)
+    keys, values, consumed = _fast.collect_sets(data, start, budget, MAX_BULK_LENGTH, 64, 2**20, taken)
     assert start <= consumed <= len(data)
     parsed = RespParser().feed(data[start:consumed])
     assert all(len(command) == 3 and command[0].lower() == b"set" for command in parsed)
-    keys = [command[1].decode("utf-8", "surrogateescape") for command in parsed]
-    assert arguments == [item for key, command in zip(keys, parsed, strict=True) for item in (key, command[2])]
+    assert keys == [command[1].decode("utf-8", "surrogateescape") for command in parsed]
+    assert values == [command[2] for command in parsed]
     assert len(set(keys)) == len(keys) and not before & set(keys)
     assert taken == before | set(keys)
     if parsed:
@@ -299,10 +299,11 @@ def test_collect_sets_stops_at_anything_else() -> None:
         frame(b"SET", b"c", b"3")[:-3],  # incomplete
     ):
         taken = {"t"}
-        arguments, consumed = _fast.collect_sets(sets + stop, 0, 2**20, MAX_BULK_LENGTH, 64, 100, taken)
-        assert (arguments, consumed) == (["a", b"1", "b", b"2"], len(sets)), stop
+        collected = _fast.collect_sets(sets + stop, 0, 2**20, MAX_BULK_LENGTH, 64, 100, taken)
+        assert collected == (["a", "b"], [b"1", b"2"], len(sets)), stop
         assert taken == {"t", "a", "b"}
     assert _fast.collect_sets(sets, 0, 1, MAX_BULK_LENGTH, 64, 100, set()) == (
-        ["a", b"1"],
+        ["a"],
+        [b"1"],
         len(frame(b"SET", b"a", b"1")),
     )

@@ -335,9 +335,9 @@ PyDoc_STRVAR(collect_sets_doc,
 "Parse the leading plain SET commands of ``data[start:]`` (arrays of exactly ``SET key value``, any letter\n"
 "case, key and value within the limits) that ``run`` would hand to ``set``, starting none once ``budget``\n"
 "bytes (at least 1) are consumed, and none whose key is in the set ``taken`` (each collected key is added to\n"
-"it: a batch holds each key once). Returns ``(arguments: list, consumed: int)``: keys (str, decoded as UTF-8\n"
-"with surrogateescape) and values (bytes) alternating, and the offset in ``data`` where it stopped (at the\n"
-"first anything else, a key taken, or an incomplete command). Lengths are bytes.");
+"it: a batch holds each key once). Returns ``(keys: list, values: list, consumed: int)``: the keys (str,\n"
+"decoded as UTF-8 with surrogateescape), their values (bytes), and the offset in ``data`` where it stopped (at\n"
+"the first anything else, a key taken, or an incomplete command). Lengths are bytes.");
 
 static PyObject *
 collect_sets(PyObject *module, PyObject *args)
@@ -353,9 +353,10 @@ collect_sets(PyObject *module, PyObject *args)
     if (read_window(data, start, budget, &cursor, &end, &stop) < 0) {
         return NULL;
     }
-    PyObject *collected = PyList_New(0);
-    if (collected == NULL) {
-        return NULL;
+    PyObject *keys = PyList_New(0);
+    PyObject *values = keys == NULL ? NULL : PyList_New(0);
+    if (values == NULL) {
+        goto failed;
     }
     while (cursor < stop) {
         Argument arguments[3];
@@ -367,34 +368,35 @@ collect_sets(PyObject *module, PyObject *args)
         }
         PyObject *key = PyUnicode_DecodeUTF8(arguments[1].start, arguments[1].length, "surrogateescape");
         if (key == NULL) {
-            Py_DECREF(collected);
-            return NULL;
+            goto failed;
         }
         int seen = PySet_Contains(taken, key);
         if (seen != 0) {
             Py_DECREF(key);
             if (seen < 0) {
-                Py_DECREF(collected);
-                return NULL;
+                goto failed;
             }
             break;
         }
-        int failed = PySet_Add(taken, key) < 0 || PyList_Append(collected, key) < 0;
+        int refused = PySet_Add(taken, key) < 0 || PyList_Append(keys, key) < 0;
         Py_DECREF(key);
-        PyObject *value = failed ? NULL : PyBytes_FromStringAndSize(arguments[2].start, arguments[2].length);
+        PyObject *value = refused ? NULL : PyBytes_FromStringAndSize(arguments[2].start, arguments[2].length);
         if (value == NULL) {
-            Py_DECREF(collected);
-            return NULL;
+            goto failed;
         }
-        failed = PyList_Append(collected, value);
+        refused = PyList_Append(values, value);
         Py_DECREF(value);
-        if (failed) {
-            Py_DECREF(collected);
-            return NULL;
+        if (refused) {
+            goto failed;
         }
         cursor = next;
     }
-    return Py_BuildValue("(Nn)", collected, (Py_ssize_t)(cursor - PyBytes_AS_STRING(data)));
+    return Py_BuildValue("(NNn)", keys, values, (Py_ssize_t)(cursor - PyBytes_AS_STRING(data)));
+
+failed:
+    Py_XDECREF(keys);
+    Py_XDECREF(values);
+    return NULL;
 }
 
 static PyMethodDef methods[] = {

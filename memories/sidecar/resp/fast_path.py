@@ -35,9 +35,9 @@ FastRun = Callable[
     tuple[bytes, int, int, int, bool],
 ]
 
-#: ``collect_sets(data, start, budget, max_bulk_length, max_key_length, max_value_size, taken)`` → ``(keys and
-#: values alternating, consumed)``; see ``_fast.c``.
-CollectSets = Callable[[bytes, int, int, int, int, int, set[str]], tuple[list[str | bytes], int]]
+#: ``collect_sets(data, start, budget, max_bulk_length, max_key_length, max_value_size, taken)`` → ``(keys,
+#: values, consumed)``; see ``_fast.c``.
+CollectSets = Callable[[bytes, int, int, int, int, int, set[str]], tuple[list[str], list[bytes], int]]
 
 
 def load_fast_run() -> FastRun | None:

@@ -137,13 +137,11 @@ class SetBatches:
         with every SET's reply in order (``+OK`` or the error the SET alone would get). ``budget`` and
         ``max_bulk_length`` are bytes.
         """
-        arguments, consumed = self._collect(
+        keys, values, consumed = self._collect(
             data, start, budget, max_bulk_length, limits.max_key_length, limits.max_value_size, taken
         )
-        if not arguments:
+        if not keys:
             return None
-        keys: list[str] = arguments[0::2]  # type: ignore[assignment]  # collect_sets alternates str and bytes
-        values: list[bytes] = arguments[1::2]  # type: ignore[assignment]
         batch = self._batch
         if batch is None:
             batch = self._new_batch()
