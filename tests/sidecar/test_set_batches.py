@@ -6,6 +6,7 @@ with the replies the SET command gives."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from memories.optimization.cache.write_batch import BatchDone
 from memories.sidecar.resp.fast_path import load_collect_sets
 from memories.sidecar.resp.set_batch import BATCH_BYTES, SetBatches
 from memories.sidecar.resp.state import RespLimits
-from tests.redis_servers import RedisServer, redis_server
+from tests.redis_servers import CuttingProxy, RedisServer, redis_server
 
 pytestmark = pytest.mark.skipif(load_collect_sets() is None, reason="the compiled SET collector is not built")
 
@@ -177,3 +178,32 @@ async def test_a_batch_that_reaches_its_size_starts_at_once_and_the_rest_of_the_
     assert (await first, await second, await third) == (OK, OK, OK)
     assert counted.calls == [["a", "b"], ["c"]]
     assert server.client().get(f"{prefix}c") == b"3"
+
+
+async def test_closing_cancels_the_sets_going_one_by_one_and_answers_the_rest_with_the_shut_down_error(
+    server: RedisServer, prefix: str
+) -> None:
+    """The agent stops while a declined run goes through set() one SET at a time (each waits 0.5 s for Redis here):
+    the connection gets the reply of the SET that finished and the shut-down error for the others, at once, and the
+    run's keys are free again."""
+    proxy = CuttingProxy(server.port, latency_seconds=0.5)
+    l3 = RemoteSettings.from_url(f"redis://127.0.0.1:{proxy.port}/0", prefix=prefix)
+    cache = CacheManager("1MB", l3=l3, default_ttl="60s")  # a default ttl: set() of each
+    await cache.start()
+    try:
+        batches, taken = set_batches(cache), set[str]()
+        answer = start(batches, sets(("a", b"1"), ("b", b"2"), ("c", b"3")), taken)
+        redis, deadline = server.client(), time.monotonic() + 10
+        while redis.get(f"{prefix}a") is None:
+            assert time.monotonic() < deadline, "the first SET never reached Redis"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # its reply is back; the second SET waits out its 0.5 s
+        batches.close()
+        replies = await asyncio.wait_for(answer, 0.2)
+    finally:
+        await cache.close()
+        proxy.close()
+    assert replies.startswith(OK)
+    assert replies[len(OK) :].split(b"\r\n")[:2] == [b"-ERR the agent shut down before L3 answered this SET"] * 2
+    assert taken == set()
+    assert redis.get(f"{prefix}c") is None

@@ -110,6 +110,12 @@ class CommandTable:
         """True when :meth:`run_fast` answers commands in compiled code."""
         return self._fast_run is not None
 
+    def cancel_set_batches(self) -> None:
+        """Cancel the batches of SETs still going through the cache one by one (see :meth:`SetBatches.close
+        <memories.sidecar.resp.set_batch.SetBatches.close>`): the server is closing."""
+        if self._set_batches is not None:
+            self._set_batches.close()
+
     @property
     def limits(self) -> RespLimits:
         """Limits applied to writes; assign to change them (config reload)."""

@@ -151,7 +151,8 @@ class RespServer:
             connection.stop_reading()
 
     async def close(self, wait_seconds: float) -> None:
-        """Wait up to ``wait_seconds`` for in-flight commands, then close every connection."""
+        """Wait up to ``wait_seconds`` for in-flight commands, then close every connection and cancel what is still
+        in flight (a SET cancelled before L3 answered gets the shut-down error)."""
         self.stop_accepting()
         deadline = time.monotonic() + wait_seconds
         # A finished command may start the next queued one, so wait until no task or batch is left.
@@ -166,6 +167,7 @@ class RespServer:
             self._sweeper.cancel()
         for task in list(self._tasks):
             task.cancel()
+        self.commands.cancel_set_batches()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), timeout=0.5)

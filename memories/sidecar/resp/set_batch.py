@@ -187,6 +187,13 @@ class SetBatches:
             self._one_by_one.add(task)
             task.add_done_callback(self._one_by_one.discard)
 
+    def close(self) -> None:
+        """Cancel the runs going through :meth:`CacheManager.set
+        <memories.optimization.cache.manager.CacheManager.set>` one by one (the agent is stopping): each connection
+        gets the replies of the SETs that finished and the shut-down error for the rest."""
+        for task in list(self._one_by_one):
+            task.cancel()
+
     async def _set_each(self, run: _Run) -> None:
         """:meth:`CacheManager.set` of each SET of ``run`` in order, then its replies (those the SET command gives)."""
         replies: list[bytes] = []
