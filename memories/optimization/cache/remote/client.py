@@ -168,9 +168,8 @@ class RemoteClient:
 
         ``callback(indexes, replies)`` gets each command's reply once: the replies of one node's commands
         together, in their order, as soon as the last of them arrived (a batch of replies, one step, for a
-        pipeline's SETs); a command that node redirected, alone, once it was executed where it belongs."""
-        if self.one_node:
-            return self.execute_joined_then(len(commands), b"".join(commands), lambda: (keys, commands), callback)
+        pipeline's SETs); a command that node redirected, alone, once it was executed where it belongs. With
+        :attr:`one_node`, :meth:`execute_joined_then` does the same without a bytes object per command."""
         by_connection: dict[NodeConnection, list[int]] = {}
         for index, key in enumerate(keys):
             connection = self._connected_now(key)
