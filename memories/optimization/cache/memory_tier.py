@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
+from itertools import islice, repeat
+from operator import attrgetter
 from sys import getsizeof
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from memories.compiled import load_compiled
 from memories.errors import ValueTooLarge
@@ -53,6 +55,24 @@ else:  # the compiled one has the same attributes (test_memory_entry.py)
     MemoryEntry = PythonMemoryEntry if _compiled_entry is None else _compiled_entry.MemoryEntry
 
 
+class EntryIndex(Protocol):
+    """What L1 uses, besides a mapping's interface, of a policy that keeps its entries (``indexes_entries``: the
+    compiled LRU order, ``_lru.c``)."""
+
+    def warm_lookups(self, keys: list[str], /) -> None:
+        """Start loading into the CPU's caches what looking up each of ``keys`` reads (changes nothing)."""
+
+    def pop_many(self, keys: list[str], /) -> list[MemoryEntry]:
+        """Remove each present key of ``keys``; their entries, in order."""
+
+    def add_absent(self, keys: list[str], entries: list[MemoryEntry], /) -> int:
+        """Add each key with its entry, the most recently used, up to the first present one; how many were added."""
+
+
+#: An entry's accounted cost in bytes.
+_size_of = attrgetter("size")
+
+
 @dataclass(frozen=True, slots=True)
 class Evicted:
     """Entries pushed out by one admission, in eviction order, and whether the admission happened."""
@@ -88,11 +108,8 @@ class MemoryTier:
             cast("MutableMapping[str, MemoryEntry]", policy) if self._indexed else {}
         )
         self._per_entry_overhead = ENTRY_OVERHEAD_BYTES + policy.entry_overhead_bytes
-        #: The index's hint that a batch of keys is about to be looked up (``LruOrder.warm_lookups``: it starts
-        #: loading into the CPU's caches what those lookups read), if it has one.
-        self._warm_lookups: Callable[[list[str]], None] | None = (
-            getattr(policy, "warm_lookups", None) if self._indexed else None
-        )
+        #: The index's batch operations, if the policy is the index.
+        self._index: EntryIndex | None = cast("EntryIndex", policy) if self._indexed else None
         #: Called with each key that leaves the tier (deleted, evicted, expired, cleared); not by store(), the
         #: write path of a cache with no other tier.
         self.on_remove: Callable[[str], None] | None = None
@@ -169,11 +186,19 @@ class MemoryTier:
         """:meth:`put` of each of the leading pairs of ``keys`` and ``values`` (no expiry; ``sizes`` their
         :meth:`cost`, bytes) while the key is new and the tier has room for it, the usual write-through install of a
         batch; returns how many were stored (the rest need :meth:`put`, which may evict)."""
-        add, capacity = self._entries.setdefault, self.capacity_bytes
-        if self._warm_lookups is not None and type(keys) is list:
-            self._warm_lookups(keys)
-        # What _inserted() does, for the batch: the sizes are added up here, and only a policy that is not the index
-        # hears of each new key (a new key of the index is already its most recently used).
+        index, capacity = self._index, self.capacity_bytes
+        if index is not None and type(keys) is list:
+            index.warm_lookups(keys)
+            total = sum(sizes)
+            if self.bytes_used + total <= capacity:
+                # Room for the whole batch, nearly always: its entries made and added in two C calls, no step per
+                # key here (a new key of the index is already its most recently used: nothing else to tell).
+                stored = index.add_absent(keys, list(map(MemoryEntry, values, sizes, repeat(None, len(keys)))))
+                self.bytes_used += total if stored == len(keys) else sum(islice(sizes, stored))
+                return stored
+        # What _inserted() does, key by key: the sizes are added up here, and only a policy that is not the index
+        # hears of each new key.
+        add = self._entries.setdefault
         record = None if self._indexed else self._policy.record_insert
         used, stored = self.bytes_used, 0
         try:
@@ -263,21 +288,13 @@ class MemoryTier:
 
     def delete_many(self, keys: Iterable[str]) -> None:
         """:meth:`delete` each of ``keys``."""
-        pop = self._entries.pop
-        if self._indexed and self.on_remove is None:
-            # What _removed() does for each key is taking its size off: done here, without a call per key.
-            if self._warm_lookups is not None and type(keys) is list:
-                self._warm_lookups(keys)
-            freed = 0
-            try:
-                for key in keys:
-                    entry = pop(key, None)
-                    if entry is not None:
-                        freed += entry.size
-            finally:
-                self.bytes_used -= freed
+        index = self._index
+        if index is not None and self.on_remove is None and type(keys) is list:
+            # What _removed() does for each key is taking its size off: done here, after one C call for the batch.
+            index.warm_lookups(keys)
+            self.bytes_used -= sum(map(_size_of, index.pop_many(keys)))
             return
-        removed = self._removed
+        pop, removed = self._entries.pop, self._removed
         for key in keys:
             entry = pop(key, None)
             if entry is not None:

@@ -677,6 +677,83 @@ setdefault(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
     return payload;
 }
 
+PyDoc_STRVAR(pop_many_doc, "pop_many(keys, /)\n--\n\n"
+                            "Remove each key of the list ``keys`` that is present; returns their payloads, in the "
+                            "order of ``keys`` (absent keys add nothing). ``pop(key, None)`` of each, in one call.");
+
+static PyObject *
+pop_many(LruOrder *self, PyObject *keys)
+{
+    if (!PyList_CheckExact(keys)) {
+        PyErr_SetString(PyExc_TypeError, "pop_many takes a list of keys");
+        return NULL;
+    }
+    PyObject *payloads = PyList_New(0);
+    if (payloads == NULL) {
+        return NULL;
+    }
+    /* The list's length is read again on each step: a released key's __del__ may change it. */
+    for (Py_ssize_t index = 0; index < PyList_GET_SIZE(keys); index++) {
+        PyObject *key = Py_NewRef(PyList_GET_ITEM(keys, index));
+        Py_hash_t hash;
+        Py_ssize_t slot = lookup(self, key, &hash);
+        PyObject *payload = slot >= 0 ? remove_at(self, slot) : NULL; /* consistent again before anything runs */
+        Py_DECREF(key);
+        if (slot == -2) {
+            Py_DECREF(payloads);
+            return NULL;
+        }
+        if (payload != NULL) {
+            int appended = PyList_Append(payloads, payload);
+            Py_DECREF(payload);
+            if (appended < 0) {
+                Py_DECREF(payloads);
+                return NULL;
+            }
+        }
+    }
+    maybe_shrink(self);
+    return payloads;
+}
+
+PyDoc_STRVAR(add_absent_doc, "add_absent(keys, payloads, /)\n--\n\n"
+                              "Add ``keys[i]`` with ``payloads[i]`` (two lists of one length), in order, each the most "
+                              "recently used, up to the first key already present, which stops it (its payload is "
+                              "unchanged). Returns how many were added: ``setdefault`` of each while it adds.");
+
+static PyObject *
+add_absent(LruOrder *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "add_absent takes a list of keys and a list of payloads");
+        return NULL;
+    }
+    PyObject *keys = args[0], *payloads = args[1];
+    if (PyList_GET_SIZE(keys) != PyList_GET_SIZE(payloads)) {
+        PyErr_SetString(PyExc_ValueError, "add_absent takes as many payloads as keys");
+        return NULL;
+    }
+    Py_ssize_t added = 0;
+    /* Lengths are read again on each step: a key's __hash__ or __eq__, or a collection, may change the lists. */
+    for (; added < PyList_GET_SIZE(keys) && added < PyList_GET_SIZE(payloads); added++) {
+        PyObject *key = Py_NewRef(PyList_GET_ITEM(keys, added));
+        PyObject *payload = Py_NewRef(PyList_GET_ITEM(payloads, added));
+        Py_hash_t hash;
+        Py_ssize_t insert_at = -1;
+        Py_ssize_t slot = lookup_for_insert(self, key, &hash, &insert_at);
+        int failed = slot == -2 || (slot == -1 && insert(self, key, hash, 1, payload, insert_at) < 0);
+        Py_DECREF(key);
+        Py_DECREF(payload);
+        if (failed) {
+            return NULL;
+        }
+        if (slot >= 0) {
+            break;
+        }
+    }
+    return PyLong_FromSsize_t(added);
+}
+
 PyDoc_STRVAR(items_doc, "items()\n--\n\n``(key, payload)`` pairs from least to most recently used (a list).");
 
 static PyObject *
@@ -848,6 +925,8 @@ static PyMethodDef methods[] = {
     {"get", (PyCFunction)(void (*)(void))get, METH_FASTCALL, get_doc},
     {"pop", (PyCFunction)(void (*)(void))pop, METH_FASTCALL, pop_doc},
     {"setdefault", (PyCFunction)(void (*)(void))setdefault, METH_FASTCALL, setdefault_doc},
+    {"pop_many", (PyCFunction)pop_many, METH_O, pop_many_doc},
+    {"add_absent", (PyCFunction)(void (*)(void))add_absent, METH_FASTCALL, add_absent_doc},
     {"warm_lookups", (PyCFunction)warm_lookups, METH_O, warm_lookups_doc},
     {"items", (PyCFunction)items, METH_NOARGS, items_doc},
     {NULL, NULL, 0, NULL},

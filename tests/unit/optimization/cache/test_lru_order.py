@@ -179,6 +179,8 @@ mapping_operations = st.lists(
                 "del",
                 "setdefault",
                 "warm",
+                "pop_many",
+                "add_absent",
             ]
         ),
         keys,
@@ -207,6 +209,22 @@ def apply_mapping(order: Any, reference: bool, operation: str, key: Hashable, pa
             return None
         if operation == "setdefault":
             return mapping.setdefault(key, f"payload {payload}") if payload % 2 else mapping.setdefault(key)
+        batch = [key, "a", -1, key, 7][: payload + 2]  # repeats and keys the order may or may not hold
+        if operation == "pop_many":
+            if reference:
+                return [mapping.pop(each) for each in batch if each in mapping]
+            return mapping.pop_many(batch)
+        if operation == "add_absent":
+            payloads = [f"added {index}" for index in range(len(batch))]
+            if not reference:
+                return mapping.add_absent(batch, payloads)
+            added = 0
+            for each, added_payload in zip(batch, payloads, strict=True):
+                if each in mapping:
+                    break
+                mapping[each] = added_payload
+                added += 1
+            return added
     except KeyError as error:
         return KeyError, error.args
     return apply(order, operation, key)
@@ -236,6 +254,28 @@ def test_payloads_are_released() -> None:
     assert sys.getrefcount(payload) == 2
     order["k"] = payload
     assert order.pop("k") is payload
+    assert sys.getrefcount(payload) == 2
+
+
+def test_batch_operations_take_lists_and_refuse_bad_arguments() -> None:
+    order: Any = CompiledLruPolicy()  # the calls below are wrong on purpose
+    with pytest.raises(TypeError):
+        order.pop_many(("a",))
+    with pytest.raises(TypeError):
+        order.add_absent(("a",), ["payload"])
+    with pytest.raises(TypeError):
+        order.add_absent(["a"])
+    with pytest.raises(ValueError, match="as many payloads as keys"):
+        order.add_absent(["a", "b"], ["payload"])
+    with pytest.raises(TypeError):
+        order.pop_many([[1, 2]])  # unhashable
+    with pytest.raises(TypeError):
+        order.add_absent(["ok", [1, 2]], [1, 2])
+    assert order.items() == [("ok", 1)]  # added before the unhashable key stopped it
+    payload = object()
+    assert order.add_absent(["p"], [payload]) == 1
+    assert sys.getrefcount(payload) == 3
+    assert order.pop_many(["p", "p"]) == [payload]
     assert sys.getrefcount(payload) == 2
 
 

@@ -148,6 +148,63 @@ def test_a_released_key_that_touches_the_order_leaves_it_consistent() -> None:
     assert order.keys()[:20] == [f"key:{index}" for index in range(20)]
 
 
+def test_batch_operations_stay_consistent_when_finalizers_change_the_order_and_the_lists() -> None:
+    order = filled_order(300)
+    keys = [f"key:{index}" for index in range(0, 300, 2)]
+    payloads = [f"new {index}" for index in range(len(keys))]
+    counter = iter(range(10**6))
+
+    def churn() -> None:  # grows and shrinks the arrays, and the lists being walked
+        order.record_insert(f"churn:{next(counter)}")
+        victim = order.choose_victim()
+        if victim is not None:
+            order.remove(victim)
+        if keys:
+            keys.pop()
+        if payloads:
+            payloads.pop(0)
+
+    with collections_running(churn):
+        popped = order.pop_many(keys)
+        added = order.add_absent(keys, payloads)
+    assert all(isinstance(payload, str) and payload.startswith("payload ") for payload in popped)
+    assert len(set(popped)) == len(popped)
+    assert 0 <= added <= len(keys)
+    assert len(order.keys()) == len(order)
+
+
+def test_a_key_released_inside_a_batch_that_touches_the_order_leaves_it_consistent() -> None:
+    order = filled_order(20)
+    released: list[str] = []
+
+    class Key:
+        """Equal by name; a stored one whose last reference the order drops changes the order from __del__."""
+
+        def __init__(self, name: str, stored: bool) -> None:
+            self.name, self.stored = name, stored
+
+        def __hash__(self) -> int:
+            return hash(self.name)
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Key) and other.name == self.name
+
+        def __del__(self) -> None:
+            if self.stored:
+                released.append(self.name)
+                order[f"from del:{self.name}"] = self.name
+                order.pop("key:5", None)
+
+    assert order.add_absent([Key("a", True), Key("b", True)], ["first", "second"]) == 2
+    assert order.add_absent([Key("c", True), Key("a", False)], ["third", "not added"]) == 1  # stops at "a"
+    popped = order.pop_many([Key("a", False), Key("b", False), "key:6", Key("c", False)])
+    assert released == ["a", "b", "c"]  # each released inside pop_many, as it was removed
+    assert popped == ["first", "second", "payload 6", "third"]
+    assert "key:5" not in order and "key:6" not in order
+    assert order.keys()[-3:] == ["from del:a", "from del:b", "from del:c"]
+    assert len(order) == 20 - 2 + 3
+
+
 def test_a_collected_order_whose_keys_finalize_into_it_is_cleared_safely() -> None:
     """tp_clear releases keys whose finalizers may still reach the order through the cycle."""
 
