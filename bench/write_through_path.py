@@ -3,11 +3,13 @@
 The agent's RESP connections and its L3 connection get fake transports: requests are fed to the RESP connections
 (``--clients`` connections, ``--pipeline`` SETs each per round), every command the L3 connection writes is answered
 at once by feeding its reply back, and the event loop turns until every client has its replies. What is measured is
-CPU time per SET (``time.process_time``), best of 5 — the part of the agent's cost that is Python, which
-redis-benchmark on a loaded 2-core machine cannot separate from scheduling. A real redis-server (started here) is
-used only for the L3 handshake. Run it with each checkout's interpreter to compare.
+CPU time per SET (``time.process_time``), best of 5, with the agent's GC thresholds — the part of the agent's cost
+that is Python, which redis-benchmark on a loaded 2-core machine cannot separate from scheduling. The requests are
+made before the clock starts. With ``--random-keys`` each key is drawn at random among 100 000, as
+``redis-benchmark -r 100000`` does, so that L1's lookups miss the CPU's caches as in the agent. A real
+redis-server (started here) is used only for the L3 handshake. Run it with each checkout's interpreter to compare.
 
-    .venv/bin/python bench/write_through_path.py [--clients 50] [--pipeline 1] [--rounds 200] [--size 100]
+    .venv/bin/python bench/write_through_path.py [--clients 50] [--pipeline 1] [--rounds 200] [--size 100] [--random-keys]
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
+import itertools
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +56,10 @@ RespConnection = _resp_class(
     "memories.sidecar.resp_server",
 )
 UNLIMITED = 1 << 30
+#: How many keys the SETs write (as ``redis-benchmark -r 100000``).
+_KEY_SPACE = 100_000
+#: Rounds of requests made in advance and sent again in turn (building them is not measured).
+_REQUEST_ROUNDS = 64
 
 
 class FakeTransport:
@@ -91,8 +100,11 @@ def _l3_replies(written: bytes, value_size: int) -> bytes:
     return b"".join(b"+PONG\r\n" if c.startswith(b"1\r\n$4\r\nPING") else b"+OK\r\n" for c in commands)
 
 
-async def measure(port: int, clients: int, pipeline: int, rounds: int, size: int = 100) -> float:
-    """CPU microseconds per SET of ``size``-byte values, best of 5 batches of ``rounds`` rounds."""
+async def measure(
+    port: int, clients: int, pipeline: int, rounds: int, size: int = 100, random_keys: bool = False
+) -> float:
+    """CPU microseconds per SET of ``size``-byte values, best of 5 batches of ``rounds`` rounds; the keys are
+    :data:`_KEY_SPACE` keys in turn, or drawn at random among them (``random_keys``, as ``redis-benchmark -r``)."""
     cache = CacheManager("256MB", l3=RemoteSettings(addresses=(NodeAddress("127.0.0.1", port),), prefix="path:"))
     await cache.start()
     assert cache._l3 is not None
@@ -114,19 +126,27 @@ async def measure(port: int, clients: int, pipeline: int, rounds: int, size: int
         connection, transport = RespConnection(server), FakeTransport()
         connection.connection_made(transport)
         connections.append((connection, transport))
-    value_argument, sent = b"\r\n$%d\r\n%b\r\n" % (size, b"x" * size), 0
-
-    def requests() -> bytes:
-        nonlocal sent
-        commands = []
-        for _ in range(pipeline):
-            commands.append(b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d%b" % (sent % 100_000, value_argument))
-            sent += 1
-        return b"".join(commands)  # one command: that command, not a copy
+    value_argument = b"\r\n$%d\r\n%b\r\n" % (size, b"x" * size)
+    # Each client's requests of _REQUEST_ROUNDS rounds, made before anything is measured and then sent again in turn.
+    draw = random.Random(0)
+    numbers = itertools.count() if not random_keys else iter(lambda: draw.randrange(_KEY_SPACE), None)
+    requests = [
+        [
+            b"".join(  # one command: that command, not a copy
+                b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d%b" % (next(numbers) % _KEY_SPACE, value_argument)
+                for _ in range(pipeline)
+            )
+            for _ in connections
+        ]
+        for _ in range(_REQUEST_ROUNDS)
+    ]
+    sent = 0
 
     async def one_round() -> None:
-        for connection, _transport in connections:
-            connection.data_received(requests())
+        nonlocal sent
+        for (connection, _transport), request in zip(connections, requests[sent % _REQUEST_ROUNDS], strict=True):
+            connection.data_received(request)
+        sent += 1
         answered = 0
         while answered < clients * pipeline:
             await asyncio.sleep(0)
@@ -148,24 +168,47 @@ async def measure(port: int, clients: int, pipeline: int, rounds: int, size: int
     return best
 
 
+def _agent_gc_thresholds() -> None:
+    """The cyclic GC's thresholds the agent runs with (``memories.sidecar.cli.GC_THRESHOLDS``), where the checkout
+    has them: the defaults collect far more often than in the agent."""
+    with contextlib.suppress(ImportError):
+        thresholds = getattr(importlib.import_module("memories.sidecar.cli"), "GC_THRESHOLDS", None)
+        if thresholds is not None:
+            gc.set_threshold(*thresholds)
+
+
 def main() -> None:
+    _agent_gc_thresholds()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--pipeline", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--size", type=int, default=100, help="value bytes")
+    parser.add_argument(
+        "--random-keys",
+        action="store_true",
+        help="draw each key at random (as redis-benchmark -r does: L1's lookups then miss the CPU's caches)",
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         redis = RedisServer(Path(directory))
         try:
             cost = uvloop.run(
-                measure(redis.port, arguments.clients, arguments.pipeline, arguments.rounds, arguments.size)
+                measure(
+                    redis.port,
+                    arguments.clients,
+                    arguments.pipeline,
+                    arguments.rounds,
+                    arguments.size,
+                    arguments.random_keys,
+                )
             )
         finally:
             redis.stop()
+    keys = "random keys" if arguments.random_keys else "keys in turn"
     print(
-        f"{cost:.1f} us of CPU a SET of {arguments.size} B ({arguments.clients} clients, pipeline {arguments.pipeline};"
-        " best of 5)"
+        f"{cost:.2f} us of CPU a SET of {arguments.size} B ({arguments.clients} clients, pipeline {arguments.pipeline},"
+        f" {keys}; best of 5)"
     )
 
 
