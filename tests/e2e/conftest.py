@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,8 @@ from memories.controlplane.node.host_settings import RECORD_NAME, read_sysctls
 from memories.controlplane.node.images import NodeImages, locate_images
 from memories.controlplane.node.instance import node_root
 from memories.controlplane.node.support import node_support_problems
+from memories.controlplane.node.teardown import CONTAINERD, KUBELET
+from memories.controlplane.processes import log_tail
 from memories.errors import ControlPlaneError
 from tests.helm.chart import CHART, Helm, helm_binary
 
@@ -58,6 +60,53 @@ def node_images(node_binaries: ControlPlaneBinaries) -> NodeImages:
         raise
 
 
+#: The real clusters up now (the session's): what a failing test's report describes.
+_running_clusters: list[LocalControlPlane] = []
+#: Lines of each event listing and log kept in a failing test's report.
+_REPORT_LINES = 80
+
+
+def _node_state(cluster: LocalControlPlane) -> list[tuple[str, str]]:
+    """What a failing real-node test's report shows of the node: the pods with their restarts and last
+    terminations, the latest events (probe failures, kills, back-offs), and the kubelet's and containerd's logs."""
+    restarts = (
+        "{range .items[*]}{.metadata.namespace}/{.metadata.name}{range .status.containerStatuses[*]}"
+        " {.name}:restarts={.restartCount},ready={.ready},last={.lastState.terminated.reason}"
+        "/{.lastState.terminated.exitCode}{end}{'\\n'}{end}"
+    )
+    sections = [
+        ("pods", cluster.kubectl("get", "pods", "-A", "-o", "wide").stdout),
+        ("containers", cluster.kubectl("get", "pods", "-A", "-o", f"jsonpath={restarts}").stdout),
+        ("events", _last_lines(cluster.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp").stdout)),
+    ]
+    if cluster.node is not None:
+        directory = cluster.node.instance.directory
+        sections += [(name, log_tail(directory / f"{name}.log", _REPORT_LINES)) for name in (KUBELET, CONTAINERD)]
+    return sections
+
+
+def _last_lines(text: str) -> str:
+    return "\n".join(text.splitlines()[-_REPORT_LINES:])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A real-node test that failed gets the node's state in its report (:func:`_node_state`): the flaky failures
+    seen under load cannot be told apart once the cluster and its logs are gone."""
+    report = yield
+    if report.failed and call.when == "call" and _running_clusters:
+        for cluster in _running_clusters:
+            try:
+                sections = _node_state(cluster)
+            except Exception as error:  # a report must not fail because the node is in a bad state
+                sections = [("node state", f"could not be read: {error!r}")]
+            for name, text in sections:
+                report.sections.append((f"real node: {name}", text))
+    return report
+
+
 def start_real_cluster(binaries: ControlPlaneBinaries, images: NodeImages, workdir: Path) -> LocalControlPlane:
     """A started control plane with its own real node (the caller stops it)."""
     node = RealNode.with_images(binaries.kubelet or Path(), images)
@@ -77,9 +126,11 @@ def real_cluster(
     began = time.monotonic()
     cluster = start_real_cluster(node_binaries, node_images, tmp_path_factory.mktemp("real-cluster"))
     print(f"real cluster up in {time.monotonic() - began:.1f} s", flush=True)
+    _running_clusters.append(cluster)
     try:
         yield cluster
     finally:
+        _running_clusters.remove(cluster)
         cluster.stop()
     if not (node_root() / RECORD_NAME).exists():
         assert read_sysctls() == before, "the node did not restore the machine's kernel settings"
