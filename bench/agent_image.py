@@ -23,12 +23,9 @@ from typing import Any
 from memories.controlplane.node.image_build import buildah_command
 
 PROBE = """
-import json, os, socket, subprocess, sys, time, urllib.request
+import json, subprocess, sys, time, urllib.request
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from memories.local_processes import free_port
 
 resp, http, ops = free_port(), free_port(), free_port()
 config = {"cache": {"l1Size": "64MB", "l2Size": "256MB", "l2Path": "/tmp/agent-l2"},
