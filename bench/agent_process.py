@@ -22,6 +22,12 @@ READY_TIMEOUT_SECONDS = 30.0
 _POLL_SECONDS = 0.01
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, in seconds."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def is_ready(ops_port: int) -> bool:
     """Whether the agent whose ops server listens on loopback ``ops_port`` answers ``/readyz`` with 200."""
     try:
@@ -65,8 +71,7 @@ class AgentProcess:
 
     def cpu_seconds(self) -> float:
         """The agent's CPU time so far (user + system), in seconds."""
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
+        return process_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         """SIGTERM, then wait for the agent to exit (up to 30 s)."""
