@@ -7,7 +7,8 @@ throughput, p99 and the CPU time per SET (user + system over the run, divided by
 or redis-server alone), of L3's redis-server and of redis-benchmark are printed with each one's ratio to
 redis-server, and how many cores the three kept busy (their CPU per SET times the throughput): on a 2-core machine
 that shows whether a run was bound by the CPU or by the processes waiting on each other. SET only: its CPU per
-command is the steadier figure on a shared machine, and the one the write-through path changes.
+command is the steadier figure on a shared machine, and the one the write-through path changes. Each round's
+throughputs are printed to stderr as it ends.
 
     .venv/bin/python bench/write_through_ab.py [--pipeline 1] [--requests 60000] [--size 100] [--rounds 5]
         main=<main's venv>/bin/python branch=.venv/bin/python
@@ -82,11 +83,13 @@ def main() -> None:
             for name, python in pythons.items()
         }
         try:
-            for _ in range(arguments.rounds):
+            for round_ in range(1, arguments.rounds + 1):
                 shape = (arguments.pipeline, arguments.requests, arguments.size)
                 runs["redis"].append(set_run(peer.port, peer.process.pid, None, *shape))
                 for name, agent in agents.items():
                     runs[name].append(set_run(agent.resp_port, agent.process.pid, l3.process.pid, *shape))
+                done = ", ".join(f"{name} {measured[-1].rps:.0f}" for name, measured in runs.items())
+                print(f"round {round_}/{arguments.rounds} (rps): {done}", file=sys.stderr, flush=True)
         finally:
             for agent in agents.values():
                 agent.stop()
