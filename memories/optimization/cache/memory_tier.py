@@ -187,7 +187,7 @@ class MemoryTier:
         :meth:`cost`, bytes) while the key is new and the tier has room for it, the usual write-through install of a
         batch; returns how many were stored (the rest need :meth:`put`, which may evict)."""
         index, capacity = self._index, self.capacity_bytes
-        if index is not None and type(keys) is list:
+        if index is not None and type(keys) is list and len(keys) == len(values) == len(sizes):
             index.warm_lookups(keys)
             total = sum(sizes)
             if self.bytes_used + total <= capacity:
