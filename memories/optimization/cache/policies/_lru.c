@@ -13,6 +13,8 @@
  *
  * Each key also carries a payload behind a dict-like interface (get, [], del, pop, items, iteration),
  * so the in-memory tier can keep its entries here and probe one hash table per read instead of two.
+ * ``pop_many(keys)`` and ``add_absent(keys, payloads)`` are ``pop`` and ``setdefault`` of a batch of keys in one
+ * call (a write-through batch's removal of the old entries and addition of the new ones).
  * ``warm_lookups(keys)`` changes nothing: before a batch's lookups (a write-through batch's deletes and inserts)
  * it starts loading their slots, nodes, keys and payloads into the CPU's caches, so that the misses of random
  * keys overlap instead of coming one after another (about a fifth of the batch's time with a million keys).
