@@ -21,12 +21,16 @@
 #include <Python.h>
 #include <structmember.h>
 
-/* Every field is an object member (T_OBJECT_EX), as a __slots__ attribute is: CPython's specializing interpreter
- * reads and writes such members as fast as slots, and `del entry.size` then reading it raises AttributeError. */
+/* The fields read and written on every hit (value, expires_at, reads) are object members (T_OBJECT_EX), as a
+ * __slots__ attribute is: CPython's specializing interpreter reads and writes such members as fast as slots, and
+ * `del entry.value` then reading it raises AttributeError. The size is a C integer (T_PYSSIZET): an int object of
+ * its own would be one more allocation per stored entry (28 bytes: sizes above 256 are not cached small ints) and
+ * one more cache miss when a write-through batch frees the entries it replaces. Reading `entry.size` from Python
+ * makes an int each time; the hot paths read it once per entry at most. */
 typedef struct {
     PyObject_HEAD
     PyObject *value;      /* the stored object */
-    PyObject *size;       /* int: accounted cost in bytes */
+    Py_ssize_t size;      /* accounted cost in bytes */
     PyObject *expires_at; /* float (clock seconds) or None */
     PyObject *reads;      /* int: reads since the entry was stored */
 } MemoryEntry;
@@ -35,8 +39,9 @@ static PyObject *
 entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"value", "size", "expires_at", NULL};
-    PyObject *value, *size, *expires_at;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO:MemoryEntry", keywords, &value, &size, &expires_at)) {
+    PyObject *value, *expires_at;
+    Py_ssize_t size;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OnO:MemoryEntry", keywords, &value, &size, &expires_at)) {
         return NULL;
     }
     MemoryEntry *self = (MemoryEntry *)type->tp_alloc(type, 0);
@@ -44,7 +49,7 @@ entry_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->value = Py_NewRef(value);
-    self->size = Py_NewRef(size);
+    self->size = size;
     self->expires_at = Py_NewRef(expires_at);
     self->reads = PyLong_FromLong(0); /* a cached small int: cannot fail */
     return (PyObject *)self;
@@ -56,13 +61,17 @@ static PyObject *
 entry_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t count = PyVectorcall_NARGS(nargsf);
-    if (kwnames == NULL && count == 3) {
+    if (kwnames == NULL && count == 3 && PyLong_CheckExact(args[1])) {
+        Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+        if (size == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
         MemoryEntry *self = (MemoryEntry *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
         if (self == NULL) {
             return NULL;
         }
         self->value = Py_NewRef(args[0]);
-        self->size = Py_NewRef(args[1]);
+        self->size = size;
         self->expires_at = Py_NewRef(args[2]);
         self->reads = PyLong_FromLong(0);
         return (PyObject *)self;
@@ -99,7 +108,6 @@ entry_dealloc(MemoryEntry *self)
     PyTypeObject *type = Py_TYPE(self);
     /* No finalizer can reach this entry any more (no reference is left, and the type takes no weak references). */
     Py_XDECREF(self->value);
-    Py_XDECREF(self->size);
     Py_XDECREF(self->expires_at);
     Py_XDECREF(self->reads);
     type->tp_free((PyObject *)self);
@@ -182,7 +190,7 @@ static PyMethodDef module_methods[] = {
 
 static PyMemberDef entry_members[] = {
     {"value", T_OBJECT_EX, offsetof(MemoryEntry, value), 0, "the stored object"},
-    {"size", T_OBJECT_EX, offsetof(MemoryEntry, size), 0, "accounted cost in bytes"},
+    {"size", T_PYSSIZET, offsetof(MemoryEntry, size), 0, "accounted cost in bytes"},
     {"expires_at", T_OBJECT_EX, offsetof(MemoryEntry, expires_at), 0, "clock seconds, or None: never expires"},
     {"reads", T_OBJECT_EX, offsetof(MemoryEntry, reads), 0, "reads since the entry was stored"},
     {NULL, 0, 0, 0, NULL},

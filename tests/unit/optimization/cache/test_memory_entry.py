@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import time
 import weakref
 from sys import getsizeof
@@ -83,6 +84,25 @@ def test_the_compiled_entry_is_invisible_to_the_collector_and_refuses_wrong_argu
         constructor(b"v", 1, None, size=2)  # given twice
     with pytest.raises(TypeError):
         constructor(b"v", 1, None, unknown=2)
+
+
+@compiled_only
+def test_the_compiled_entry_keeps_its_size_as_a_number_not_an_int_object() -> None:
+    size = 10**6 + 1  # not a cached small int
+    held = sys.getrefcount(size)
+    entries: list[Any] = [MemoryEntry(b"v", size, None), MemoryEntry(value=b"v", size=size, expires_at=None)]
+    assert sys.getrefcount(size) == held  # no entry holds the object: one allocation less per entry
+    assert [entry.size for entry in entries] == [size, size]
+    entries[0].size = 7
+    assert entries[0].size == 7
+    constructor: Any = MemoryEntry
+    for wrong in ("12", 1.5, None):
+        with pytest.raises(TypeError):
+            constructor(b"v", wrong, None)
+        with pytest.raises(TypeError):
+            entries[0].size = wrong
+    with pytest.raises(OverflowError):
+        constructor(b"v", 2**64, None)
 
 
 @compiled_only
