@@ -241,8 +241,9 @@ class MemoryTier:
         policy = self._policy
         previous = self._entries.get(key)
         if previous is not None:
-            if self.bytes_used - previous.size + size <= self.capacity_bytes:
-                self.bytes_used += size - previous.size
+            previous_size = previous.size  # read once: the compiled entry makes an int for each read
+            if self.bytes_used - previous_size + size <= self.capacity_bytes:
+                self.bytes_used += size - previous_size
                 previous.value = value
                 previous.size = size
                 previous.expires_at = expires_at
@@ -250,7 +251,7 @@ class MemoryTier:
                 policy.record_replace(key, size)
                 return True
             del self._entries[key]
-            self.bytes_used -= previous.size
+            self.bytes_used -= previous_size
             if not self._indexed:
                 policy.remove(key, evicted=False)
         if self.bytes_used + size > self.capacity_bytes:
