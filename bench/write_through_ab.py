@@ -24,6 +24,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from agent_process import process_cpu_seconds  # bench/ is the script's directory, first on sys.path
@@ -44,6 +45,11 @@ class Run:
     def cores_busy(self) -> float:
         """Cores the three processes kept busy on average (their CPU per SET times the SETs per second)."""
         return (self.server_cpu_us + self.l3_cpu_us + self.benchmark_cpu_us) * self.rps / 1e6
+
+
+def median_of(runs: list[Run], value: Callable[[Run], float]) -> float:
+    """The median of ``value`` of each of ``runs``."""
+    return statistics.median(value(run) for run in runs)
 
 
 def children_cpu_seconds() -> float:
@@ -95,7 +101,7 @@ def main() -> None:
                 agent.stop()
             peer.stop()
             l3.stop()
-    redis_rps = statistics.median(run.rps for run in runs["redis"])
+    redis_rps = median_of(runs["redis"], lambda run: run.rps)
     print(f"SET -P {arguments.pipeline}, {arguments.size} B values, medians of {arguments.rounds} rounds", flush=True)
     print(
         "| server | rps | ×redis | p99 ms | server CPU µs per SET | L3 CPU µs per SET | redis-benchmark CPU µs per SET"
@@ -103,10 +109,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, measured in runs.items():
-
-        def median(value: Callable[[Run], float], measured: list[Run] = measured) -> float:
-            return statistics.median(value(run) for run in measured)
-
+        median = partial(median_of, measured)
         rps = median(lambda run: run.rps)
         l3_cpu = "" if name == "redis" else f"{median(lambda run: run.l3_cpu_us):.1f}"
         each = ", ".join(f"{run.rps:.0f}" for run in measured)
