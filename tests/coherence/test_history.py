@@ -2,12 +2,18 @@
 clients doing random SET/GET/DEL/INCR (and pipelines of SETs) through all of them for 30 s while faults are injected — Redis killed and
 restarted, every agent's Redis connection killed with CLIENT KILL, an agent killed and restarted, and (in the
 Cluster run) hash slots migrated while serving. Every read must return the latest acknowledged value or one
-overwritten within the published bound (maxStaleness); no increment may be lost."""
+overwritten within the published bound (maxStaleness); no increment may be lost.
+
+For a longer (soak) run, ``MEMORIES_HISTORY_SECONDS`` sets how long the clients run and ``MEMORIES_HISTORY_SEED``
+which operations they draw (each client's generator is seeded with ``seed * CLIENTS + its number``; 0, the default,
+draws what the suite draws)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
+import os
 import random
 import subprocess
 import sys
@@ -27,9 +33,27 @@ from memories.local_processes import free_port, stop_process
 from tests.coherence.history import Operation, check
 from tests.redis_servers import RedisCluster, redis_cluster, redis_server, wait_until
 
-pytestmark = pytest.mark.slow
 
-SECONDS = 30.0
+def _from_environment(name: str, default: int, *, minimum: int) -> int:
+    """The integer in environment variable ``name`` (``default`` when unset); a clear error for anything else."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        number = int(text)
+    except ValueError:
+        raise pytest.UsageError(f"{name} must be an integer, got {text!r}") from None
+    if number < minimum:
+        raise pytest.UsageError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+SECONDS = float(_from_environment("MEMORIES_HISTORY_SECONDS", 30, minimum=10))  # the faults start after 2.5 s
+SEED = _from_environment("MEMORIES_HISTORY_SEED", 0, minimum=0)
+
+#: Starting the servers and agents and checking the history take up to a couple of minutes beside the clients' run.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(SECONDS + 240)]
+
 BOUND = 1.0  # the agents' maxStaleness
 AGENTS = 3
 CLIENTS = 6
@@ -101,7 +125,7 @@ def run_clients(agents: list[Agent], seconds: float) -> list[Operation]:
     sequence = itertools.count()
 
     def client(number: int) -> None:
-        generator = random.Random(number)
+        generator = random.Random(SEED * CLIENTS + number)
         connections = [redis.Redis(port=agent.port, socket_timeout=5, socket_connect_timeout=2) for agent in agents]
         while time.monotonic() < deadline:
             agent = generator.randrange(len(agents))
@@ -207,9 +231,10 @@ def assert_history_is_coherent(history: list[Operation], faults: list[str]) -> N
     verdict = check(history, BOUND)
     failed = sum(not operation.ok for operation in history)
     print(
-        f"{len(history)} operations ({failed} failed during faults), {verdict.reads_checked} reads checked, "
+        f"seed {SEED}, {SECONDS:.0f} s: {len(history)} operations ({failed} failed during faults), "
+        f"{verdict.reads_checked} reads checked, "
         f"{verdict.stale_reads_within_bound} within the bound (worst {verdict.worst_staleness_seconds * 1000:.1f} ms), "
-        f"faults: {faults}"
+        f"faults: {dict(collections.Counter(faults))}"
     )
     assert verdict.violations == [], f"{len(verdict.violations)} violations, first: {verdict.violations[:5]}"
     assert verdict.reads_checked > 2000, "too few reads to mean anything"
