@@ -193,7 +193,12 @@ class MemoryTier:
             if self.bytes_used + total <= capacity:
                 # Room for the whole batch, nearly always: its entries made and added in two C calls, no step per
                 # key here (a new key of the index is already its most recently used: nothing else to tell).
-                stored = index.add_absent(keys, list(map(MemoryEntry, values, sizes, repeat(None, len(keys)))))
+                entries = list(map(MemoryEntry, values, sizes, repeat(None, len(keys))))
+                try:
+                    stored = index.add_absent(keys, entries)
+                except BaseException:
+                    self._recount()  # the keys added before the failure count too: the budget holds
+                    raise
                 self.bytes_used += total if stored == len(keys) else sum(islice(sizes, stored))
                 return stored
         # What _inserted() does, key by key: the sizes are added up here, and only a policy that is not the index
@@ -293,13 +298,24 @@ class MemoryTier:
         if index is not None and self.on_remove is None and type(keys) is list:
             # What _removed() does for each key is taking its size off: done here, after one C call for the batch.
             index.warm_lookups(keys)
-            self.bytes_used -= sum(map(_size_of, index.pop_many(keys)))
+            try:
+                popped = index.pop_many(keys)
+            except BaseException:
+                self._recount()  # the keys removed before the failure took their entries with them
+                raise
+            self.bytes_used -= sum(map(_size_of, popped))
             return
         pop, removed = self._entries.pop, self._removed
         for key in keys:
             entry = pop(key, None)
             if entry is not None:
                 removed(key, entry, evicted=False)
+
+    def _recount(self) -> None:
+        """Sum the resident entries' sizes again (bytes): after a batch call into the index failed part-way (a
+        MemoryError, or the index changed from inside a key's comparison), which of the batch's keys it removed or
+        added is not known."""
+        self.bytes_used = sum(entry.size for _key, entry in self._entries.items())
 
     def _remove(self, key: str, *, evicted: bool) -> None:
         self._removed(key, self._entries.pop(key), evicted=evicted)

@@ -112,3 +112,54 @@ def test_store_refuses_an_entry_larger_than_the_capacity() -> None:
     assert not tier.store("key", bytes(10_000), None)
     assert len(tier) == 1 and tier.peek("key") is None
     assert tier.bytes_used == tier.cost("small", bytes(10))
+
+
+class _KeyThatDeletes(str):
+    """A key equal to the str of the same text whose comparison deletes ``victim`` from ``tier`` first: the
+    compiled index sees itself change during a lookup and raises RuntimeError, part-way through a batch call."""
+
+    tier: MemoryTier
+    victim: str
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        self.tier.delete(self.victim)  # True the first time: the index changed
+        return str.__eq__(self, other)
+
+
+def _tier_with(keys: list[str]) -> MemoryTier:
+    tier = MemoryTier(CAPACITY, create_policy("lru"), time.monotonic)
+    for key in keys:
+        tier.put(key, b"v" * 100, None)
+    return tier
+
+
+def _resident(tier: MemoryTier) -> dict[str, int]:
+    return {key: entry.size for key, entry in tier.items()}
+
+
+def _key_that_deletes(text: str, tier: MemoryTier, victim: str) -> str:
+    key = _KeyThatDeletes(text)
+    key.tier, key.victim = tier, victim
+    return key
+
+
+@pytest.mark.skipif(not hasattr(create_policy("lru"), "pop_many"), reason="the compiled order is switched off")
+def test_a_batch_delete_that_fails_part_way_keeps_the_byte_count_exact() -> None:
+    tier = _tier_with(["a", "b", "c"])
+    with pytest.raises(RuntimeError):
+        tier.delete_many(["a", _key_that_deletes("b", tier, victim="c")])  # "a" is gone when "b" fails
+    assert sorted(_resident(tier)) == ["b"]
+    assert tier.bytes_used == sum(_resident(tier).values())
+
+
+@pytest.mark.skipif(not hasattr(create_policy("lru"), "add_absent"), reason="the compiled order is switched off")
+def test_a_batch_install_that_fails_part_way_counts_what_it_added() -> None:
+    tier = _tier_with(["b", "c"])
+    keys = ["new", _key_that_deletes("b", tier, victim="c")]
+    values = [b"w" * 100, b"x" * 100]
+    with pytest.raises(RuntimeError):
+        tier.insert_new(keys, values, tier.costs(keys, values))  # "new" is in when "b" fails
+    assert sorted(_resident(tier)) == ["b", "new"]
+    assert tier.bytes_used == sum(_resident(tier).values())
