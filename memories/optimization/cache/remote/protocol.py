@@ -114,6 +114,7 @@ class ReplyParser:
         """Return the next complete reply, or :data:`INCOMPLETE`. Raises ProtocolViolation on malformed input."""
         buffer = self._buffer
         if buffer.startswith(_OK, self._position):  # the answer to most writes, parsed without _parse
+            self._needed = 0  # what an earlier read of part of this reply asked for is met
             self._position += 5
             if self._position == len(buffer):
                 buffer.clear()
@@ -149,6 +150,7 @@ class ReplyParser:
             while taken < count and buffer.startswith(_OK, start + 5 * taken):
                 taken += 1
             count = taken
+        self._needed = 0
         self._position = start + 5 * count
         if self._position == len(buffer):
             buffer.clear()

@@ -91,6 +91,21 @@ async def test_a_batch_of_many_oks_arriving_in_pieces_is_answered_once() -> None
     connection.close()
 
 
+async def test_a_gets_miss_after_a_sets_ok_cut_before_its_last_byte_is_answered_when_it_arrives() -> None:
+    """Redis' replies cut by TCP after ``+OK\\r``, then a GET's miss (``_\\r\\n``, shorter than an OK) arriving on its
+    own: the GET gets it at once. (It used to wait for more bytes that Redis had no reason to send, until the
+    connection was given up as silent and every local copy dropped.)"""
+    events: list[object] = []
+    connection, _transport = new_connection(events)
+    connection.send_then(set_command(b"p:a"), lambda reply: events.append(("set", reply)))
+    connection.send_then(encode_command("GET", b"p:b"), lambda reply: events.append(("get", reply)))
+    connection.data_received(b"+OK\r")
+    connection.data_received(b"\n")
+    connection.data_received(b"_\r\n")
+    assert events == [("set", b"OK"), ("get", None)]
+    connection.close()
+
+
 async def test_write_now_sends_what_the_turn_queued_at_once_and_the_end_of_the_turn_sends_nothing_again() -> None:
     events: list[object] = []
     connection, transport = new_connection(events)

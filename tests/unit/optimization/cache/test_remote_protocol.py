@@ -103,6 +103,22 @@ def test_taking_oks_in_one_step_takes_what_next_would(encoded_replies: list[byte
     assert parsed == expected and parser.buffered == 0
 
 
+@pytest.mark.parametrize("cut", [1, 2, 3, 4])
+@pytest.mark.parametrize("short_reply", [b"_\r\n", b":1\r\n", b"#t\r\n"])
+def test_a_short_reply_after_a_split_ok_is_returned_when_it_arrives(cut: int, short_reply: bytes) -> None:
+    """A +OK cut across two reads, then a reply shorter than it (a GET's miss in RESP3) arriving alone: the reply is
+    returned at once, not held until more bytes come (which on an L3 connection with nothing more to send means
+    until it times out and is dropped)."""
+    parser = ReplyParser()
+    parser.feed(OK_REPLY[:cut])
+    assert parser.next() is INCOMPLETE
+    parser.feed(OK_REPLY[cut:])
+    assert parser.next() == b"OK"
+    parser.feed(short_reply)
+    assert parser.next() == parse_all(short_reply, [])[0]
+    assert parser.buffered == 0
+
+
 @settings(max_examples=500)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_parse_or_are_refused_never_crash(garbage: bytes) -> None:
