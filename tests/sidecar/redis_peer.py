@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +29,20 @@ class Answer:
     closed: bool
 
 
-def exchange(port: int, payload: bytes, *, quiet_seconds: float = 0.2) -> Answer:
-    """Send ``payload``; collect replies until the server closes or stays quiet for ``quiet_seconds``.
+#: How long :func:`exchange` goes on waiting for the bytes it was told to expect, past quiet spells (seconds).
+_EXPECTED_BYTES_SECONDS = 10.0
+
+
+def exchange(port: int, payload: bytes, *, quiet_seconds: float = 0.2, expected_bytes: int = 0) -> Answer:
+    """Send ``payload``; collect replies until the server closes or stays quiet for ``quiet_seconds``, but while
+    fewer than ``expected_bytes`` arrived, quiet spells are waited through for up to 10 s (a loaded machine can
+    stall a server longer than the quiet window; waiting cannot make wrong bytes right).
 
     The payload is sent from a second thread while this one reads: a server may answer and close before it has read
     all of a large payload (both the agent and redis-server refuse an unauthenticated large bulk at once), and a
     client that only read after sending would see the reset, not the reply. Quiet counts only once all is sent.
     """
+    give_up_at = time.monotonic() + _EXPECTED_BYTES_SECONDS
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         sending = connection.dup()
         sender = threading.Thread(target=_send_until_refused, args=(sending, payload), daemon=True)
@@ -46,7 +54,7 @@ def exchange(port: int, payload: bytes, *, quiet_seconds: float = 0.2) -> Answer
                 try:
                     chunk = connection.recv(65536)
                 except TimeoutError:
-                    if sender.is_alive():
+                    if sender.is_alive() or (len(received) < expected_bytes and time.monotonic() < give_up_at):
                         continue
                     return Answer(received, closed=False)
                 if not chunk:
@@ -93,11 +101,11 @@ class Peers:
         )
 
     def both(self, payload: bytes, *, quiet_seconds: float = 0.2) -> tuple[Answer, Answer]:
-        """``(agent's answer, redis-server's answer)`` to the same bytes, each on a new connection."""
-        return (
-            exchange(self.agent_port, payload, quiet_seconds=quiet_seconds),
-            exchange(self.server.port, payload, quiet_seconds=quiet_seconds),
-        )
+        """``(agent's answer, redis-server's answer)`` to the same bytes, each on a new connection. redis-server
+        answers first; the agent is then waited for until it sent as many bytes (see :func:`exchange`)."""
+        server = exchange(self.server.port, payload, quiet_seconds=quiet_seconds)
+        agent = exchange(self.agent_port, payload, quiet_seconds=quiet_seconds, expected_bytes=len(server.replies))
+        return agent, server
 
 
 def reply(client: redis.Redis, *arguments: bytes | str | int) -> object:
