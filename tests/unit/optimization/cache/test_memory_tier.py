@@ -13,6 +13,7 @@ from memories.errors import ValueTooLarge
 from memories.optimization.cache import memory_tier
 from memories.optimization.cache.memory_tier import MemoryTier
 from memories.optimization.cache.policies import POLICIES, create_policy
+from memories.optimization.cache.policies.lru import CompiledLruPolicy, LruPolicy
 
 CAPACITY = 128 * 1024
 
@@ -114,12 +115,23 @@ def test_store_refuses_an_entry_larger_than_the_capacity() -> None:
     assert tier.bytes_used == tier.cost("small", bytes(10))
 
 
+#: The batch calls exist only in the compiled LRU order (``_lru.c``), L1's index when it is built.
+compiled_index_only = pytest.mark.skipif(
+    LruPolicy is not CompiledLruPolicy, reason="the compiled order is switched off"
+)
+
+
 class _KeyThatDeletes(str):
     """A key equal to the str of the same text whose comparison deletes ``victim`` from ``tier`` first: the
     compiled index sees itself change during a lookup and raises RuntimeError, part-way through a batch call."""
 
     tier: MemoryTier
     victim: str
+
+    def __new__(cls, text: str, tier: MemoryTier, victim: str) -> _KeyThatDeletes:
+        key = super().__new__(cls, text)
+        key.tier, key.victim = tier, victim
+        return key
 
     __hash__ = str.__hash__
 
@@ -139,25 +151,19 @@ def _resident(tier: MemoryTier) -> dict[str, int]:
     return {key: entry.size for key, entry in tier.items()}
 
 
-def _key_that_deletes(text: str, tier: MemoryTier, victim: str) -> str:
-    key = _KeyThatDeletes(text)
-    key.tier, key.victim = tier, victim
-    return key
-
-
-@pytest.mark.skipif(not hasattr(create_policy("lru"), "pop_many"), reason="the compiled order is switched off")
+@compiled_index_only
 def test_a_batch_delete_that_fails_part_way_keeps_the_byte_count_exact() -> None:
     tier = _tier_with(["a", "b", "c"])
     with pytest.raises(RuntimeError):
-        tier.delete_many(["a", _key_that_deletes("b", tier, victim="c")])  # "a" is gone when "b" fails
+        tier.delete_many(["a", _KeyThatDeletes("b", tier, victim="c")])  # "a" is gone when "b" fails
     assert sorted(_resident(tier)) == ["b"]
     assert tier.bytes_used == sum(_resident(tier).values())
 
 
-@pytest.mark.skipif(not hasattr(create_policy("lru"), "add_absent"), reason="the compiled order is switched off")
+@compiled_index_only
 def test_a_batch_install_that_fails_part_way_counts_what_it_added() -> None:
     tier = _tier_with(["b", "c"])
-    keys = ["new", _key_that_deletes("b", tier, victim="c")]
+    keys = ["new", _KeyThatDeletes("b", tier, victim="c")]
     values = [b"w" * 100, b"x" * 100]
     with pytest.raises(RuntimeError):
         tier.insert_new(keys, values, tier.costs(keys, values))  # "new" is in when "b" fails
