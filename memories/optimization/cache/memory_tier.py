@@ -315,7 +315,7 @@ class MemoryTier:
         """Sum the resident entries' sizes again (bytes): after a batch call into the index failed part-way (a
         MemoryError, or the index changed from inside a key's comparison), which of the batch's keys it removed or
         added is not known."""
-        self.bytes_used = sum(entry.size for _key, entry in self._entries.items())
+        self.bytes_used = sum(entry.size for _key, entry in self.items())
 
     def _remove(self, key: str, *, evicted: bool) -> None:
         self._removed(key, self._entries.pop(key), evicted=evicted)
