@@ -61,9 +61,14 @@ def children_cpu_seconds() -> float:
 def set_run(port: int, server: int, l3: int | None, pipeline: int, requests: int, size: int) -> Run:
     """One redis-benchmark SET run against ``port``, served by process ``server`` with L3 process ``l3`` (None:
     redis-server alone)."""
-    before = (process_cpu_seconds(server), 0.0 if l3 is None else process_cpu_seconds(l3), children_cpu_seconds())
+
+    def cpu_seconds() -> tuple[float, float, float]:
+        """The server's, L3's (0 without one) and redis-benchmark's CPU time so far."""
+        return process_cpu_seconds(server), 0.0 if l3 is None else process_cpu_seconds(l3), children_cpu_seconds()
+
+    before = cpu_seconds()
     row = redis_benchmark(port, size, pipeline, requests, tests="set")["SET"]
-    after = (process_cpu_seconds(server), 0.0 if l3 is None else process_cpu_seconds(l3), children_cpu_seconds())
+    after = cpu_seconds()
     server_us, l3_us, benchmark_us = ((end - start) / requests * 1e6 for start, end in zip(before, after, strict=True))
     return Run(row["rps"], row["p99_latency_ms"], server_us, l3_us, benchmark_us)
 
