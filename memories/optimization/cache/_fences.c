@@ -118,7 +118,44 @@ PyDoc_STRVAR(open_writes_doc,
 "--\n\n"
 "Fences.open_writes: a new ``fence_type(fences, key)`` for each of ``keys`` (a list of str), in order, put\n"
 "in the dict ``open`` under its key: alone when nothing waits there, else after what waits (a fence, or a list\n"
-"of them), each of which is marked superseded. Returns the new fences, in order.");
+"of them), each of which is marked superseded. Returns the new fences, in order. When it raises, none of them\n"
+"stays in ``open`` (those it marked superseded stay so).");
+
+/* Take `fence` out of `open` if it is there (alone on its key, or in its key's list, where one fence left stands
+ * alone again), for an open_writes that failed part-way. Best effort, with the caller's error set aside: an error
+ * here is cleared. */
+static void
+withdraw(PyObject *open, FenceState *fence)
+{
+    PyObject *waiting = PyDict_GetItemWithError(open, fence->key); /* borrowed */
+    if (waiting == (PyObject *)fence) {
+        if (PyDict_DelItem(open, fence->key) < 0) {
+            PyErr_Clear();
+        }
+        return;
+    }
+    if (waiting == NULL || !PyList_CheckExact(waiting)) {
+        PyErr_Clear();
+        return;
+    }
+    for (Py_ssize_t position = PyList_GET_SIZE(waiting) - 1; position >= 0; position--) {
+        if (PyList_GET_ITEM(waiting, position) != (PyObject *)fence) {
+            continue;
+        }
+        if (PyList_SetSlice(waiting, position, position + 1, NULL) < 0) { /* the caller's list keeps `fence` */
+            PyErr_Clear();
+            return;
+        }
+        if (PyList_GET_SIZE(waiting) == 1) {
+            PyObject *lone = Py_NewRef(PyList_GET_ITEM(waiting, 0)); /* the dict lets go of `waiting` */
+            if (PyDict_SetItem(open, fence->key, lone) < 0) {
+                PyErr_Clear();
+            }
+            Py_DECREF(lone);
+        }
+        return;
+    }
+}
 
 static PyObject *
 open_writes(PyObject *module, PyObject *const *args, Py_ssize_t count)
@@ -142,7 +179,8 @@ open_writes(PyObject *module, PyObject *const *args, Py_ssize_t count)
     if (opened == NULL) {
         return NULL;
     }
-    for (Py_ssize_t index = 0; index < length; index++) {
+    Py_ssize_t index;
+    for (index = 0; index < length; index++) {
         PyObject *key = PyList_GET_ITEM(keys, index);
         FenceState *fence = (FenceState *)type->tp_alloc(type, 0);
         if (fence == NULL) {
@@ -193,7 +231,19 @@ open_writes(PyObject *module, PyObject *const *args, Py_ssize_t count)
     return opened;
 
 failed:
-    /* The fences opened so far stay in `open`, as the Python version leaves them when it raises midway. */
+    /* Withdraw the fences opened so far (the one being opened included, in case it got in), latest first, so that
+     * no key keeps a fence that no write will close. Slots not reached yet are NULL. */
+    {
+        PyObject *error_type, *error_value, *error_traceback;
+        PyErr_Fetch(&error_type, &error_value, &error_traceback);
+        for (Py_ssize_t back = index; back >= 0; back--) {
+            PyObject *fence = PyList_GET_ITEM(opened, back);
+            if (fence != NULL) {
+                withdraw(open, (FenceState *)fence);
+            }
+        }
+        PyErr_Restore(error_type, error_value, error_traceback);
+    }
     Py_DECREF(opened);
     return NULL;
 }

@@ -19,6 +19,7 @@ steps) in C: :class:`PythonFenceState` and the Python bodies of those methods ar
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Self, cast
 
@@ -139,6 +140,18 @@ def _leave(by_key: dict[str, Waiting], key: str, waiting: list[Fence], position:
         by_key[key] = waiting[0]
 
 
+def _withdraw(by_key: dict[str, Waiting], fence: Fence) -> None:
+    """Take ``fence`` out of ``by_key`` if it is there (for an :meth:`Fences.open_writes` that failed part-way)."""
+    waiting = by_key.get(fence.key)
+    if waiting is fence:
+        del by_key[fence.key]
+    elif isinstance(waiting, list):
+        for position in range(len(waiting) - 1, -1, -1):
+            if waiting[position] is fence:
+                _leave(by_key, fence.key, waiting, position)
+                return
+
+
 class Fences:
     """The open fences, by key (an entry exists only while some operation on that key is waiting)."""
 
@@ -158,24 +171,34 @@ class Fences:
     def open_writes(self, keys: Sequence[str]) -> list[WriteFence]:
         """Open the fence of a write of each of ``keys`` to L3, in order, each superseding what already waits on its
         key (a fence of this call included, for a key given twice): what :meth:`supersede` and then
-        ``watch_write(key).open()`` of each key do, for a batch of writes. The caller closes each fence."""
+        ``watch_write(key).open()`` of each key do, for a batch of writes. The caller closes each fence.
+
+        When it raises part-way (a key whose hash or comparison raises, no memory left), none of its fences stays
+        open: a fence left open with no write to close it would keep every later write of its key from becoming
+        the local copy. What it marked superseded stays so (that only keeps a value from becoming a local copy)."""
         if _compiled_open_writes is not None and type(keys) is list:
             return _compiled_open_writes(self._open, keys, WriteFence, self)
         by_key = self._open
         opened: list[WriteFence] = []
-        for key in keys:
-            fence = WriteFence(self, key)
-            waiting = by_key.get(key)
-            if waiting is None:
-                by_key[key] = fence
-            elif isinstance(waiting, list):
-                for earlier in waiting:
-                    earlier.superseded = True
-                waiting.append(fence)
-            else:
-                waiting.superseded = True
-                by_key[key] = [waiting, fence]
-            opened.append(fence)
+        try:
+            for key in keys:
+                fence = WriteFence(self, key)
+                opened.append(fence)
+                waiting = by_key.get(key)
+                if waiting is None:
+                    by_key[key] = fence
+                elif isinstance(waiting, list):
+                    for earlier in waiting:
+                        earlier.superseded = True
+                    waiting.append(fence)
+                else:
+                    waiting.superseded = True
+                    by_key[key] = [waiting, fence]
+        except BaseException:
+            for fence in reversed(opened):
+                with contextlib.suppress(Exception):  # the failing key's may raise again: the others still go
+                    _withdraw(by_key, fence)
+            raise
         return opened
 
     def close_writes(self, fences: Sequence[WriteFence]) -> list[bool]:

@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from memories.optimization.cache import fences as fences_module
 from memories.optimization.cache.disk_tier import DiskTier
-from memories.optimization.cache.fences import Fence, WriteFence
+from memories.optimization.cache.fences import Fence, Fences, WriteFence
 from memories.optimization.cache.key_guard import KeyGuard
 from memories.optimization.cache.local_copies import LocalCopies
 from memories.optimization.cache.memory_tier import MemoryTier
@@ -159,6 +160,35 @@ def test_open_writes_drops_copies_and_the_keys_remembered_absent() -> None:
     assert guard.close_writes(guard.open_writes(["a"])) == [True]
     reading.close()
     assert len(guard.fences) == 0
+
+
+class _KeyThatCannotBeHashed(str):
+    """A key whose hash raises: opening its fence fails after the keys before it were opened."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        raise RuntimeError("this key cannot be hashed")
+
+
+@pytest.mark.parametrize("bodies", ["as built", "python"])
+def test_open_writes_that_fails_part_way_leaves_no_fence_of_its_own_open(bodies: str) -> None:
+    """A fence that no write will close would keep every later write of its key from becoming the local copy."""
+    owner = Fences()
+    alone = owner.watch("b").open()
+    first, second = owner.watch("c").open(), owner.watch("c").open()
+    listed = owner._open["c"]
+    keys = ["a", "b", "a", "c", _KeyThatCannotBeHashed("z")]
+    with python_batch_forms() if bodies == "python" else contextlib.nullcontext():
+        with pytest.raises(RuntimeError, match="cannot be hashed"):
+            owner.open_writes(keys)
+        assert owner._open == {"b": alone, "c": listed} and owner._open["c"] is listed
+        assert listed == [first, second]
+        assert alone.superseded and first.superseded and second.superseded  # superseding stays: always safe
+        assert owner.close_writes(owner.open_writes(["a"])) == [True]  # no fence of the failed call is earlier
+    for fence in (alone, first, second):
+        fence.close()
+    assert len(owner) == 0
 
 
 #: A batch of write-through values: keys that may repeat, values of 0-300 bytes (L1 holds three of 300 bytes).
