@@ -10,10 +10,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from memories.optimization.cache import CacheManager
+from memories.optimization.cache.keys import MISSING
 from memories.optimization.cache.remote.protocol import encode_command
 from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.optimization.cache.write_batch import BatchDone
@@ -207,3 +209,63 @@ async def test_closing_cancels_the_sets_going_one_by_one_and_answers_the_rest_wi
     assert replies[len(OK) :].split(b"\r\n")[:2] == [b"-ERR the agent shut down before L3 answered this SET"] * 2
     assert taken == set()
     assert redis.get(f"{prefix}c") is None
+
+
+async def test_a_batch_whose_start_raises_answers_each_of_its_sets_with_the_error_later_and_frees_their_keys(
+    cache: CacheManager, server: RedisServer, prefix: str
+) -> None:
+    """No memory left (or a defect) when a batch starts: every connection of the batch gets the error for each of its
+    SETs, from a later callback (the batch that fills up starts inside its connection's start()), and may go on."""
+    working = cache.set_many_then
+
+    def failing(keys: list[str], values: list[bytes], done: BatchDone) -> bool:
+        raise MemoryError
+
+    cache.set_many_then = failing  # type: ignore[method-assign]
+    batches = set_batches(cache)
+    first_taken, full_taken = set[str](), set[str]()
+    first = start(batches, sets(("a", b"1"), ("b", b"2")), first_taken)
+    full = start(batches, sets(("c", b"x" * BATCH_BYTES)), full_taken)  # the batch is full: it starts at once
+    assert not first.done() and not full.done()
+    error = b"-ERR internal error: MemoryError\r\n"
+    assert (await first, await full) == (error * 2, error)
+    assert first_taken == full_taken == set()
+    cache.set_many_then = working  # type: ignore[method-assign]
+    assert await start(batches, sets(("a", b"again"))) == OK
+    redis = server.client()
+    assert (redis.get(f"{prefix}a"), redis.get(f"{prefix}c")) == (b"again", None)
+
+
+async def test_a_batch_that_fails_after_it_was_sent_keeps_no_fence_open_and_its_replies_install_nothing(
+    cache: CacheManager, server: RedisServer, prefix: str
+) -> None:
+    """Sending a batch that raises part-way: the SETs that did leave are answered by Redis, and nothing waits for
+    them; a later write of the same keys becomes their local copy again (no fence of the failed batch is left)."""
+    remote = cache._l3
+    assert remote is not None
+    sends = remote.set_many_then
+
+    def sent_then_failed(keys: list[str], datas: list[bytes], done: Any) -> bool:
+        assert sends(keys, datas, done)
+        cache.write_to_l3_now()
+        raise MemoryError
+
+    remote.set_many_then = sent_then_failed  # type: ignore[method-assign]
+    outcomes: list[list[Exception | None]] = []
+    with pytest.raises(MemoryError):
+        cache.set_many_then(["a", "b"], [b"1", b"2"], outcomes.append)
+    assert len(cache._guard.fences) == 0
+    redis, deadline = server.client(), time.monotonic() + 10
+    while redis.get(f"{prefix}b") is None:
+        assert time.monotonic() < deadline, "the sent SETs never reached Redis"
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # their replies are in
+    assert outcomes == []
+    assert cache._local.current("a") is MISSING and cache._local.current("b") is MISSING
+    del remote.set_many_then
+    assert cache.set_many_then(["a"], [b"3"], outcomes.append)
+    while not outcomes:
+        assert time.monotonic() < deadline, "Redis never answered"
+        await asyncio.sleep(0.01)
+    assert outcomes == [[None]]
+    assert cache._local.current("a") == (b"3", None)

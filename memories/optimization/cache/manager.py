@@ -434,7 +434,9 @@ class CacheManager:
         acknowledged, else the exception :meth:`set` would raise). Returns False, doing nothing, when any cannot
         start at once or needs a check (as :meth:`set_then`, and also with a default ttl or a value size limit, or
         a value too large for every tier), or when a key repeats (in a Cluster a redirected SET is sent again later,
-        possibly after a later SET of its key): call :meth:`set` of each.
+        possibly after a later SET of its key): call :meth:`set` of each. When it raises (no memory left),
+        ``done`` is never called and no fence of the batch stays open; some of its SETs may have reached Redis, as
+        when a connection drops (their outcome is unknown), and their keys have no local copy.
         """
         if (
             not self._started

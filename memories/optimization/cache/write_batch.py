@@ -26,7 +26,18 @@ BatchDone = Callable[[list[Exception | None]], None]
 class SetBatch:
     """The SETs of one batch that Redis has not answered yet (see the module docstring)."""
 
-    __slots__ = ("_costs", "_done", "_fences", "_guard", "_keys", "_outcomes", "_remaining", "_settling", "_values")
+    __slots__ = (
+        "_cancelled",
+        "_costs",
+        "_done",
+        "_fences",
+        "_guard",
+        "_keys",
+        "_outcomes",
+        "_remaining",
+        "_settling",
+        "_values",
+    )
 
     def __init__(
         self,
@@ -46,15 +57,20 @@ class SetBatch:
         self._remaining = len(keys)
         self._outcomes: list[Exception | None] = [None] * len(keys)
         self._fences = guard.open_writes(keys)  # in order: a later SET of a key supersedes an earlier one's fence
+        self._cancelled = False
 
     def cancel(self) -> None:
-        """Close every fence: the batch was not sent (nothing was written)."""
+        """Close every fence and ignore the replies of any SET that was sent after all: the batch was not sent, or
+        sending it failed part-way (``done`` is never called; its caller reports the failure)."""
+        self._cancelled = True
         for fence in self._fences:
             fence.close()
 
     def replied(self, indexes: Sequence[int], errors: list[Exception | None]) -> None:
         """Redis answered the SETs ``indexes`` (``errors[i]`` for each: None, stored; else what set() would
         raise)."""
+        if self._cancelled:
+            return  # (sent by a call that then failed: nothing installs, its fences are closed)
         guard = self._guard
         fences, values, costs, outcomes = self._fences, self._values, self._costs, self._outcomes
         installs: list[int] | None

@@ -214,10 +214,14 @@ class SharedWrites:
             except ValueTooLarge:
                 return False  # set() of each reports it
         batch = SetBatch(self._guard, keys, values, costs, done, self._settling)
-        if self._l3.set_many_then(keys, remotes, batch.replied):
-            return True
-        batch.cancel()
-        return False
+        try:
+            sent = self._l3.set_many_then(keys, remotes, batch.replied)
+        except BaseException:  # possibly after some were sent: no fence stays open, no reply installs anything
+            batch.cancel()
+            raise
+        if not sent:
+            batch.cancel()
+        return sent
 
     def _set_acknowledged(
         self,

@@ -21,7 +21,8 @@ key of a connection is in flight, as command by command (:mod:`memories.sidecar.
 not depend on how Redis Cluster redirections are retried. When the cache cannot start the batch at once (no L3
 connection now, L2's back pressure, a value too large for a tier, a default ttl or a value size limit), its SETs go
 one by one through :meth:`CacheManager.set <memories.optimization.cache.manager.CacheManager.set>`, each
-connection's in order, with the replies the SET command would give.
+connection's in order, with the replies the SET command would give. When starting the batch raises (no memory
+left, a defect), every SET of it gets that error as its reply; none waits for a reply that would never come.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ class _Run:
         """:meth:`replied` when every SET of the run was stored."""
         self.taken.difference_update(self.keys)
         self.answer(OK * len(self.keys))
+
+    def refused(self, reply: bytes) -> None:
+        """:meth:`replied` with the same error ``reply`` (an encoded RESP error) for every SET of the run."""
+        self.taken.difference_update(self.keys)
+        self.answer(reply * len(self.keys))
 
 
 class _Batch:
@@ -179,9 +185,15 @@ class SetBatches:
         self._batch_keys.clear()
         runs = batch.runs
         done = runs[0].replied if len(runs) == 1 else batch.replied
-        if self._cache.set_many_then(batch.keys, batch.values, done):
-            return
         loop = self._loop()
+        try:
+            if self._cache.set_many_then(batch.keys, batch.values, done):
+                return
+        except Exception as error:  # no memory left, or a defect: every SET of the batch is told, none waits forever
+            reply = error_reply(error)  # (logged here, once, when unexpected)
+            for run in runs:
+                loop.call_soon(run.refused, reply)  # later, as promised: its connection may still be in start()
+            return
         for run in runs:
             task = loop.create_task(self._set_each(run))
             self._one_by_one.add(task)
