@@ -185,19 +185,24 @@ class SetBatches:
         self._batch_keys.clear()
         runs = batch.runs
         done = runs[0].replied if len(runs) == 1 else batch.replied
-        loop = self._loop()
         try:
             if self._cache.set_many_then(batch.keys, batch.values, done):
                 return
         except Exception as error:  # no memory left, or a defect: every SET of the batch is told, none waits forever
-            reply = error_reply(error)  # (logged here, once, when unexpected)
-            for run in runs:
-                loop.call_soon(run.refused, reply)  # later, as promised: its connection may still be in start()
+            self._refuse(runs, error_reply(error))  # (logged there, once, when unexpected)
             return
+        loop = self._loop()
         for run in runs:
             task = loop.create_task(self._set_each(run))
             self._one_by_one.add(task)
             task.add_done_callback(self._one_by_one.discard)
+
+    def _refuse(self, runs: list[_Run], reply: bytes) -> None:
+        """Answer every SET of ``runs`` with the error ``reply``, from a later callback (as :meth:`start` promises:
+        a connection may still be inside it)."""
+        loop = self._loop()
+        for run in runs:
+            loop.call_soon(run.refused, reply)
 
     def close(self) -> None:
         """Cancel the runs going through :meth:`CacheManager.set
