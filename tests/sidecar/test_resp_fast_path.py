@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from memories.optimization.cache import CacheManager
 from memories.sidecar.resp import _fast
 from memories.sidecar.resp.protocol import RespParser, encode_bulk
+from tests.compiled_code import needs_compiled
 from tests.sidecar.resp_harness import MAX_BULK_LENGTH, connection, frame, settle
 
 
@@ -87,7 +87,7 @@ def test_random_bytes_get_the_same_replies_on_both_paths(data: bytes, cuts: list
     assert accelerated == pure
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled path is switched off")
+@needs_compiled("the compiled path")
 async def test_the_extension_is_built_and_used() -> None:
     resp_connection, _transport = connection(accelerate=True)
     assert resp_connection._commands.accelerated

@@ -6,15 +6,13 @@ fragmented anywhere) and the RESP server's own tests over real sockets with the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
+from tests.compiled_code import needs_compiled
 from tests.sanitizers import run_tests_sanitized
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled fast path is switched off")
+@needs_compiled("the compiled fast path")
 def test_resp_fast_path_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     tests = ["tests/sidecar/test_resp_fast_path.py", "tests/sidecar/test_resp_server.py"]
     run_tests_sanitized("memories.sidecar.resp._fast", tests, tmp_path)

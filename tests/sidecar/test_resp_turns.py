@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,12 +12,11 @@ from memories.optimization.cache import CacheManager
 from memories.optimization.cache.remote.settings import RemoteSettings
 from memories.sidecar.resp.connection import MAX_BACKLOG_BYTES, TURN_BYTES
 from memories.sidecar.resp.protocol import encode_bulk
+from tests.compiled_code import needs_compiled
 from tests.redis_servers import RedisServer, redis_server
 from tests.sidecar.resp_harness import connect, frame, server, settle
 
-compiled_only = pytest.mark.skipif(
-    bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="turns are taken by the compiled fast path"
-)
+compiled_only = needs_compiled("the compiled fast path (which takes these turns)")
 
 
 def set_pipeline(count: int, size: int) -> tuple[list[bytes], list[bytes]]:

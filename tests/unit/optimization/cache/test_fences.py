@@ -5,19 +5,19 @@ not theirs to take. (What the batch forms decide is compared with the key-by-key
 from __future__ import annotations
 
 import gc
-import os
 from typing import Any, cast
 
 import pytest
 
 from memories.optimization.cache import fences as fences_module
 from memories.optimization.cache.fences import Fence, Fences, PythonFenceState, WriteFence
+from tests.compiled_code import PURE_PYTHON, needs_compiled
 
-compiled_only = pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="compiled code switched off")
+compiled_only = needs_compiled("the compiled code")
 
 
 def state_types() -> list[Any]:
-    if os.environ.get("MEMORIES_PURE_PYTHON"):
+    if PURE_PYTHON:
         return [PythonFenceState]
     from memories.optimization.cache._fences import FenceState
 

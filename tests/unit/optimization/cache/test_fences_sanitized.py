@@ -6,15 +6,13 @@ Runs the fences' own tests, the batch forms' comparison with the key-by-key step
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
+from tests.compiled_code import needs_compiled
 from tests.sanitizers import run_tests_sanitized
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled fences are switched off")
+@needs_compiled("the compiled fences")
 def test_fence_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     tests = [
         "tests/unit/optimization/cache/test_fences.py",

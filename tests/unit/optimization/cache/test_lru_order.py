@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from memories.optimization.cache.policies import POLICIES
 from memories.optimization.cache.policies.lru import CompiledLruPolicy, LruPolicy, PythonLruPolicy
+from tests.compiled_code import PURE_PYTHON, needs_compiled
 
 # Ints and strs, with hash collisions: hash(-1) == hash(-2) in CPython, and equal-hash strs are rare, so
 # small ints (hash(n) == n) collide in the table's low bits a lot.
@@ -125,7 +125,7 @@ def test_unhashable_keys_and_bad_arguments_raise_like_python() -> None:
         order.record_access("absent")
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled order is switched off")
+@needs_compiled("the compiled order")
 def test_the_registry_serves_the_compiled_policy() -> None:
     assert LruPolicy is CompiledLruPolicy
     assert POLICIES["lru"] is CompiledLruPolicy
@@ -133,7 +133,7 @@ def test_the_registry_serves_the_compiled_policy() -> None:
     assert CompiledLruPolicy.entry_overhead_bytes >= PythonLruPolicy.entry_overhead_bytes
 
 
-@pytest.mark.skipif(not os.environ.get("MEMORIES_PURE_PYTHON"), reason="checks the switched-off configuration")
+@pytest.mark.skipif(not PURE_PYTHON, reason="checks the switched-off configuration")
 def test_pure_python_switch_selects_the_ordered_dict_policy() -> None:
     assert LruPolicy is PythonLruPolicy
     assert POLICIES["lru"] is PythonLruPolicy

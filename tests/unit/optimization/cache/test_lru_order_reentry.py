@@ -10,13 +10,13 @@ under AddressSanitizer.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from memories.optimization.cache.policies.lru import CompiledLruPolicy, LruPolicy
+from tests.compiled_code import needs_compiled
 
 pytestmark = pytest.mark.skipif(LruPolicy is not CompiledLruPolicy, reason="the compiled order is switched off")
 
@@ -226,6 +226,6 @@ def test_a_collected_order_whose_keys_finalize_into_it_is_cleared_safely() -> No
         gc.collect()
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled order is switched off")
+@needs_compiled("the compiled order")
 def test_the_module_under_test_is_the_compiled_one() -> None:
     assert LruPolicy is CompiledLruPolicy

@@ -8,15 +8,13 @@ payloads.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
+from tests.compiled_code import needs_compiled
 from tests.sanitizers import run_tests_sanitized
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled order is switched off")
+@needs_compiled("the compiled order")
 def test_lru_order_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     tests = [
         "tests/unit/optimization/cache/test_lru_order.py",
@@ -27,7 +25,7 @@ def test_lru_order_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     run_tests_sanitized("memories.optimization.cache.policies._lru", tests, tmp_path)
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled entries are switched off")
+@needs_compiled("the compiled entries")
 def test_memory_entry_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     tests = ["tests/unit/optimization/cache/test_memory_entry.py", "tests/unit/optimization/cache/test_memory_tier.py"]
     run_tests_sanitized("memories.optimization.cache._entry", tests, tmp_path)

@@ -5,7 +5,6 @@ no object the collector knows, and the compiled costs of a batch are each entry'
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 import weakref
@@ -18,8 +17,9 @@ from hypothesis import strategies as st
 
 from memories.optimization.cache.memory_tier import MemoryEntry, MemoryTier, PythonMemoryEntry
 from memories.optimization.cache.policies.lru import CompiledLruPolicy, LruPolicy
+from tests.compiled_code import needs_compiled
 
-compiled_only = pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="compiled code switched off")
+compiled_only = needs_compiled("the compiled code")
 
 
 def entry_types() -> list[Any]:

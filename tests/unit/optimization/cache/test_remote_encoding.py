@@ -4,7 +4,6 @@ that refuses with the same error."""
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Any
 
@@ -15,8 +14,9 @@ from hypothesis import strategies as st
 from memories.optimization.cache.remote import encoding
 from memories.optimization.cache.remote.protocol import encode_command
 from memories.optimization.cache.remote.values import MARKER, bytes_to_remote, to_remote
+from tests.compiled_code import needs_compiled
 
-compiled_only = pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="compiled code switched off")
+compiled_only = needs_compiled("the compiled code")
 
 #: Keys as the sidecar decodes them (UTF-8 with surrogateescape: lone surrogates U+DC80-U+DCFF), and others.
 escaped = st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF)

@@ -3,15 +3,13 @@ UndefinedBehaviorSanitizer: its comparison with the Python reference, with the s
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
+from tests.compiled_code import needs_compiled
 from tests.sanitizers import run_tests_sanitized
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled encoding is switched off")
+@needs_compiled("the compiled encoding")
 def test_remote_encoding_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     run_tests_sanitized(
         "memories.optimization.cache.remote._encoding",

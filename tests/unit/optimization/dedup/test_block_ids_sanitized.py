@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
+from tests.compiled_code import needs_compiled
 from tests.sanitizers import run_tests_sanitized
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled block ids are switched off")
+@needs_compiled("the compiled block ids")
 def test_block_ids_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     tests = ["tests/unit/optimization/dedup/test_block_ids.py", "tests/unit/optimization/dedup/test_deduplicator.py"]
     run_tests_sanitized("memories.optimization.dedup._block_ids", tests, tmp_path)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
+from tests.compiled_code import needs_compiled
 from tests.sanitizers import run_tests_sanitized
 
 
-@pytest.mark.skipif(bool(os.environ.get("MEMORIES_PURE_PYTHON")), reason="the compiled chunker is switched off")
+@needs_compiled("the compiled chunker")
 def test_fastcdc_tests_pass_under_sanitizers(tmp_path: Path) -> None:
     tests = [
         "tests/unit/optimization/dedup/test_fastcdc.py",
