@@ -5,6 +5,8 @@ was closed) must agree, for every command of the agent's command table.
 The agent deliberately differs from redis-server in a few places; ``DIFFERENCES`` names each, with the reason, and
 those commands (or forms) are not generated. A command added to the table without a generator here, or a table
 entry for a command the agent no longer serves, fails ``test_every_command_is_fuzzed_or_its_difference_named``.
+
+``MEMORIES_FUZZ_EXAMPLES`` sets how many streams a run draws (150 unless set; ``scripts/soak`` draws 500 per pass).
 """
 
 from __future__ import annotations
