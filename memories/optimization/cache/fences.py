@@ -218,6 +218,12 @@ class Fences:
                 fence.close()
         return unchanged
 
+    def close_if_open(self, fence: Fence) -> None:
+        """Close ``fence`` unless it is closed already (for a batch of writes abandoned part-way)."""
+        waiting = self._open.get(fence.key)
+        if waiting is fence or (isinstance(waiting, list) and any(open_fence is fence for open_fence in waiting)):
+            fence.close()
+
     def supersede(self, key: str) -> None:
         """``key`` changed: every operation waiting on it must not install what it brings back."""
         waiting = self._open.get(key)

@@ -9,7 +9,10 @@ order per node, so in order per key) it closes each SET's fence and installs the
 something newer happened meanwhile (an invalidation that arrived between two of the replies supersedes the
 fence), and once every SET has its reply it reports the outcomes, in order, to ``done``. Two SETs of one key in a
 batch: the second one's drop supersedes the first one's fence, so only the last value can become the local copy
-(and it is the one Redis has).
+(and it is the one Redis has). When taking some replies raises (no memory left, a defect), the batch is abandoned:
+every SET not reported failed yet gets that error (its outcome unknown, as when a connection drops), its fences
+still open are closed, the replies still to come are ignored, and ``done`` is called at once: no client waits for
+an answer that would never come.
 """
 
 from __future__ import annotations
@@ -70,7 +73,24 @@ class SetBatch:
         """Redis answered the SETs ``indexes`` (``errors[i]`` for each: None, stored; else what set() would
         raise)."""
         if self._cancelled:
-            return  # (sent by a call that then failed: nothing installs, its fences are closed)
+            return  # (sent by a call that then failed, or abandoned: nothing installs, its fences are closed)
+        try:
+            self._take_replies(indexes, errors)
+        except Exception as failure:  # no memory left, or a defect: the SETs are told, none waits forever
+            self._abandon(failure)
+            return
+        self._remaining -= len(errors)
+        if self._remaining:
+            return
+        if not self._guard.local.settled:
+            settling = asyncio.get_running_loop().create_task(self._acknowledge_settled())
+            self._settling.add(settling)
+            settling.add_done_callback(self._settling.discard)
+            return
+        self._done(self._outcomes)
+
+    def _take_replies(self, indexes: Sequence[int], errors: list[Exception | None]) -> None:
+        """Close the fences of the SETs ``indexes`` and install the values that may become the local copy."""
         guard = self._guard
         fences, values, costs, outcomes = self._fences, self._values, self._costs, self._outcomes
         installs: list[int] | None
@@ -101,15 +121,16 @@ class SetBatch:
             for index, failure in zip(installs, failures, strict=True):
                 if failure is not None:
                     outcomes[index] = failure  # what set() would raise to its caller
-        self._remaining -= len(errors)
-        if self._remaining:
-            return
-        if not guard.local.settled:
-            settling = asyncio.get_running_loop().create_task(self._acknowledge_settled())
-            self._settling.add(settling)
-            settling.add_done_callback(self._settling.discard)
-            return
-        self._done(self._outcomes)
+
+    def _abandon(self, failure: Exception) -> None:
+        """Taking some replies failed part-way: every SET not reported failed yet gets ``failure`` (its outcome is
+        unknown, as when a connection drops), every fence still open is closed (the replies still to come are
+        ignored), and ``done`` gets the outcomes now."""
+        self._cancelled = True
+        fences = self._guard.fences
+        for fence in self._fences:
+            fences.close_if_open(fence)
+        self._done([failure if outcome is None else outcome for outcome in self._outcomes])
 
     async def _acknowledge_settled(self) -> None:
         """Acknowledge once L2's writes waiting in memory are back under their limit, as set() does."""

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from memories.errors import WrongValueType
 from memories.optimization.cache import fences as fences_module
 from memories.optimization.cache.disk_tier import DiskTier
 from memories.optimization.cache.fences import Fence, Fences, WriteFence
@@ -313,3 +314,24 @@ def test_a_batch_answered_at_once_installs_what_it_installs_answered_in_parts(
     assert reported == [[None] * len(keys)] and still_open == 0
     last = {key: b"%d" % index for index, key in enumerate(keys)}  # a key written twice: only its last SET's value
     assert held == sorted((key, value) for key, value in last.items() if key not in changed)
+
+
+def test_a_batch_whose_replies_cannot_be_taken_is_abandoned_with_the_error_and_no_fence_open() -> None:
+    """No memory left (or a defect) while a part of a batch's replies is taken: every SET not reported failed yet
+    gets that error at once (its outcome is unknown), no fence stays open, and the replies still to come are
+    ignored: no client waits for an answer that would never come."""
+    guard = new_guard()
+    keys, values = ["a", "b", "c", "d"], [b"1", b"2", b"3", b"4"]
+    reported: list[list[Exception | None]] = []
+    batch = SetBatch(guard, keys, values, guard.local.l1.costs(keys, values), reported.append, set())
+    refused = WrongValueType("WRONGTYPE refused")
+    batch.replied([0, 1], [None, refused])  # one node's part: "a" stored (and installed), "b" refused
+    failure = MemoryError()
+    with mock.patch.object(guard.local, "install_many", side_effect=failure):
+        batch.replied([2], [None])
+    assert reported == [[failure, refused, failure, failure]]
+    assert len(guard.fences) == 0
+    batch.replied([3], [None])  # the last part's reply, after all: ignored
+    assert len(reported) == 1
+    assert guard.local.current("d") is guard.local.current("missing")  # MISSING: nothing installed
+    assert guard.close_writes(guard.open_writes(["c"])) == [True]  # the key's later writes install again
