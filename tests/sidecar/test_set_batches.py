@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -269,3 +270,21 @@ async def test_a_batch_that_fails_after_it_was_sent_keeps_no_fence_open_and_its_
         await asyncio.sleep(0.01)
     assert outcomes == [[None]]
     assert cache._local.current("a") == (b"3", None)
+
+
+async def test_a_batch_abandoned_while_its_replies_are_taken_answers_every_set_with_one_logged_error(
+    cache: CacheManager, server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No memory left while L1 installs a batch's values: each connection gets the error for each of its SETs (Redis
+    may have stored them: their outcome is unknown), the error is logged once, and the connections go on."""
+    batches = set_batches(cache)
+    with mock.patch.object(cache._local, "install_many", side_effect=MemoryError):
+        first = start(batches, sets(("a", b"1"), ("b", b"2")))
+        second = start(batches, sets(("c", b"3")))
+        replies = await first, await second
+    error = b"-ERR internal error: MemoryError\r\n"
+    assert replies == (error * 2, error)
+    assert [record.exc_info is not None for record in caplog.records if record.levelname == "ERROR"] == [True]
+    assert len(cache._guard.fences) == 0
+    assert await start(batches, sets(("a", b"again"), ("c", b"again"))) == OK * 2
+    assert [await cache.get(key) for key in "ac"] == [b"again", b"again"]

@@ -70,8 +70,12 @@ class _Run:
         if not any(outcomes):
             self.stored()
             return
+        self.answered(_replies(outcomes))
+
+    def answered(self, replies: list[bytes]) -> None:
+        """Hand on the run's encoded ``replies``, in order, and free its keys."""
         self.taken.difference_update(self.keys)
-        self.answer(b"".join(OK if error is None else error_reply(error) for error in outcomes))
+        self.answer(b"".join(replies))
 
     def stored(self) -> None:
         """:meth:`replied` when every SET of the run was stored."""
@@ -101,11 +105,28 @@ class _Batch:
             for run in self.runs:
                 run.stored()
             return
+        replies = _replies(outcomes)
         start = 0
         for run in self.runs:
             end = start + len(run.keys)
-            run.replied(outcomes[start:end])
+            run.answered(replies[start:end])
             start = end
+
+
+def _replies(outcomes: list[Exception | None]) -> list[bytes]:
+    """The reply of each outcome (``+OK`` for None), each exception encoded once, however many SETs it failed (a
+    lost connection, or a batch abandoned): one log record for an unexpected one, not one per SET."""
+    encoded: dict[int, bytes] = {}  # id() of each exception: ``outcomes`` keeps them alive meanwhile
+    replies: list[bytes] = []
+    for error in outcomes:
+        if error is None:
+            replies.append(OK)
+            continue
+        reply = encoded.get(id(error))
+        if reply is None:
+            reply = encoded[id(error)] = error_reply(error)
+        replies.append(reply)
+    return replies
 
 
 class SetBatches:
