@@ -140,18 +140,6 @@ def _leave(by_key: dict[str, Waiting], key: str, waiting: list[Fence], position:
         by_key[key] = waiting[0]
 
 
-def _withdraw(by_key: dict[str, Waiting], fence: Fence) -> None:
-    """Take ``fence`` out of ``by_key`` if it is there (for an :meth:`Fences.open_writes` that failed part-way)."""
-    waiting = by_key.get(fence.key)
-    if waiting is fence:
-        del by_key[fence.key]
-    elif isinstance(waiting, list):
-        for position in range(len(waiting) - 1, -1, -1):
-            if waiting[position] is fence:
-                _leave(by_key, fence.key, waiting, position)
-                return
-
-
 class Fences:
     """The open fences, by key (an entry exists only while some operation on that key is waiting)."""
 
@@ -195,9 +183,10 @@ class Fences:
                     waiting.superseded = True
                     by_key[key] = [waiting, fence]
         except BaseException:
+            # Latest first: each is then the last of its key's fences, so closing it supersedes nothing more.
             for fence in reversed(opened):
                 with contextlib.suppress(Exception):  # the failing key's may raise again: the others still go
-                    _withdraw(by_key, fence)
+                    self.close_if_open(fence)
             raise
         return opened
 
@@ -219,7 +208,7 @@ class Fences:
         return unchanged
 
     def close_if_open(self, fence: Fence) -> None:
-        """Close ``fence`` unless it is closed already (for a batch of writes abandoned part-way)."""
+        """Close ``fence`` unless it is closed already (for a batch of writes abandoned, or opened, part-way)."""
         waiting = self._open.get(fence.key)
         if waiting is fence or (isinstance(waiting, list) and any(open_fence is fence for open_fence in waiting)):
             fence.close()
