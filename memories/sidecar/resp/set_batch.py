@@ -82,11 +82,6 @@ class _Run:
         self.taken.difference_update(self.keys)
         self.answer(OK * len(self.keys))
 
-    def refused(self, reply: bytes) -> None:
-        """:meth:`replied` with the same error ``reply`` (an encoded RESP error) for every SET of the run."""
-        self.taken.difference_update(self.keys)
-        self.answer(reply * len(self.keys))
-
 
 class _Batch:
     """The runs of SETs started in one turn of the event loop, in order, and their keys (each once)."""
@@ -223,7 +218,7 @@ class SetBatches:
         a connection may still be inside it)."""
         loop = self._loop()
         for run in runs:
-            loop.call_soon(run.refused, reply)
+            loop.call_soon(run.answered, [reply] * len(run.keys))
 
     def close(self) -> None:
         """Cancel the runs going through :meth:`CacheManager.set
